@@ -1,0 +1,226 @@
+//! The claim layout of tokengate's tokens (Flask-JWT-Extended's), and how a
+//! verified claim set is read.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Error;
+
+/// `access` or `refresh`, the `type` claim.
+///
+/// ```
+/// use tokengate::claims::TokenType;
+/// assert_eq!(TokenType::Access.as_str(), "access");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Grants access to resources.
+    Access,
+    /// Obtains new access tokens.
+    Refresh,
+}
+
+impl TokenType {
+    /// The claim value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        }
+    }
+}
+
+impl fmt::Display for TokenType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `fresh` claim: a boolean, or (Flask-JWT-Extended) a time until which
+/// the token counts as fresh.
+///
+/// ```
+/// use tokengate::claims::Fresh;
+/// assert!(Fresh::Until(100).is_fresh_at(99));
+/// assert!(!Fresh::Until(100).is_fresh_at(101));
+/// assert!(Fresh::Yes.is_fresh_at(i64::MAX));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fresh {
+    /// Fresh (`true`).
+    Yes,
+    /// Not fresh (`false`, or absent).
+    #[default]
+    No,
+    /// Fresh until this NumericDate.
+    Until(i64),
+}
+
+impl Fresh {
+    /// Whether the token counts as fresh at `now`.
+    pub fn is_fresh_at(self, now: i64) -> bool {
+        match self {
+            Fresh::Yes => true,
+            Fresh::No => false,
+            Fresh::Until(t) => now <= t,
+        }
+    }
+
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Fresh::Yes => Value::Bool(true),
+            Fresh::No => Value::Bool(false),
+            Fresh::Until(t) => Value::from(t),
+        }
+    }
+}
+
+/// The registered claims of a verified token, read once from its payload.
+///
+/// `sub`, `jti` and `type` are options because a trusted external issuer's
+/// tokens may lack them; tokengate's own tokens are refused without them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    /// The identity (`sub`).
+    pub sub: Option<String>,
+    /// Issued at.
+    pub iat: Option<i64>,
+    /// Not before.
+    pub nbf: Option<i64>,
+    /// Expires at.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: Option<String>,
+    /// `access` or `refresh`.
+    pub token_type: Option<TokenType>,
+    /// Freshness (access tokens).
+    pub fresh: Fresh,
+    /// The CSRF value bound to a cookie-borne token.
+    pub csrf: Option<String>,
+    /// Issuer.
+    pub iss: Option<String>,
+    /// Audiences (a string `aud` becomes one item).
+    pub aud: Vec<String>,
+    /// Scopes, from the space-separated `scope` claim (or an array of strings).
+    pub scopes: Vec<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidClaims(msg.into())
+}
+
+/// A NumericDate: an integer, or a finite float in range (truncated).
+/// Strings, booleans and out-of-range numbers are refused.
+fn numeric_date(map: &Map<String, Value>, name: &str) -> Result<Option<i64>, Error> {
+    // 253402300799 is 9999-12-31T23:59:59Z: anything later is not a date.
+    const MAX: f64 = 253_402_300_799.0;
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Some(i));
+            }
+            match n.as_f64() {
+                Some(f) if f.is_finite() && f.abs() <= MAX => Ok(Some(f.trunc() as i64)),
+                _ => Err(invalid(format!("{name} is out of range"))),
+            }
+        }
+        Some(_) => Err(invalid(format!("{name} must be a NumericDate"))),
+    }
+}
+
+fn string(map: &Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(format!("{name} must be a string"))),
+    }
+}
+
+/// A string or an array of strings (`aud`, and `scope` as some issuers send it).
+fn strings(map: &Map<String, Value>, name: &str, split: bool) -> Result<Vec<String>, Error> {
+    match map.get(name) {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) if split => Ok(s.split_whitespace().map(str::to_owned).collect()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(format!("{name} must hold strings"))),
+        Some(_) => Err(invalid(format!("{name} must be a string or an array"))),
+    }
+}
+
+impl Claims {
+    /// Reads the registered claims of a payload, checking each one's type.
+    /// `exp` is required of every token.
+    pub(crate) fn from_payload(map: &Map<String, Value>) -> Result<Claims, Error> {
+        let token_type = match map.get("type") {
+            None => None,
+            Some(Value::String(t)) if t == "access" => Some(TokenType::Access),
+            Some(Value::String(t)) if t == "refresh" => Some(TokenType::Refresh),
+            Some(_) => return Err(invalid("type must be access or refresh")),
+        };
+        let fresh = match map.get("fresh") {
+            None | Some(Value::Bool(false)) => Fresh::No,
+            Some(Value::Bool(true)) => Fresh::Yes,
+            Some(Value::Number(_)) => Fresh::Until(numeric_date(map, "fresh")?.unwrap_or(0)),
+            Some(_) => return Err(invalid("fresh must be a boolean or a NumericDate")),
+        };
+        Ok(Claims {
+            sub: string(map, "sub")?,
+            iat: numeric_date(map, "iat")?,
+            nbf: numeric_date(map, "nbf")?,
+            exp: numeric_date(map, "exp")?.ok_or_else(|| invalid("missing claim: exp"))?,
+            jti: string(map, "jti")?,
+            token_type,
+            fresh,
+            csrf: string(map, "csrf")?,
+            iss: string(map, "iss")?,
+            aud: strings(map, "aud", false)?,
+            scopes: strings(map, "scope", true)?,
+        })
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Result<Claims, Error> {
+        Claims::from_payload(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn time_claims_must_be_numbers_in_range() {
+        assert_eq!(claims(json!({"exp": 10})).unwrap().exp, 10);
+        assert_eq!(claims(json!({"exp": 10.7})).unwrap().exp, 10);
+        assert!(claims(json!({"exp": "10"})).is_err());
+        assert!(claims(json!({"exp": true})).is_err());
+        assert!(claims(json!({"exp": 1e300})).is_err());
+        assert!(claims(json!({"exp": 18446744073709551615u64})).is_err());
+        assert!(claims(json!({})).is_err());
+        assert!(claims(json!({"exp": 1, "nbf": "x"})).is_err());
+    }
+
+    #[test]
+    fn aud_and_scope_forms() {
+        let c = claims(json!({"exp": 1, "aud": "a", "scope": "x y"})).unwrap();
+        assert_eq!(c.aud, ["a"]);
+        assert_eq!(c.scopes, ["x", "y"]);
+        let c = claims(json!({"exp": 1, "aud": ["a", "b"]})).unwrap();
+        assert_eq!(c.aud, ["a", "b"]);
+        assert!(claims(json!({"exp": 1, "aud": [1]})).is_err());
+        assert!(claims(json!({"exp": 1, "sub": 5})).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The one error type of request handling, and its mapping to HTTP.
+//!
+//! Every failure a client can cause maps, in [`Error::code`], [`Error::status`]
+//! and [`Error::www_authenticate`], to the code, status and RFC 6750 header of
+//! SPEC.md. Start-up failures (a bad key, a bad setting) are a different type,
+//! [`KeyError`](crate::keys::KeyError), because no client should ever see them.
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// A request that tokengate refuses, with the reason a client may see.
+///
+/// The `msg` strings never contain the token, a key or any secret.
+///
+/// ```
+/// use tokengate::Error;
+///
+/// let err = Error::TokenExpired;
+/// assert_eq!(err.code(), "token_expired");
+/// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No token in any enabled location.
+    #[error("missing authorization token")]
+    AuthorizationHeaderMissing,
+    /// `Authorization` present but not `<type> <token>`.
+    #[error("authorization header must be '{0} <token>'")]
+    InvalidHeader(&'static str),
+    /// Malformed, bad signature, wrong algorithm, unknown key, not yet valid.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    /// Wrong `aud` or `iss`, or a required claim is missing or malformed.
+    #[error("{0}")]
+    InvalidClaims(String),
+    /// `exp` has passed.
+    #[error("token has expired")]
+    TokenExpired,
+    /// The token's `jti` is revoked, or it predates the user's revoke-all time.
+    #[error("token has been revoked")]
+    TokenRevoked,
+    /// A refresh token where an access token is needed, or the reverse.
+    #[error("only {0} tokens are allowed")]
+    WrongTokenType(crate::claims::TokenType),
+    /// The route needs a fresh access token.
+    #[error("fresh token required")]
+    FreshTokenRequired,
+    /// A cookie-borne token on a state-changing method without a matching CSRF header.
+    #[error("{0}")]
+    CsrfFailed(&'static str),
+    /// The token is valid but lacks a required scope. Holds the requirement as text.
+    #[error("token lacks the required scope")]
+    InsufficientScope(String),
+    /// Malformed body or field; the message names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Wrong username or password (one message for both).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Registration of an existing username.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// Too many attempts; retry after the given number of seconds.
+    #[error("too many attempts, retry later")]
+    RateLimited {
+        /// Seconds until a new attempt may succeed.
+        retry_after: u64,
+    },
+    /// Registration is disabled by configuration.
+    #[error("registration is closed")]
+    RegistrationClosed,
+    /// The token is valid but its subject no longer loads as a user.
+    #[error("user not found")]
+    UserNotFound,
+}
+
+/// The JSON body of every error response: `{"code": "...", "msg": "..."}`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The machine-readable code, e.g. `token_expired`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub msg: String,
+}
+
+impl Error {
+    /// The code of SPEC.md's error table.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::AuthorizationHeaderMissing => "authorization_header_missing",
+            Error::InvalidHeader(_) => "invalid_header",
+            Error::InvalidToken(_) | Error::UserNotFound => "invalid_token",
+            Error::InvalidClaims(_) => "invalid_claims",
+            Error::TokenExpired => "token_expired",
+            Error::TokenRevoked => "token_revoked",
+            Error::WrongTokenType(_) => "wrong_token_type",
+            Error::FreshTokenRequired => "fresh_token_required",
+            Error::CsrfFailed(_) => "csrf_failed",
+            Error::InsufficientScope(_) => "insufficient_scope",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::UsernameTaken => "username_taken",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::RegistrationClosed => "registration_closed",
+        }
+    }
+
+    /// The HTTP status of SPEC.md's error table.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InsufficientScope(_) | Error::RegistrationClosed => StatusCode::FORBIDDEN,
+            Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Error::UsernameTaken => StatusCode::CONFLICT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 §3), for 401s and scope 403s.
+    pub fn www_authenticate(&self) -> Option<String> {
+        const REALM: &str = r#"Bearer realm="tokengate""#;
+        match self {
+            Error::AuthorizationHeaderMissing | Error::InvalidHeader(_) => Some(REALM.to_owned()),
+            Error::InvalidCredentials => None,
+            Error::InsufficientScope(scope) => Some(format!(
+                r#"{REALM}, error="insufficient_scope", scope="{}""#,
+                scope.replace(['"', '\\'], "")
+            )),
+            e if e.status() == StatusCode::UNAUTHORIZED => {
+                Some(format!(r#"{REALM}, error="invalid_token""#))
+            }
+            _ => None,
+        }
+    }
+
+    /// The `{"code","msg"}` body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_owned(),
+            msg: self.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        use http::header;
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = self.www_authenticate()
+            && let Ok(value) = http::HeaderValue::from_str(&value)
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Error::RateLimited { retry_after } = self {
+            headers.insert(header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_401_with_a_token_says_invalid_token() {
+        let err = Error::TokenExpired;
+        assert_eq!(
+            err.www_authenticate().unwrap(),
+            r#"Bearer realm="tokengate", error="invalid_token""#
+        );
+        assert_eq!(
+            Error::AuthorizationHeaderMissing
+                .www_authenticate()
+                .unwrap(),
+            r#"Bearer realm="tokengate""#
+        );
+    }
+
+    #[test]
+    fn scope_errors_are_403_with_the_scope() {
+        let err = Error::InsufficientScope("read:messages".into());
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            err.www_authenticate().unwrap(),
+            r#"Bearer realm="tokengate", error="insufficient_scope", scope="read:messages""#
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! Issue and verify tokens: the one place that decides which keys, claims
+//! and times are acceptable.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::claims::{Claims, Fresh, TokenType};
+use crate::jws::{self, Header};
+use crate::keys::{KeyError, KeyRing};
+
+/// What verification demands of a token's claims.
+///
+/// ```
+/// use tokengate::token::Validation;
+///
+/// let v = Validation::new().issuer("https://auth.example").audience(["api"]).leeway(5);
+/// assert_eq!(v.leeway, 5);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// Required `iss`, if any.
+    pub issuer: Option<String>,
+    /// Accepted audiences; a token must name at least one. Empty: `aud` not checked.
+    pub audience: Vec<String>,
+    /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: u64,
+    /// Require tokengate's own claims: `sub` (string), `iat`, `jti`, `type`.
+    pub own_tokens: bool,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Validation::new()
+    }
+}
+
+impl Validation {
+    /// tokengate's own tokens: `sub`, `iat`, `exp`, `jti`, `type` required, no leeway.
+    pub fn new() -> Self {
+        Validation {
+            issuer: None,
+            audience: Vec::new(),
+            leeway: 0,
+            own_tokens: true,
+        }
+    }
+
+    /// Requires this `iss`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires one of these audiences.
+    pub fn audience<I: IntoIterator<Item = S>, S: Into<String>>(mut self, aud: I) -> Self {
+        self.audience = aud.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Allows this much clock skew, in seconds.
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// Checks the claims of a token whose signature already verified.
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), Error> {
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        if self.own_tokens {
+            let missing = |name: &str| Error::InvalidClaims(format!("missing claim: {name}"));
+            claims.sub.as_ref().ok_or_else(|| missing("sub"))?;
+            claims.iat.ok_or_else(|| missing("iat"))?;
+            claims.jti.as_ref().ok_or_else(|| missing("jti"))?;
+            claims.token_type.ok_or_else(|| missing("type"))?;
+        }
+        if claims.exp.saturating_add(leeway) <= now {
+            return Err(Error::TokenExpired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf.saturating_sub(leeway) > now)
+        {
+            return Err(Error::InvalidToken("token is not valid yet"));
+        }
+        if claims
+            .iat
+            .is_some_and(|iat| iat.saturating_sub(leeway) > now)
+        {
+            return Err(Error::InvalidToken("token is issued in the future"));
+        }
+        if let Some(issuer) = &self.issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(Error::InvalidClaims("invalid issuer".into()));
+        }
+        if !self.audience.is_empty() && !claims.aud.iter().any(|a| self.audience.contains(a)) {
+            return Err(Error::InvalidClaims("invalid audience".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Lifetimes and claims of the tokens an engine issues.
+#[derive(Debug, Clone)]
+pub struct IssueSettings {
+    /// Lifetime of access tokens (default 15 minutes).
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens (default 30 days).
+    pub refresh_ttl: Duration,
+    /// `iss` of issued tokens.
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens.
+    pub audience: Vec<String>,
+}
+
+impl Default for IssueSettings {
+    fn default() -> Self {
+        IssueSettings {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            issuer: None,
+            audience: Vec::new(),
+        }
+    }
+}
+
+/// A token to issue.
+///
+/// ```
+/// use tokengate::token::NewToken;
+/// use serde_json::json;
+///
+/// let t = NewToken::access("alice").fresh().scope("read:messages").claim("role", json!("admin"));
+/// assert_eq!(t.subject, "alice");
+/// ```
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// The identity (`sub`).
+    pub subject: String,
+    /// `access` or `refresh`.
+    pub token_type: TokenType,
+    /// Freshness (access tokens only).
+    pub fresh: Fresh,
+    /// Space-separated scopes.
+    pub scope: Option<String>,
+    /// Additional claims; registered claims take precedence.
+    pub claims: Map<String, Value>,
+    /// Additional header parameters (`alg` and `kid` are always the key's).
+    pub headers: Map<String, Value>,
+    /// Overrides the configured lifetime.
+    pub ttl: Option<Duration>,
+    /// Adds a `csrf` claim, for a token that will travel in a cookie.
+    pub csrf: bool,
+    /// Overrides the issue time (tests, and the CLI).
+    pub issued_at: Option<i64>,
+}
+
+impl NewToken {
+    fn new(subject: impl Into<String>, token_type: TokenType) -> Self {
+        NewToken {
+            subject: subject.into(),
+            token_type,
+            fresh: Fresh::No,
+            scope: None,
+            claims: Map::new(),
+            headers: Map::new(),
+            ttl: None,
+            csrf: false,
+            issued_at: None,
+        }
+    }
+
+    /// An access token for `subject`.
+    pub fn access(subject: impl Into<String>) -> Self {
+        Self::new(subject, TokenType::Access)
+    }
+
+    /// A refresh token for `subject`.
+    pub fn refresh(subject: impl Into<String>) -> Self {
+        Self::new(subject, TokenType::Refresh)
+    }
+
+    /// Marks the access token fresh (as after a password login).
+    pub fn fresh(mut self) -> Self {
+        self.fresh = Fresh::Yes;
+        self
+    }
+
+    /// Sets the scopes (space-separated).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Adds a claim.
+    pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.claims.insert(name.into(), value);
+        self
+    }
+
+    /// Sets the lifetime.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Adds a `csrf` claim.
+    pub fn with_csrf(mut self) -> Self {
+        self.csrf = true;
+        self
+    }
+}
+
+/// A token just issued, with what the caller needs to store or send.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWS.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `csrf` claim, for the CSRF cookie.
+    pub csrf: Option<String>,
+    /// Its `iat`.
+    pub issued_at: i64,
+    /// Its `exp`.
+    pub expires_at: i64,
+}
+
+impl IssuedToken {
+    /// Seconds from issue to expiry.
+    pub fn expires_in(&self) -> i64 {
+        self.expires_at - self.issued_at
+    }
+}
+
+/// A token whose signature and claims verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The protected header.
+    pub header: Header,
+    /// The registered claims.
+    pub claims: Claims,
+    /// The whole payload, for custom claims.
+    pub payload: Map<String, Value>,
+}
+
+impl VerifiedToken {
+    /// The payload as a typed claim set.
+    pub fn custom<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&Value::Object(self.payload.clone()))
+            .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))
+    }
+
+    /// `sub`, or `""` for an external token without one.
+    pub fn subject(&self) -> &str {
+        self.claims.sub.as_deref().unwrap_or_default()
+    }
+}
+
+/// A token whose header rules and signature verified; claims not checked.
+#[derive(Debug, Clone)]
+pub struct SignedPayload {
+    /// The protected header.
+    pub header: Header,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A random UUIDv4 string, as Flask-JWT-Extended uses for `jti` and `csrf`.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    // SystemRandom only fails if the OS RNG is unavailable, where nothing is safe.
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random generator failed");
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// Issues and verifies tokens with one key ring and one policy.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let issued = engine.issue(NewToken::access("alice").fresh()).unwrap();
+/// let verified = engine.verify(&issued.token).unwrap();
+/// assert_eq!(verified.subject(), "alice");
+/// assert!(engine.verify(&format!("{}x", issued.token)).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenEngine {
+    keys: KeyRing,
+    validation: Validation,
+    settings: IssueSettings,
+}
+
+impl TokenEngine {
+    /// An engine with default settings (15 min access, 30 days refresh, no leeway).
+    pub fn new(keys: KeyRing) -> Self {
+        TokenEngine {
+            keys,
+            validation: Validation::new(),
+            settings: IssueSettings::default(),
+        }
+    }
+
+    /// Sets the lifetimes, and `iss`/`aud` of issued tokens; verification
+    /// then requires the same `iss` and `aud`.
+    pub fn with_settings(mut self, settings: IssueSettings) -> Self {
+        self.validation.issuer = settings.issuer.clone();
+        self.validation.audience = settings.audience.clone();
+        self.settings = settings;
+        self
+    }
+
+    /// Replaces the validation policy.
+    pub fn with_validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
+    /// The key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The validation policy.
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    /// The issue settings.
+    pub fn settings(&self) -> &IssueSettings {
+        &self.settings
+    }
+
+    /// Signs a new token with the ring's signing key.
+    pub fn issue(&self, new: NewToken) -> Result<IssuedToken, KeyError> {
+        let key = self
+            .keys
+            .signing_key()
+            .ok_or(KeyError::Malformed("key ring without a signing key"))?;
+        let now = new.issued_at.unwrap_or_else(now);
+        let ttl = new.ttl.unwrap_or(match new.token_type {
+            TokenType::Access => self.settings.access_ttl,
+            TokenType::Refresh => self.settings.refresh_ttl,
+        });
+        let exp = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        let jti = random_id();
+        let csrf = new.csrf.then(random_id);
+
+        let mut claims = new.claims;
+        claims.insert("sub".into(), Value::String(new.subject));
+        claims.insert("iat".into(), now.into());
+        claims.insert("nbf".into(), now.into());
+        claims.insert("exp".into(), exp.into());
+        claims.insert("jti".into(), Value::String(jti.clone()));
+        claims.insert("type".into(), new.token_type.as_str().into());
+        if new.token_type == TokenType::Access {
+            claims.insert("fresh".into(), new.fresh.to_value());
+        }
+        if let Some(csrf) = &csrf {
+            claims.insert("csrf".into(), Value::String(csrf.clone()));
+        }
+        if let Some(iss) = &self.settings.issuer {
+            claims.insert("iss".into(), Value::String(iss.clone()));
+        }
+        match self.settings.audience.as_slice() {
+            [] => {}
+            [one] => {
+                claims.insert("aud".into(), Value::String(one.clone()));
+            }
+            many => {
+                claims.insert("aud".into(), many.into());
+            }
+        }
+        if let Some(scope) = new.scope {
+            claims.insert("scope".into(), Value::String(scope));
+        }
+
+        let mut header = new.headers;
+        header.insert("typ".into(), "JWT".into());
+        header.insert("alg".into(), key.algorithm().as_str().into());
+        header.insert("kid".into(), key.kid().as_str().into());
+        let token = sign_compact(key, &header, &claims)?;
+        Ok(IssuedToken {
+            token,
+            jti,
+            csrf,
+            issued_at: now,
+            expires_at: exp,
+        })
+    }
+
+    /// Verifies signature and claims at the current time. The token type is
+    /// not checked here: see [`TokenEngine::verify_type`].
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
+        self.verify_at(token, now())
+    }
+
+    /// Verifies signature and claims, and that the token is of `expected` type.
+    pub fn verify_type(&self, token: &str, expected: TokenType) -> Result<VerifiedToken, Error> {
+        let verified = self.verify(token)?;
+        if verified.claims.token_type.is_some_and(|t| t != expected) {
+            return Err(Error::WrongTokenType(expected));
+        }
+        Ok(verified)
+    }
+
+    /// Verifies signature and claims as of `now`.
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
+        let compact = self.check_signature(token)?;
+        let payload = jws::decode_payload(compact.payload_b64)?;
+        let claims = Claims::from_payload(&payload)?;
+        self.validation.check(&claims, now)?;
+        Ok(VerifiedToken {
+            header: compact.header,
+            claims,
+            payload,
+        })
+    }
+
+    /// Checks the header rules and the signature only, for a JWS whose
+    /// payload need not be a claim set.
+    pub fn verify_signature(&self, token: &str) -> Result<SignedPayload, Error> {
+        let compact = self.check_signature(token)?;
+        let payload = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            compact.payload_b64,
+        )
+        .map_err(|_| Error::InvalidToken("malformed token"))?;
+        Ok(SignedPayload {
+            header: compact.header,
+            payload,
+        })
+    }
+
+    fn check_signature<'t>(&self, token: &'t str) -> Result<jws::Compact<'t>, Error> {
+        let compact = jws::parse_compact(token)?;
+        let valid = {
+            let mut candidates = self
+                .keys
+                .candidates(compact.header.alg, compact.header.kid.as_deref())
+                .peekable();
+            if candidates.peek().is_none() {
+                return Err(Error::InvalidToken(
+                    "no key for this token's algorithm and key id",
+                ));
+            }
+            candidates.any(|k| k.verify_signature(compact.signing_input, &compact.signature))
+        };
+        if valid {
+            Ok(compact)
+        } else {
+            Err(Error::InvalidToken("signature verification failed"))
+        }
+    }
+}
+
+/// Signs a header and claim set into a compact JWS.
+pub(crate) fn sign_compact(
+    key: &crate::keys::SigningKey,
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+) -> Result<String, KeyError> {
+    let header = serde_json::to_vec(header).map_err(|_| KeyError::Malformed("header"))?;
+    let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Malformed("claims"))?;
+    let mut token = jws::b64_encode(&header);
+    token.push('.');
+    token.push_str(&jws::b64_encode(&claims));
+    let signature = key.sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&jws::b64_encode(&signature));
+    Ok(token)
+}
