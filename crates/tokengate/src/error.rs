@@ -26,8 +26,8 @@ pub enum Error {
     #[error("missing authorization token")]
     AuthorizationHeaderMissing,
     /// `Authorization` present but not `<type> <token>`.
-    #[error("authorization header must be '{0} <token>'")]
-    InvalidHeader(&'static str),
+    #[error("{0}")]
+    InvalidHeader(String),
     /// Malformed, bad signature, wrong algorithm, unknown key, not yet valid.
     #[error("{0}")]
     InvalidToken(&'static str),

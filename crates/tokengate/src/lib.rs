@@ -1,10 +1,15 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod claims;
 mod error;
 mod jws;
 pub mod keys;
+pub mod revocation;
+pub mod scope;
 pub mod token;
+pub mod transport;
 
 pub use error::{Error, ErrorBody};
 pub use jws::{Header, MAX_TOKEN_LEN};

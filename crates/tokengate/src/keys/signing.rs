@@ -28,6 +28,8 @@ pub struct SigningKey {
     verifying: VerifyingKey,
 }
 
+// hmac::Key holds its precomputed pads (1.2 KB); keys are few, so keep it inline.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Hmac(hmac::Key),
     Rsa(RsaKeyPair),

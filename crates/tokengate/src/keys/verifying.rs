@@ -32,6 +32,8 @@ pub struct VerifyingKey {
 }
 
 #[derive(Clone)]
+// hmac::Key holds its precomputed pads (1.2 KB); keys are few, so keep it inline.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Hmac(hmac::Key),
     Public {

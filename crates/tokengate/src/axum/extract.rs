@@ -1,0 +1,217 @@
+//! Extractors: a verified access token (typed custom claims), an optional
+//! one, a fresh one, a refresh token, and a scoped one.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::de::{DeserializeOwned, IgnoredAny, value::MapDeserializer};
+
+use super::{Requirement, TokenGate};
+use crate::Error;
+use crate::claims::{Claims, TokenType};
+use crate::scope::RequiredScopes;
+use crate::token::VerifiedToken;
+use crate::transport::TokenLocation;
+
+/// A verified token with its custom claims decoded as `C`.
+#[derive(Debug, Clone)]
+pub struct Authenticated<C = IgnoredAny> {
+    /// The verified token.
+    pub token: VerifiedToken,
+    /// The payload decoded as `C` (default: not decoded).
+    pub custom: C,
+    /// Where the token was found.
+    pub location: TokenLocation,
+}
+
+impl<C> Authenticated<C> {
+    /// The registered claims.
+    pub fn claims(&self) -> &Claims {
+        &self.token.claims
+    }
+
+    /// The `sub` claim.
+    pub fn subject(&self) -> &str {
+        self.token.subject()
+    }
+}
+
+/// The rejection of every tokengate extractor: the error, answered with the
+/// gate's custom response if one is set.
+#[derive(Debug)]
+pub struct AuthRejection {
+    error: Error,
+    gate: TokenGate,
+}
+
+impl AuthRejection {
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        self.gate.error_response(self.error)
+    }
+}
+
+async fn authenticate<S, C>(
+    parts: &Parts,
+    state: &S,
+    requirement: Requirement,
+) -> Result<Authenticated<C>, AuthRejection>
+where
+    TokenGate: FromRef<S>,
+    C: DeserializeOwned,
+{
+    let gate = TokenGate::from_ref(state);
+    let result = gate
+        .authenticate(parts, requirement)
+        .and_then(|(located, token)| {
+            let pairs = token.payload.iter().map(|(k, v)| (k.as_str(), v));
+            let custom = C::deserialize(MapDeserializer::<_, serde_json::Error>::new(pairs))
+                .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))?;
+            Ok(Authenticated {
+                token,
+                custom,
+                location: located.location,
+            })
+        });
+    result.map_err(|error| AuthRejection { error, gate })
+}
+
+macro_rules! token_extractor {
+    ($(#[$doc:meta])* $name:ident, $token_type:expr, $fresh:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name<C = IgnoredAny>(pub Authenticated<C>);
+
+        impl<C> Deref for $name<C> {
+            type Target = Authenticated<C>;
+            fn deref(&self) -> &Authenticated<C> {
+                &self.0
+            }
+        }
+
+        impl<S, C> FromRequestParts<S> for $name<C>
+        where
+            TokenGate: FromRef<S>,
+            S: Send + Sync,
+            C: DeserializeOwned + Send,
+        {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let requirement = Requirement { token_type: $token_type, fresh: $fresh };
+                authenticate(parts, state, requirement).await.map($name)
+            }
+        }
+
+        /// Absent token: `None`. A token that is present but bad is still an error.
+        impl<S, C> OptionalFromRequestParts<S> for $name<C>
+        where
+            TokenGate: FromRef<S>,
+            S: Send + Sync,
+            C: DeserializeOwned + Send,
+        {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+                match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+                    Ok(token) => Ok(Some(token)),
+                    Err(AuthRejection { error: Error::AuthorizationHeaderMissing, .. }) => Ok(None),
+                    Err(rejection) => Err(rejection),
+                }
+            }
+        }
+    };
+}
+
+token_extractor!(
+    /// A verified, unrevoked access token. `Option<AccessToken>` makes it optional.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use tokengate::axum::AccessToken;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct MyClaims { role: String }
+    ///
+    /// async fn handler(token: AccessToken<MyClaims>) -> String {
+    ///     format!("{} is {}", token.subject(), token.custom.role)
+    /// }
+    /// ```
+    AccessToken,
+    TokenType::Access,
+    false
+);
+
+token_extractor!(
+    /// A verified access token that is fresh (issued by a password login,
+    /// not by a refresh): for sensitive routes such as a password change.
+    FreshAccessToken,
+    TokenType::Access,
+    true
+);
+
+token_extractor!(
+    /// A verified, unrevoked refresh token.
+    RefreshToken,
+    TokenType::Refresh,
+    false
+);
+
+/// A verified access token that meets the scope requirement `R`; 403
+/// `insufficient_scope` otherwise.
+///
+/// ```
+/// use tokengate::axum::Scoped;
+///
+/// tokengate::required_scopes!(ReadMessages = ["read:messages"]);
+///
+/// async fn scoped(token: Scoped<ReadMessages>) -> String {
+///     token.subject().to_owned()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scoped<R, C = IgnoredAny>(pub Authenticated<C>, PhantomData<R>);
+
+impl<R, C> Deref for Scoped<R, C> {
+    type Target = Authenticated<C>;
+    fn deref(&self) -> &Authenticated<C> {
+        &self.0
+    }
+}
+
+impl<S, R, C> FromRequestParts<S> for Scoped<R, C>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+    C: DeserializeOwned + Send,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let AccessToken(token) =
+            <AccessToken<C> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        match R::requirement().check(token.claims()) {
+            Ok(()) => Ok(Scoped(token, PhantomData)),
+            Err(error) => Err(AuthRejection {
+                error,
+                gate: TokenGate::from_ref(state),
+            }),
+        }
+    }
+}
+
+impl AuthRejection {
+    pub(super) fn new(error: Error, gate: TokenGate) -> Self {
+        AuthRejection { error, gate }
+    }
+}

@@ -1,0 +1,239 @@
+//! axum integration: the [`TokenGate`] state, extractors, and the JSON-body
+//! token middleware.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tokengate::axum::{AccessToken, TokenGate};
+//! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+//! use tokengate::token::TokenEngine;
+//!
+//! async fn private(token: AccessToken) -> String {
+//!     format!("hello {}", token.subject())
+//! }
+//!
+//! let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+//! let gate = TokenGate::new(engine);
+//! let app: Router = Router::new().route("/private", get(private)).with_state(gate);
+//! ```
+
+mod extract;
+mod json;
+mod user;
+
+use std::sync::{Arc, RwLock};
+
+use axum::response::{IntoResponse, Response};
+
+pub use extract::{
+    AccessToken, AuthRejection, Authenticated, FreshAccessToken, RefreshToken, Scoped,
+};
+pub use json::{JSON_BODY_LIMIT, json_tokens};
+pub use user::{CurrentUser, UserLoader};
+
+use crate::Error;
+use crate::claims::TokenType;
+use crate::keys::KeyError;
+use crate::revocation::RevocationStore;
+use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken, now};
+use crate::transport::{Located, Transport};
+
+type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
+
+/// Who a token is for: what Flask-JWT-Extended's `user_identity_loader` and
+/// `additional_claims_loader` provide.
+///
+/// ```
+/// use tokengate::axum::Identity;
+///
+/// struct User { id: u64, admin: bool }
+/// impl Identity for User {
+///     fn identity(&self) -> String { self.id.to_string() }
+///     fn scope(&self) -> Option<String> { self.admin.then(|| "admin".into()) }
+/// }
+/// assert_eq!(User { id: 7, admin: true }.identity(), "7");
+/// ```
+pub trait Identity {
+    /// The `sub` claim.
+    fn identity(&self) -> String;
+    /// Claims added to every token of this identity.
+    fn additional_claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+    /// The `scope` claim (space-separated), if any.
+    fn scope(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Identity for str {
+    fn identity(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl Identity for String {
+    fn identity(&self) -> String {
+        self.clone()
+    }
+}
+
+/// What a route demands of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    /// Access or refresh.
+    pub token_type: TokenType,
+    /// Must be fresh.
+    pub fresh: bool,
+}
+
+/// Everything a route needs to authenticate requests: the token engine, the
+/// transport, the revocation store and the error responses. Cheap to clone;
+/// use it as (part of) the router state.
+#[derive(Clone)]
+pub struct TokenGate {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    // Swappable so that a key rotation reaches running routers.
+    engine: Arc<RwLock<Arc<TokenEngine>>>,
+    transport: Transport,
+    revocation: Option<Arc<dyn RevocationStore>>,
+    on_error: Option<Arc<ErrorResponder>>,
+}
+
+impl std::fmt::Debug for TokenGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenGate")
+            .field("transport", &self.inner.transport)
+            .field("revocation", &self.inner.revocation.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenGate {
+    /// A gate with the default transport (headers, then cookies) and no revocation store.
+    pub fn new(engine: TokenEngine) -> Self {
+        TokenGate {
+            inner: Arc::new(Inner {
+                engine: Arc::new(RwLock::new(Arc::new(engine))),
+                transport: Transport::default(),
+                revocation: None,
+                on_error: None,
+            }),
+        }
+    }
+
+    /// Sets where tokens travel.
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        Arc::make_mut(&mut self.inner).transport = transport;
+        self
+    }
+
+    /// Checks every token against this store.
+    pub fn with_revocation(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        Arc::make_mut(&mut self.inner).revocation = Some(store);
+        self
+    }
+
+    /// Replaces the response of any error: return `Some` to answer with your
+    /// own response, `None` to keep tokengate's.
+    pub fn on_error<F>(mut self, responder: F) -> Self
+    where
+        F: Fn(&Error) -> Option<Response> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.inner).on_error = Some(Arc::new(responder));
+        self
+    }
+
+    /// The current engine.
+    pub fn engine(&self) -> Arc<TokenEngine> {
+        self.inner
+            .engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the engine (after a key rotation); every clone of this gate sees it.
+    pub fn replace_engine(&self, engine: TokenEngine) {
+        *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The revocation store, if any.
+    pub fn revocation(&self) -> Option<&Arc<dyn RevocationStore>> {
+        self.inner.revocation.as_ref()
+    }
+
+    /// The response for `error`: the custom responder's, else tokengate's.
+    pub fn error_response(&self, error: Error) -> Response {
+        self.inner
+            .on_error
+            .as_ref()
+            .and_then(|f| f(&error))
+            .unwrap_or_else(|| error.into_response())
+    }
+
+    /// Finds, verifies and checks the token of a request: location, signature,
+    /// claims, type, CSRF, revocation, freshness, in that order.
+    pub fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        requirement: Requirement,
+    ) -> Result<(Located, VerifiedToken), Error> {
+        let located = self.inner.transport.locate(parts, requirement.token_type)?;
+        let verified = self
+            .engine()
+            .verify_type(&located.token, requirement.token_type)?;
+        self.inner
+            .transport
+            .check_csrf(parts, &located, &verified.claims)?;
+        if let Some(store) = &self.inner.revocation
+            && store.is_revoked(&verified.claims)
+        {
+            return Err(Error::TokenRevoked);
+        }
+        if requirement.fresh && !verified.claims.fresh.is_fresh_at(now()) {
+            return Err(Error::FreshTokenRequired);
+        }
+        Ok((located, verified))
+    }
+
+    fn issue_for(
+        &self,
+        user: &(impl Identity + ?Sized),
+        new: NewToken,
+    ) -> Result<IssuedToken, KeyError> {
+        let mut new = new;
+        new.claims = user.additional_claims();
+        new.scope = user.scope();
+        if self.inner.transport.uses_cookies() && self.inner.transport.csrf_protect {
+            new.csrf = true;
+        }
+        self.engine().issue(new)
+    }
+
+    /// Issues an access token for `user` (with a `csrf` claim when cookies are a location).
+    pub fn access_token_for(
+        &self,
+        user: &(impl Identity + ?Sized),
+        fresh: bool,
+    ) -> Result<IssuedToken, KeyError> {
+        let new = NewToken::access(user.identity());
+        self.issue_for(user, if fresh { new.fresh() } else { new })
+    }
+
+    /// Issues a refresh token for `user`.
+    pub fn refresh_token_for(
+        &self,
+        user: &(impl Identity + ?Sized),
+    ) -> Result<IssuedToken, KeyError> {
+        self.issue_for(user, NewToken::refresh(user.identity()))
+    }
+}

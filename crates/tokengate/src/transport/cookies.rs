@@ -1,0 +1,206 @@
+//! Reading the token cookies, and the `Set-Cookie` values that set and clear them.
+
+use cookie::{Cookie, time};
+use http::{HeaderMap, HeaderValue, header};
+
+use super::Transport;
+use crate::token::IssuedToken;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations (default).
+    #[default]
+    Lax,
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent everywhere; browsers then require `Secure`.
+    None,
+}
+
+impl std::str::FromStr for SameSite {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            _ => Err(format!(
+                "unknown SameSite value {s:?} (expected Lax, Strict or None)"
+            )),
+        }
+    }
+}
+
+/// Attributes of the token and CSRF cookies.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    /// `Secure` (default false, so that plain-HTTP development works).
+    pub secure: bool,
+    /// `SameSite` (default `Lax`).
+    pub same_site: SameSite,
+    /// `Domain`, if any.
+    pub domain: Option<String>,
+    /// `Path` (default `/`).
+    pub path: String,
+    /// Session cookies (default, as Flask-JWT-Extended) or cookies that
+    /// persist for the token's lifetime.
+    pub session: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        CookieSettings {
+            secure: false,
+            same_site: SameSite::Lax,
+            domain: None,
+            path: "/".into(),
+            session: true,
+        }
+    }
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+pub(super) fn find(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+impl Transport {
+    fn cookie(
+        &self,
+        name: &str,
+        value: String,
+        http_only: bool,
+        max_age: Option<i64>,
+    ) -> HeaderValue {
+        let settings = &self.cookies;
+        let mut c = Cookie::build((name.to_owned(), value))
+            .path(settings.path.clone())
+            .http_only(http_only)
+            .secure(settings.secure)
+            .same_site(match settings.same_site {
+                SameSite::Lax => cookie::SameSite::Lax,
+                SameSite::Strict => cookie::SameSite::Strict,
+                SameSite::None => cookie::SameSite::None,
+            });
+        if let Some(domain) = &settings.domain {
+            c = c.domain(domain.clone());
+        }
+        match max_age {
+            Some(0) => {
+                c = c
+                    .max_age(time::Duration::ZERO)
+                    .expires(time::OffsetDateTime::UNIX_EPOCH)
+            }
+            Some(secs) if !settings.session => c = c.max_age(time::Duration::seconds(secs)),
+            _ => {}
+        }
+        // Token, names and settings are all header-safe ASCII.
+        HeaderValue::from_str(&c.build().to_string()).expect("cookie is a valid header value")
+    }
+
+    fn set_pair(&self, token: &IssuedToken, jwt_name: &str, csrf_name: &str) -> Vec<HeaderValue> {
+        let age = Some(token.expires_in());
+        let mut values = vec![self.cookie(jwt_name, token.token.clone(), true, age)];
+        if let Some(csrf) = &token.csrf {
+            values.push(self.cookie(csrf_name, csrf.clone(), false, age));
+        }
+        values
+    }
+
+    /// `Set-Cookie` values for an access token: the HttpOnly token cookie and,
+    /// if the token has a `csrf` claim, the script-readable CSRF cookie.
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    /// use tokengate::token::IssuedToken;
+    ///
+    /// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: Some("c".into()),
+    ///     issued_at: 0, expires_at: 900 };
+    /// let cookies = Transport::default().set_access_cookies(&token);
+    /// assert!(cookies[0].to_str().unwrap().starts_with("access_token_cookie=a.b.c"));
+    /// assert!(cookies[0].to_str().unwrap().contains("HttpOnly"));
+    /// assert!(!cookies[1].to_str().unwrap().contains("HttpOnly"));
+    /// ```
+    pub fn set_access_cookies(&self, token: &IssuedToken) -> Vec<HeaderValue> {
+        self.set_pair(token, &self.access_cookie, &self.access_csrf_cookie)
+    }
+
+    /// `Set-Cookie` values for a refresh token and its CSRF cookie.
+    pub fn set_refresh_cookies(&self, token: &IssuedToken) -> Vec<HeaderValue> {
+        self.set_pair(token, &self.refresh_cookie, &self.refresh_csrf_cookie)
+    }
+
+    /// `Set-Cookie` values that clear all four cookies (logout).
+    pub fn unset_cookies(&self) -> Vec<HeaderValue> {
+        [
+            (&self.access_cookie, true),
+            (&self.refresh_cookie, true),
+            (&self.access_csrf_cookie, false),
+            (&self.refresh_csrf_cookie, false),
+        ]
+        .into_iter()
+        .map(|(name, http_only)| self.cookie(name, String::new(), http_only, Some(0)))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_follow_settings() {
+        let mut t = Transport::default();
+        t.cookies.secure = true;
+        t.cookies.same_site = SameSite::Strict;
+        t.cookies.domain = Some("example.com".into());
+        let token = IssuedToken {
+            token: "x.y.z".into(),
+            jti: "j".into(),
+            csrf: Some("c".into()),
+            issued_at: 0,
+            expires_at: 60,
+        };
+        let v = t.set_refresh_cookies(&token);
+        let jwt = v[0].to_str().unwrap();
+        assert!(jwt.starts_with("refresh_token_cookie=x.y.z"));
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Domain=example.com",
+            "Path=/",
+        ] {
+            assert!(jwt.contains(attr), "{jwt} lacks {attr}");
+        }
+        assert!(!jwt.contains("Max-Age"), "session cookie by default");
+        assert!(v[1].to_str().unwrap().starts_with("csrf_refresh_token=c"));
+
+        let cleared = t.unset_cookies();
+        assert_eq!(cleared.len(), 4);
+        assert!(
+            cleared
+                .iter()
+                .all(|c| c.to_str().unwrap().contains("Max-Age=0"))
+        );
+    }
+
+    #[test]
+    fn finds_cookies_across_headers() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "a=1; b=2".parse().unwrap());
+        h.append(header::COOKIE, "c=3".parse().unwrap());
+        assert_eq!(find(&h, "b").as_deref(), Some("2"));
+        assert_eq!(find(&h, "c").as_deref(), Some("3"));
+        assert_eq!(find(&h, "d"), None);
+    }
+}

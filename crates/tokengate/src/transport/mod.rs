@@ -1,0 +1,307 @@
+//! Where tokens travel: the `Authorization` header, cookies (with CSRF
+//! double submit), the query string and the JSON body.
+//!
+//! Locations are tried in the configured order; only a *missing* token falls
+//! through to the next one. A malformed `Authorization` header is an error
+//! even when a valid cookie follows, so a client never silently authenticates
+//! as someone other than it meant to.
+
+mod cookies;
+mod csrf;
+
+use std::str::FromStr;
+
+use http::{HeaderMap, HeaderName, Method, header};
+
+pub use cookies::{CookieSettings, SameSite};
+pub use csrf::check_csrf;
+
+use crate::Error;
+use crate::claims::TokenType;
+
+/// A place a token can be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenLocation {
+    /// `Authorization: Bearer <token>`.
+    Headers,
+    /// `access_token_cookie` / `refresh_token_cookie`.
+    Cookies,
+    /// `?jwt=<token>` (off by default: URLs end up in logs).
+    QueryString,
+    /// `{"access_token": ...}` / `{"refresh_token": ...}` in a JSON body.
+    Json,
+}
+
+impl FromStr for TokenLocation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "headers" => Ok(TokenLocation::Headers),
+            "cookies" => Ok(TokenLocation::Cookies),
+            "query_string" => Ok(TokenLocation::QueryString),
+            "json" => Ok(TokenLocation::Json),
+            other => Err(format!(
+                "unknown token location {other:?} (expected headers, cookies, query_string or json)"
+            )),
+        }
+    }
+}
+
+/// Tokens found in a JSON body, put in the request extensions by
+/// [`crate::axum::json_tokens`] because extractors of headers cannot read bodies.
+#[derive(Debug, Clone, Default)]
+pub struct JsonTokens {
+    /// The `access_token` member.
+    pub access: Option<String>,
+    /// The `refresh_token` member.
+    pub refresh: Option<String>,
+}
+
+/// A token and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The compact token.
+    pub token: String,
+    /// Its location.
+    pub location: TokenLocation,
+}
+
+/// How tokens travel: locations, names, and cookie attributes. The names
+/// default to Flask-JWT-Extended's.
+///
+/// ```
+/// use tokengate::transport::{Transport, TokenLocation};
+/// use tokengate::claims::TokenType;
+///
+/// let transport = Transport::default();
+/// let req = http::Request::get("/").header("Authorization", "Bearer abc").body(()).unwrap();
+/// let (parts, _) = req.into_parts();
+/// let found = transport.locate(&parts, TokenType::Access).unwrap();
+/// assert_eq!(found.token, "abc");
+/// assert_eq!(found.location, TokenLocation::Headers);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Transport {
+    /// Locations, in the order they are tried (default: headers, cookies).
+    pub locations: Vec<TokenLocation>,
+    /// The header carrying the token (default `Authorization`).
+    pub header_name: HeaderName,
+    /// The scheme before the token (default `Bearer`; empty: the bare token).
+    pub header_type: String,
+    /// Cookie of access tokens.
+    pub access_cookie: String,
+    /// Cookie of refresh tokens.
+    pub refresh_cookie: String,
+    /// Script-readable cookie with the access token's CSRF value.
+    pub access_csrf_cookie: String,
+    /// Script-readable cookie with the refresh token's CSRF value.
+    pub refresh_csrf_cookie: String,
+    /// The header a browser echoes the CSRF value in.
+    pub csrf_header: HeaderName,
+    /// Check CSRF for cookie-borne tokens (default true).
+    pub csrf_protect: bool,
+    /// Methods on which CSRF is checked.
+    pub csrf_methods: Vec<Method>,
+    /// Query parameter (default `jwt`).
+    pub query_param: String,
+    /// Cookie attributes.
+    pub cookies: CookieSettings,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            locations: vec![TokenLocation::Headers, TokenLocation::Cookies],
+            header_name: header::AUTHORIZATION,
+            header_type: "Bearer".into(),
+            access_cookie: "access_token_cookie".into(),
+            refresh_cookie: "refresh_token_cookie".into(),
+            access_csrf_cookie: "csrf_access_token".into(),
+            refresh_csrf_cookie: "csrf_refresh_token".into(),
+            csrf_header: HeaderName::from_static("x-csrf-token"),
+            csrf_protect: true,
+            csrf_methods: vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+            query_param: "jwt".into(),
+            cookies: CookieSettings::default(),
+        }
+    }
+}
+
+impl Transport {
+    /// Sets the locations, in order.
+    pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
+        self.locations = locations.into_iter().collect();
+        self
+    }
+
+    /// Whether tokens in cookies are accepted (and so cookies should be set).
+    pub fn uses_cookies(&self) -> bool {
+        self.locations.contains(&TokenLocation::Cookies)
+    }
+
+    /// Finds the token of `token_type` in the request, trying each location
+    /// in order. JSON body tokens are read from the request's [`JsonTokens`]
+    /// extension, if a middleware put one there.
+    pub fn locate(
+        &self,
+        parts: &http::request::Parts,
+        token_type: TokenType,
+    ) -> Result<Located, Error> {
+        for &location in &self.locations {
+            let found = match location {
+                TokenLocation::Headers => self.header_token(&parts.headers)?,
+                TokenLocation::Cookies => {
+                    let name = match token_type {
+                        TokenType::Access => &self.access_cookie,
+                        TokenType::Refresh => &self.refresh_cookie,
+                    };
+                    cookies::find(&parts.headers, name)
+                }
+                TokenLocation::QueryString => parts.uri.query().and_then(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == self.query_param.as_str())
+                        .map(|(_, v)| v.into_owned())
+                }),
+                TokenLocation::Json => {
+                    parts
+                        .extensions
+                        .get::<JsonTokens>()
+                        .and_then(|t| match token_type {
+                            TokenType::Access => t.access.clone(),
+                            TokenType::Refresh => t.refresh.clone(),
+                        })
+                }
+            };
+            if let Some(token) = found {
+                return Ok(Located { token, location });
+            }
+        }
+        Err(Error::AuthorizationHeaderMissing)
+    }
+
+    fn header_token(&self, headers: &HeaderMap) -> Result<Option<String>, Error> {
+        let mut values = headers.get_all(&self.header_name).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        let invalid = || {
+            Error::InvalidHeader(format!(
+                "{} header must be '{} <token>'",
+                self.header_name, self.header_type
+            ))
+        };
+        if values.next().is_some() {
+            return Err(invalid());
+        }
+        let value = value.to_str().map_err(|_| invalid())?;
+        let token = if self.header_type.is_empty() {
+            value
+        } else {
+            // RFC 7235: the scheme is case-insensitive; exactly one space.
+            let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
+            if !scheme.eq_ignore_ascii_case(&self.header_type) {
+                return Err(invalid());
+            }
+            token
+        };
+        if token.is_empty() || token.contains(' ') {
+            return Err(invalid());
+        }
+        Ok(Some(token.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(builder: http::request::Builder) -> http::request::Parts {
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn header_must_be_bearer_and_one_token() {
+        let t = Transport::default();
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "abc"] {
+            let p = parts(http::Request::get("/").header("Authorization", bad));
+            assert_eq!(
+                t.locate(&p, TokenType::Access).unwrap_err().code(),
+                "invalid_header",
+                "{bad}"
+            );
+        }
+        let p = parts(http::Request::get("/").header("Authorization", "bearer abc"));
+        assert_eq!(t.locate(&p, TokenType::Access).unwrap().token, "abc");
+    }
+
+    #[test]
+    fn only_a_missing_token_falls_through() {
+        let t = Transport::default();
+        let p = parts(http::Request::get("/").header("Cookie", "access_token_cookie=fromcookie"));
+        let found = t.locate(&p, TokenType::Access).unwrap();
+        assert_eq!(
+            (found.token.as_str(), found.location),
+            ("fromcookie", TokenLocation::Cookies)
+        );
+
+        // A bad header is an error even though a cookie follows.
+        let p = parts(
+            http::Request::get("/")
+                .header("Authorization", "Basic x")
+                .header("Cookie", "access_token_cookie=fromcookie"),
+        );
+        assert_eq!(
+            t.locate(&p, TokenType::Access).unwrap_err().code(),
+            "invalid_header"
+        );
+
+        // Header first when both are present.
+        let p = parts(
+            http::Request::get("/")
+                .header("Authorization", "Bearer fromheader")
+                .header("Cookie", "access_token_cookie=fromcookie"),
+        );
+        assert_eq!(t.locate(&p, TokenType::Access).unwrap().token, "fromheader");
+
+        // Order is configurable.
+        let t = Transport::default().locations([TokenLocation::Cookies, TokenLocation::Headers]);
+        assert_eq!(t.locate(&p, TokenType::Access).unwrap().token, "fromcookie");
+    }
+
+    #[test]
+    fn refresh_tokens_come_from_their_own_cookie() {
+        let t = Transport::default();
+        let p = parts(
+            http::Request::post("/")
+                .header("Cookie", "access_token_cookie=a; refresh_token_cookie=r"),
+        );
+        assert_eq!(t.locate(&p, TokenType::Refresh).unwrap().token, "r");
+        assert_eq!(t.locate(&p, TokenType::Access).unwrap().token, "a");
+    }
+
+    #[test]
+    fn query_string_only_when_enabled() {
+        let p = parts(http::Request::get("/img?jwt=q%2Eb"));
+        let t = Transport::default();
+        assert_eq!(
+            t.locate(&p, TokenType::Access).unwrap_err().code(),
+            "authorization_header_missing"
+        );
+        let t = t.locations([TokenLocation::QueryString]);
+        assert_eq!(t.locate(&p, TokenType::Access).unwrap().token, "q.b");
+    }
+
+    #[test]
+    fn json_tokens_from_the_extension() {
+        let t = Transport::default().locations([TokenLocation::Json]);
+        let mut p = parts(http::Request::post("/"));
+        assert!(t.locate(&p, TokenType::Refresh).is_err());
+        p.extensions.insert(JsonTokens {
+            access: None,
+            refresh: Some("r".into()),
+        });
+        assert_eq!(t.locate(&p, TokenType::Refresh).unwrap().token, "r");
+        assert!(t.locate(&p, TokenType::Access).is_err());
+    }
+}
