@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, integration, black-box and doc tests.
+# Self-sufficient on a fresh machine: it starts what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL and Redis: started if down (later suites need them; cheap to check).
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+fi
+
+# The Python interop tests make their own virtualenv; they need python3 with venv.
+command -v python3 >/dev/null || { echo "python3 is required for the interop tests" >&2; exit 1; }
+
+# One build shared by every suite; two cores, so no more than two test threads.
+cargo build --workspace --all-targets --locked
+cargo nextest run --workspace --locked --test-threads 2
+cargo test --workspace --doc --locked
