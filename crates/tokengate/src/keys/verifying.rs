@@ -77,9 +77,8 @@ impl VerifyingKey {
     /// A public key from DER: SubjectPublicKeyInfo, PKCS#1 `RSAPublicKey`, or
     /// a raw EC point / Ed25519 key.
     pub fn from_public_der(alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
-        let verification = alg.verification().ok_or(KeyError::WrongFamily {
-            alg,
-            found: KeyFamily::Rsa,
+        let verification = alg.verification().ok_or_else(|| {
+            KeyError::Algorithm(format!("{alg} needs a shared secret, not a public key"))
         })?;
         if alg.family() == KeyFamily::Rsa {
             let rsa =

@@ -1,0 +1,27 @@
+//! The errors of the command line and their exit codes.
+
+use crate::keyfile::KeyFileError;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The token was refused (exit 1; its code goes to stdout).
+    #[error(transparent)]
+    Token(#[from] tokengate::Error),
+    /// A key file that cannot be read or used (exit 2).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// Arguments that do not fit together, or an input that cannot be read (exit 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Token(_) => 1,
+            CliError::KeyFile(_) | CliError::Usage(_) => 2,
+        }
+    }
+}

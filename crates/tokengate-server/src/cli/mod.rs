@@ -1,0 +1,61 @@
+//! The command line: one subcommand per area. `token` is here; `serve` and
+//! the admin subcommands (`user`, `keys`, `revoke`) go beside it.
+
+mod error;
+mod stdio;
+pub(crate) mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokengate::keys::Algorithm;
+
+pub(crate) use error::CliError;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the token was refused: its error code (e.g. token_expired) is printed on stdout
+  2  usage or configuration error (bad arguments, unreadable or unusable key file)";
+
+/// JWT authentication service and tools.
+#[derive(Debug, Parser)]
+#[command(name = "tokengate", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands of `tokengate`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Issue, decode and verify JWTs (a debugging tool for any JWT).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+/// Turns a subcommand's result into the process exit code, printing the
+/// error: a refused token's code on stdout and its message on stderr (exit
+/// 1); any other error on stderr (exit 2).
+pub(crate) fn exit(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let CliError::Token(token_err) = &err {
+                // Nothing more can be reported if stdout is gone.
+                let _ = stdio::print(token_err.code());
+            }
+            stdio::warn(format_args!("error: {err}"));
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Parses an `--alg` value: a JWS algorithm name, case-sensitive.
+pub(crate) fn parse_alg(value: &str) -> Result<Algorithm, String> {
+    value.parse().map_err(|_| {
+        let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
