@@ -521,5 +521,8 @@ pub(crate) fn sign_compact(
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
     token.push_str(&jws::b64_encode(&signature));
+    if token.len() > jws::MAX_TOKEN_LEN {
+        return Err(KeyError::TokenTooLarge(token.len()));
+    }
     Ok(token)
 }

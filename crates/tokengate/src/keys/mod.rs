@@ -78,6 +78,10 @@ pub enum KeyError {
     /// A JWK whose algorithm cannot be determined or is unsupported.
     #[error("{0}")]
     Algorithm(String),
+    /// A token to issue would exceed [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN),
+    /// which verification refuses.
+    #[error("the token would be {0} bytes; at most 8192 are accepted")]
+    TokenTooLarge(usize),
 }
 
 /// The algorithm for a JWK: the caller's choice, else the JWK's `alg`, else

@@ -10,7 +10,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
 
-use super::verifying::check_rsa_size;
 use super::{Algorithm, Jwk, KeyError, KeyFamily, Kid, VerifyingKey};
 
 /// A key that signs with exactly one [`Algorithm`], with its verifying half.
@@ -116,15 +115,17 @@ impl SigningKey {
         match alg.family() {
             KeyFamily::Hmac => Err(KeyError::WrongKeyFor(alg)),
             KeyFamily::Rsa => {
-                let pair = RsaKeyPair::from_pkcs8(der)
-                    .or_else(|_| RsaKeyPair::from_der(der))
-                    .map_err(|e| {
-                        if e.description_() == "TooSmall" {
+                let too_small = |e: &aws_lc_rs::error::KeyRejected| e.description_() == "TooSmall";
+                let pair = match RsaKeyPair::from_pkcs8(der) {
+                    Ok(pair) => pair,
+                    Err(pkcs8) => RsaKeyPair::from_der(der).map_err(|pkcs1| {
+                        if too_small(&pkcs8) || too_small(&pkcs1) {
                             KeyError::RsaTooSmall(None)
                         } else {
                             KeyError::WrongKeyFor(alg)
                         }
-                    })?;
+                    })?,
+                };
                 Self::from_rsa(alg, pair)
             }
             KeyFamily::P256 | KeyFamily::P384 => {
@@ -185,7 +186,6 @@ impl SigningKey {
     }
 
     fn from_rsa(alg: Algorithm, pair: RsaKeyPair) -> Result<Self, KeyError> {
-        check_rsa_size(pair.public_modulus_len())?;
         let der = pair
             .public_key()
             .as_der()

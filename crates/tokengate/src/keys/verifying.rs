@@ -83,7 +83,7 @@ impl VerifyingKey {
         if alg.family() == KeyFamily::Rsa {
             let rsa =
                 rsa::PublicKey::from_der(der).map_err(|_| KeyError::Malformed("RSA public key"))?;
-            check_rsa_size(rsa.modulus_len())?;
+            check_rsa_size(rsa.modulus().big_endian_without_leading_zero())?;
         }
         let key =
             ParsedPublicKey::new(verification, der).map_err(|_| KeyError::WrongKeyFor(alg))?;
@@ -144,6 +144,11 @@ impl VerifyingKey {
     /// `alg` defaults to the JWK's `alg`, then to the curve's algorithm; an
     /// RSA JWK without `alg` needs `alg` given.
     pub fn from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Self, KeyError> {
+        if let Some(use_) = jwk.use_.as_deref().filter(|u| *u != "sig") {
+            return Err(KeyError::Algorithm(format!(
+                "the JWK's use is {use_:?}, not \"sig\""
+            )));
+        }
         let alg = super::jwk_algorithm(jwk, alg)?;
         let b64 = |v: Option<&str>, name: &'static str| {
             URL_SAFE_NO_PAD
@@ -159,7 +164,7 @@ impl VerifyingKey {
                 let n = b64(jwk.n.as_deref(), "n")?;
                 let e = b64(jwk.e.as_deref(), "e")?;
                 let n = strip_leading_zeros(&n);
-                check_rsa_size(n.len())?;
+                check_rsa_size(n)?;
                 rsa::PublicKeyComponents {
                     n,
                     e: strip_leading_zeros(&e),
@@ -168,14 +173,27 @@ impl VerifyingKey {
                 .map_err(|_| KeyError::Malformed("RSA JWK"))?
             }
             (KeyFamily::P256 | KeyFamily::P384, "EC") => {
+                let (crv, size) = if alg.family() == KeyFamily::P256 {
+                    ("P-256", 32)
+                } else {
+                    ("P-384", 48)
+                };
+                let (x, y) = (b64(jwk.x.as_deref(), "x")?, b64(jwk.y.as_deref(), "y")?);
+                if jwk.crv.as_deref() != Some(crv) || x.len() != size || y.len() != size {
+                    return Err(KeyError::WrongKeyFor(alg));
+                }
                 let mut point = vec![4u8];
-                point.extend(b64(jwk.x.as_deref(), "x")?);
-                point.extend(b64(jwk.y.as_deref(), "y")?);
+                point.extend(x);
+                point.extend(y);
                 ParsedPublicKey::new(alg.verification().expect("EC family"), point)
                     .map_err(|_| KeyError::WrongKeyFor(alg))?
             }
             (KeyFamily::Ed25519, "OKP") if jwk.crv.as_deref() == Some("Ed25519") => {
-                ParsedPublicKey::new(&signature::ED25519, b64(jwk.x.as_deref(), "x")?)
+                let x = b64(jwk.x.as_deref(), "x")?;
+                if x.len() != 32 {
+                    return Err(KeyError::Malformed("Ed25519 JWK"));
+                }
+                ParsedPublicKey::new(&signature::ED25519, x)
                     .map_err(|_| KeyError::Malformed("Ed25519 JWK"))?
             }
             _ => return Err(KeyError::WrongKeyFor(alg)),
@@ -252,9 +270,15 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-pub(crate) fn check_rsa_size(modulus_len: usize) -> Result<(), KeyError> {
-    if modulus_len * 8 < MIN_RSA_BITS {
-        return Err(KeyError::RsaTooSmall(Some(modulus_len * 8)));
+/// Refuses a modulus under [`MIN_RSA_BITS`], counting bits, not bytes: a
+/// 2047-bit modulus also takes 256 bytes.
+fn check_rsa_size(modulus: &[u8]) -> Result<(), KeyError> {
+    let modulus = strip_leading_zeros(modulus);
+    let bits = modulus
+        .first()
+        .map_or(0, |&top| modulus.len() * 8 - top.leading_zeros() as usize);
+    if bits < MIN_RSA_BITS {
+        return Err(KeyError::RsaTooSmall(Some(bits)));
     }
     Ok(())
 }
