@@ -4,9 +4,10 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::Error;
+use crate::jws::{Lite, scan};
 
 /// `access` or `refresh`, the `type` claim.
 ///
@@ -114,39 +115,33 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 /// A NumericDate: an integer, or a finite float in range (truncated).
 /// Strings, booleans and out-of-range numbers are refused.
-fn numeric_date(map: &Map<String, Value>, name: &str) -> Result<Option<i64>, Error> {
+fn numeric_date(value: Option<&Lite<'_>>, name: &str) -> Result<Option<i64>, Error> {
     // 253402300799 is 9999-12-31T23:59:59Z: anything later is not a date.
     const MAX: f64 = 253_402_300_799.0;
-    match map.get(name) {
+    match value {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
-            }
-            match n.as_f64() {
-                Some(f) if f.is_finite() && f.abs() <= MAX => Ok(Some(f.trunc() as i64)),
-                _ => Err(invalid(format!("{name} is out of range"))),
-            }
-        }
+        Some(Lite::Int(i)) => Ok(Some(*i)),
+        Some(Lite::Float(f)) if f.is_finite() && f.abs() <= MAX => Ok(Some(f.trunc() as i64)),
+        Some(Lite::Float(_)) => Err(invalid(format!("{name} is out of range"))),
         Some(_) => Err(invalid(format!("{name} must be a NumericDate"))),
     }
 }
 
-fn string(map: &Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
-    match map.get(name) {
+fn string(value: Option<Lite<'_>>, name: &str) -> Result<Option<String>, Error> {
+    match value {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Lite::Str(s)) => Ok(Some(s.into_owned())),
         Some(_) => Err(invalid(format!("{name} must be a string"))),
     }
 }
 
 /// A string or an array of strings (`aud`, and `scope` as some issuers send it).
-fn strings(map: &Map<String, Value>, name: &str, split: bool) -> Result<Vec<String>, Error> {
-    match map.get(name) {
+fn strings(value: Option<Lite<'_>>, name: &str, split: bool) -> Result<Vec<String>, Error> {
+    match value {
         None => Ok(Vec::new()),
-        Some(Value::String(s)) if split => Ok(s.split_whitespace().map(str::to_owned).collect()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
+        Some(Lite::Str(s)) if split => Ok(s.split_whitespace().map(str::to_owned).collect()),
+        Some(Lite::Str(s)) => Ok(vec![s.into_owned()]),
+        Some(Lite::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
@@ -155,34 +150,55 @@ fn strings(map: &Map<String, Value>, name: &str, split: bool) -> Result<Vec<Stri
     }
 }
 
+const REGISTERED: [&str; 11] = [
+    "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud", "scope",
+];
+
 impl Claims {
-    /// Reads the registered claims of a payload, checking each one's type.
-    /// `exp` is required of every token.
-    pub(crate) fn from_payload(map: &Map<String, Value>) -> Result<Claims, Error> {
-        let token_type = match map.get("type") {
+    /// Reads the registered claims of a payload, strictly (duplicate
+    /// members refused at any depth), checking each one's type. `exp` is
+    /// required of every token.
+    pub(crate) fn from_json(json: &[u8]) -> Result<Claims, Error> {
+        let [
+            sub,
+            iat,
+            nbf,
+            exp,
+            jti,
+            token_type,
+            fresh,
+            csrf,
+            iss,
+            aud,
+            scope,
+        ] = scan(json, &REGISTERED)
+            .map_err(|_| Error::InvalidToken("payload is not a JSON object"))?;
+        let token_type = match token_type {
             None => None,
-            Some(Value::String(t)) if t == "access" => Some(TokenType::Access),
-            Some(Value::String(t)) if t == "refresh" => Some(TokenType::Refresh),
+            Some(Lite::Str(t)) if t == "access" => Some(TokenType::Access),
+            Some(Lite::Str(t)) if t == "refresh" => Some(TokenType::Refresh),
             Some(_) => return Err(invalid("type must be access or refresh")),
         };
-        let fresh = match map.get("fresh") {
-            None | Some(Value::Bool(false)) => Fresh::No,
-            Some(Value::Bool(true)) => Fresh::Yes,
-            Some(Value::Number(_)) => Fresh::Until(numeric_date(map, "fresh")?.unwrap_or(0)),
+        let fresh = match fresh {
+            None | Some(Lite::Bool(false)) => Fresh::No,
+            Some(Lite::Bool(true)) => Fresh::Yes,
+            Some(n @ (Lite::Int(_) | Lite::Float(_))) => {
+                Fresh::Until(numeric_date(Some(&n), "fresh")?.unwrap_or(0))
+            }
             Some(_) => return Err(invalid("fresh must be a boolean or a NumericDate")),
         };
         Ok(Claims {
-            sub: string(map, "sub")?,
-            iat: numeric_date(map, "iat")?,
-            nbf: numeric_date(map, "nbf")?,
-            exp: numeric_date(map, "exp")?.ok_or_else(|| invalid("missing claim: exp"))?,
-            jti: string(map, "jti")?,
+            sub: string(sub, "sub")?,
+            iat: numeric_date(iat.as_ref(), "iat")?,
+            nbf: numeric_date(nbf.as_ref(), "nbf")?,
+            exp: numeric_date(exp.as_ref(), "exp")?.ok_or_else(|| invalid("missing claim: exp"))?,
+            jti: string(jti, "jti")?,
             token_type,
             fresh,
-            csrf: string(map, "csrf")?,
-            iss: string(map, "iss")?,
-            aud: strings(map, "aud", false)?,
-            scopes: strings(map, "scope", true)?,
+            csrf: string(csrf, "csrf")?,
+            iss: string(iss, "iss")?,
+            aud: strings(aud, "aud", false)?,
+            scopes: strings(scope, "scope", true)?,
         })
     }
 
@@ -198,7 +214,7 @@ mod tests {
     use serde_json::json;
 
     fn claims(v: Value) -> Result<Claims, Error> {
-        Claims::from_payload(v.as_object().unwrap())
+        Claims::from_json(v.to_string().as_bytes())
     }
 
     #[test]

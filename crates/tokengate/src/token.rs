@@ -244,15 +244,25 @@ pub struct VerifiedToken {
     pub header: Header,
     /// The registered claims.
     pub claims: Claims,
-    /// The whole payload, for custom claims.
-    pub payload: Map<String, Value>,
+    payload_json: Vec<u8>,
 }
 
 impl VerifiedToken {
     /// The payload as a typed claim set.
     pub fn custom<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(&Value::Object(self.payload.clone()))
+        serde_json::from_slice(&self.payload_json)
             .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))
+    }
+
+    /// The whole payload, for custom claims.
+    pub fn payload(&self) -> Map<String, Value> {
+        // Already read strictly once; a JSON object always parses as a map.
+        serde_json::from_slice(&self.payload_json).unwrap_or_default()
+    }
+
+    /// The payload's JSON text, as signed.
+    pub fn payload_json(&self) -> &[u8] {
+        &self.payload_json
     }
 
     /// `sub`, or `""` for an external token without one.
@@ -460,13 +470,13 @@ impl TokenEngine {
     /// Verifies signature and claims as of `now`.
     pub fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
         let compact = self.check_signature(token)?;
-        let payload = jws::decode_payload(compact.payload_b64)?;
-        let claims = Claims::from_payload(&payload)?;
+        let payload_json = jws::decode_segment(compact.payload_b64)?;
+        let claims = Claims::from_json(&payload_json)?;
         self.validation.check(&claims, now)?;
         Ok(VerifiedToken {
             header: compact.header,
             claims,
-            payload,
+            payload_json,
         })
     }
 
@@ -474,11 +484,7 @@ impl TokenEngine {
     /// payload need not be a claim set.
     pub fn verify_signature(&self, token: &str) -> Result<SignedPayload, Error> {
         let compact = self.check_signature(token)?;
-        let payload = base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            compact.payload_b64,
-        )
-        .map_err(|_| Error::InvalidToken("malformed token"))?;
+        let payload = jws::decode_segment(compact.payload_b64)?;
         Ok(SignedPayload {
             header: compact.header,
             payload,

@@ -717,7 +717,7 @@ fn tokengate_verifies_flask_jwt_extended_tokens() {
     assert_eq!(v.claims.token_type, Some(TokenType::Access));
     assert_eq!(v.claims.fresh, Fresh::Yes);
     assert!(v.claims.fresh.is_fresh_at(now()));
-    assert_eq!(v.payload["role"], json!("admin"));
+    assert_eq!(v.payload()["role"], json!("admin"));
     let jti = v.claims.jti.as_deref().expect("jti");
     assert_eq!(jti.len(), 36, "Flask-JWT-Extended's jti is a UUID: {jti}");
     assert!(
@@ -736,7 +736,7 @@ fn tokengate_verifies_flask_jwt_extended_tokens() {
     assert_eq!(v.claims.token_type, Some(TokenType::Access));
     assert_eq!(v.claims.fresh, Fresh::No);
     assert!(!v.claims.fresh.is_fresh_at(now()));
-    assert!(!v.payload.contains_key("role"));
+    assert!(!v.payload().contains_key("role"));
 
     let v = verify_flask(
         &engine,
@@ -763,14 +763,14 @@ fn tokengate_verifies_flask_jwt_extended_tokens() {
             assert!(
                 (t + 14 * 60..=t + 15 * 60 + 1).contains(&until),
                 "fresh until {until}, now {t}; payload fresh = {}",
-                v.payload["fresh"]
+                v.payload()["fresh"]
             );
             assert!(v.claims.fresh.is_fresh_at(t));
             assert!(!v.claims.fresh.is_fresh_at(until + 1));
         }
         other => panic!(
             "expected Fresh::Until, got {other:?} (payload fresh = {})",
-            v.payload["fresh"]
+            v.payload()["fresh"]
         ),
     }
 

@@ -7,7 +7,9 @@ use std::ops::Deref;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use serde::de::{DeserializeOwned, IgnoredAny, value::MapDeserializer};
+use std::any::TypeId;
+
+use serde::de::{DeserializeOwned, IgnoredAny, IntoDeserializer};
 
 use super::{Requirement, TokenGate};
 use crate::Error;
@@ -67,15 +69,19 @@ async fn authenticate<S, C>(
 ) -> Result<Authenticated<C>, AuthRejection>
 where
     TokenGate: FromRef<S>,
-    C: DeserializeOwned,
+    C: DeserializeOwned + 'static,
 {
     let gate = TokenGate::from_ref(state);
     let result = gate
         .authenticate(parts, requirement)
         .and_then(|(located, token)| {
-            let pairs = token.payload.iter().map(|(k, v)| (k.as_str(), v));
-            let custom = C::deserialize(MapDeserializer::<_, serde_json::Error>::new(pairs))
-                .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))?;
+            // The default `C` wants nothing: skip a second parse of the payload.
+            let custom = if TypeId::of::<C>() == TypeId::of::<IgnoredAny>() {
+                C::deserialize(().into_deserializer())
+                    .map_err(|e: serde::de::value::Error| Error::InvalidClaims(e.to_string()))?
+            } else {
+                token.custom::<C>()?
+            };
             Ok(Authenticated {
                 token,
                 custom,
@@ -102,7 +108,7 @@ macro_rules! token_extractor {
         where
             TokenGate: FromRef<S>,
             S: Send + Sync,
-            C: DeserializeOwned + Send,
+            C: DeserializeOwned + Send + 'static,
         {
             type Rejection = AuthRejection;
 
@@ -117,7 +123,7 @@ macro_rules! token_extractor {
         where
             TokenGate: FromRef<S>,
             S: Send + Sync,
-            C: DeserializeOwned + Send,
+            C: DeserializeOwned + Send + 'static,
         {
             type Rejection = AuthRejection;
 
@@ -193,7 +199,7 @@ where
     TokenGate: FromRef<S>,
     S: Send + Sync,
     R: RequiredScopes,
-    C: DeserializeOwned + Send,
+    C: DeserializeOwned + Send + 'static,
 {
     type Rejection = AuthRejection;
 

@@ -80,7 +80,7 @@ fn check(engine: &TokenEngine, token: &str, signature_only: bool) -> Result<Payl
     } else {
         engine
             .verify(token)
-            .map(|verified| Payload::Claims(verified.payload))
+            .map(|verified| Payload::Claims(verified.payload()))
     }
 }
 
