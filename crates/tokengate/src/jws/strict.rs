@@ -108,7 +108,7 @@ struct Seen<'de>(Vec<Cow<'de, str>>);
 
 impl<'de> Seen<'de> {
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
-        if self.0.iter().any(|k| *k == key) {
+        if self.0.contains(&key) {
             return Err(E::custom("duplicate member name"));
         }
         self.0.push(key);
