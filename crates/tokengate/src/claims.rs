@@ -105,6 +105,9 @@ pub struct Claims {
     pub iss: Option<String>,
     /// Audiences (a string `aud` becomes one item).
     pub aud: Vec<String>,
+    /// The login this token belongs to (`fam`): tokengate's refresh-token
+    /// family, shared by the access and refresh tokens of one login.
+    pub family: Option<String>,
     /// Scopes, from the space-separated `scope` claim (or an array of strings).
     pub scopes: Vec<String>,
 }
@@ -150,8 +153,8 @@ fn strings(value: Option<Lite<'_>>, name: &str, split: bool) -> Result<Vec<Strin
     }
 }
 
-const REGISTERED: [&str; 11] = [
-    "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud", "scope",
+const REGISTERED: [&str; 12] = [
+    "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud", "scope", "fam",
 ];
 
 impl Claims {
@@ -171,6 +174,7 @@ impl Claims {
             iss,
             aud,
             scope,
+            fam,
         ] = scan(json, &REGISTERED)
             .map_err(|_| Error::InvalidToken("payload is not a JSON object"))?;
         let token_type = match token_type {
@@ -199,6 +203,7 @@ impl Claims {
             iss: string(iss, "iss")?,
             aud: strings(aud, "aud", false)?,
             scopes: strings(scope, "scope", true)?,
+            family: string(fam, "fam")?,
         })
     }
 

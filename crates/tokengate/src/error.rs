@@ -73,6 +73,10 @@ pub enum Error {
     /// The token is valid but its subject no longer loads as a user.
     #[error("user not found")]
     UserNotFound,
+    /// A backend (database, cache) failed; the request may succeed later.
+    /// The message is for logs; clients see a generic one.
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
 }
 
 /// The JSON body of every error response: `{"code": "...", "msg": "..."}`.
@@ -82,6 +86,18 @@ pub struct ErrorBody {
     pub code: String,
     /// A human-readable explanation.
     pub msg: String,
+}
+
+impl From<crate::revocation::StoreError> for Error {
+    fn from(e: crate::revocation::StoreError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::keys::KeyError> for Error {
+    fn from(e: crate::keys::KeyError) -> Self {
+        Error::Unavailable(format!("cannot sign: {e}"))
+    }
 }
 
 impl Error {
@@ -103,6 +119,7 @@ impl Error {
             Error::UsernameTaken => "username_taken",
             Error::RateLimited { .. } => "rate_limited",
             Error::RegistrationClosed => "registration_closed",
+            Error::Unavailable(_) => "unavailable",
         }
     }
 
@@ -113,6 +130,7 @@ impl Error {
             Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Error::UsernameTaken => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }

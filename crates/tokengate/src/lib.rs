@@ -8,8 +8,11 @@ mod jws;
 pub mod keys;
 pub mod revocation;
 pub mod scope;
+pub mod session;
 pub mod token;
 pub mod transport;
+#[cfg(feature = "users")]
+pub mod users;
 
 pub use error::{Error, ErrorBody};
 pub use jws::{Header, MAX_TOKEN_LEN};

@@ -157,6 +157,8 @@ pub struct NewToken {
     pub csrf: bool,
     /// Overrides the issue time (tests, and the CLI).
     pub issued_at: Option<i64>,
+    /// The login (refresh-token family) this token belongs to: the `fam` claim.
+    pub family: Option<String>,
 }
 
 impl NewToken {
@@ -171,6 +173,7 @@ impl NewToken {
             ttl: None,
             csrf: false,
             issued_at: None,
+            family: None,
         }
     }
 
@@ -434,6 +437,9 @@ impl TokenEngine {
         }
         if let Some(scope) = new.scope {
             claims.insert("scope".into(), Value::String(scope));
+        }
+        if let Some(family) = new.family {
+            claims.insert("fam".into(), Value::String(family));
         }
 
         let mut header = new.headers;

@@ -172,6 +172,47 @@ token_extractor!(
     false
 );
 
+/// A verified, unrevoked token of either type: for logout, which accepts
+/// the access or the refresh token of a login.
+#[derive(Debug, Clone)]
+pub struct AnyToken<C = IgnoredAny>(pub Authenticated<C>);
+
+impl<C> Deref for AnyToken<C> {
+    type Target = Authenticated<C>;
+    fn deref(&self) -> &Authenticated<C> {
+        &self.0
+    }
+}
+
+impl<S, C> FromRequestParts<S> for AnyToken<C>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let access = Requirement {
+            token_type: TokenType::Access,
+            fresh: false,
+        };
+        match authenticate(parts, state, access).await {
+            Err(AuthRejection {
+                error: Error::WrongTokenType(_) | Error::AuthorizationHeaderMissing,
+                ..
+            }) => {
+                let refresh = Requirement {
+                    token_type: TokenType::Refresh,
+                    fresh: false,
+                };
+                authenticate(parts, state, refresh).await.map(AnyToken)
+            }
+            other => other.map(AnyToken),
+        }
+    }
+}
+
 /// A verified access token that meets the scope requirement `R`; 403
 /// `insufficient_scope` otherwise.
 ///

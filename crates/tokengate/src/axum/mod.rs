@@ -18,6 +18,7 @@
 
 mod extract;
 mod json;
+mod sessions;
 mod user;
 
 use std::sync::{Arc, RwLock};
@@ -25,15 +26,17 @@ use std::sync::{Arc, RwLock};
 use axum::response::{IntoResponse, Response};
 
 pub use extract::{
-    AccessToken, AuthRejection, Authenticated, FreshAccessToken, RefreshToken, Scoped,
+    AccessToken, AnyToken, AuthRejection, Authenticated, FreshAccessToken, RefreshToken, Scoped,
 };
 pub use json::{JSON_BODY_LIMIT, json_tokens};
+pub use sessions::TokenPair;
 pub use user::{CurrentUser, UserLoader};
 
 use crate::Error;
 use crate::claims::TokenType;
 use crate::keys::KeyError;
-use crate::revocation::RevocationStore;
+use crate::revocation::{InMemoryRevocations, RevocationStore};
+use crate::session::{InMemorySessions, SessionStore};
 use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken, now};
 use crate::transport::{Located, Transport};
 
@@ -99,7 +102,8 @@ struct Inner {
     // Swappable so that a key rotation reaches running routers.
     engine: Arc<RwLock<Arc<TokenEngine>>>,
     transport: Transport,
-    revocation: Option<Arc<dyn RevocationStore>>,
+    revocation: Arc<dyn RevocationStore>,
+    sessions: Arc<dyn SessionStore>,
     on_error: Option<Arc<ErrorResponder>>,
 }
 
@@ -107,19 +111,22 @@ impl std::fmt::Debug for TokenGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenGate")
             .field("transport", &self.inner.transport)
-            .field("revocation", &self.inner.revocation.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl TokenGate {
-    /// A gate with the default transport (headers, then cookies) and no revocation store.
+    /// A gate with the default transport (headers, then cookies), and
+    /// revocations and logins kept in memory (lost on restart: give it
+    /// persistent stores with [`TokenGate::with_revocation`] and
+    /// [`TokenGate::with_sessions`]).
     pub fn new(engine: TokenEngine) -> Self {
         TokenGate {
             inner: Arc::new(Inner {
                 engine: Arc::new(RwLock::new(Arc::new(engine))),
                 transport: Transport::default(),
-                revocation: None,
+                revocation: Arc::new(InMemoryRevocations::new()),
+                sessions: Arc::new(InMemorySessions::default()),
                 on_error: None,
             }),
         }
@@ -133,7 +140,13 @@ impl TokenGate {
 
     /// Checks every token against this store.
     pub fn with_revocation(mut self, store: Arc<dyn RevocationStore>) -> Self {
-        Arc::make_mut(&mut self.inner).revocation = Some(store);
+        Arc::make_mut(&mut self.inner).revocation = store;
+        self
+    }
+
+    /// Keeps refresh-token families (logins) in this store.
+    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
+        Arc::make_mut(&mut self.inner).sessions = store;
         self
     }
 
@@ -166,9 +179,14 @@ impl TokenGate {
         &self.inner.transport
     }
 
-    /// The revocation store, if any.
-    pub fn revocation(&self) -> Option<&Arc<dyn RevocationStore>> {
-        self.inner.revocation.as_ref()
+    /// The revocation store.
+    pub fn revocation_store(&self) -> &Arc<dyn RevocationStore> {
+        &self.inner.revocation
+    }
+
+    /// The store of logins (refresh-token families).
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.sessions
     }
 
     /// The response for `error`: the custom responder's, else tokengate's.
@@ -194,15 +212,24 @@ impl TokenGate {
         self.inner
             .transport
             .check_csrf(parts, &located, &verified.claims)?;
-        if let Some(store) = &self.inner.revocation
-            && store.is_revoked(&verified.claims)
-        {
+        if self.inner.revocation.is_revoked(&verified.claims) {
             return Err(Error::TokenRevoked);
         }
         if requirement.fresh && !verified.claims.fresh.is_fresh_at(now()) {
             return Err(Error::FreshTokenRequired);
         }
         Ok((located, verified))
+    }
+
+    pub(super) fn issue_in_family(
+        &self,
+        user: &(impl Identity + ?Sized),
+        new: NewToken,
+        family: &str,
+    ) -> Result<IssuedToken, KeyError> {
+        let mut new = new;
+        new.family = Some(family.to_owned());
+        self.issue_for(user, new)
     }
 
     fn issue_for(
@@ -219,7 +246,8 @@ impl TokenGate {
         self.engine().issue(new)
     }
 
-    /// Issues an access token for `user` (with a `csrf` claim when cookies are a location).
+    /// Issues an access token for `user` outside any login (no refresh
+    /// family), with a `csrf` claim when cookies are a location.
     pub fn access_token_for(
         &self,
         user: &(impl Identity + ?Sized),
@@ -227,13 +255,5 @@ impl TokenGate {
     ) -> Result<IssuedToken, KeyError> {
         let new = NewToken::access(user.identity());
         self.issue_for(user, if fresh { new.fresh() } else { new })
-    }
-
-    /// Issues a refresh token for `user`.
-    pub fn refresh_token_for(
-        &self,
-        user: &(impl Identity + ?Sized),
-    ) -> Result<IssuedToken, KeyError> {
-        self.issue_for(user, NewToken::refresh(user.identity()))
     }
 }

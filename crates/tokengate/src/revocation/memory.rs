@@ -22,6 +22,7 @@ use crate::claims::Claims;
 #[derive(Debug, Default)]
 pub struct InMemoryRevocations {
     jtis: RwLock<HashMap<String, i64>>,
+    families: RwLock<HashMap<String, i64>>,
     subjects: RwLock<HashMap<String, i64>>,
 }
 
@@ -37,6 +38,9 @@ impl InMemoryRevocations {
             Revocation::Token { jti, expires_at } => {
                 write(&self.jtis).insert(jti.clone(), *expires_at);
             }
+            Revocation::Family { family, expires_at } => {
+                write(&self.families).insert(family.clone(), *expires_at);
+            }
             Revocation::SubjectBefore { sub, before_ms } => {
                 let mut subjects = write(&self.subjects);
                 let cut = subjects.entry(sub.clone()).or_insert(*before_ms);
@@ -50,6 +54,11 @@ impl InMemoryRevocations {
         read(&self.jtis).contains_key(jti)
     }
 
+    /// Whether this login (refresh-token family) is revoked.
+    pub fn is_family_revoked(&self, family: &str) -> bool {
+        read(&self.families).contains_key(family)
+    }
+
     /// Whether a token of `sub` issued at `issued_ms` predates the subject's cut-off.
     pub fn is_subject_revoked_at(&self, sub: &str, issued_ms: i64) -> bool {
         read(&self.subjects)
@@ -57,12 +66,17 @@ impl InMemoryRevocations {
             .is_some_and(|&cut| issued_ms <= cut)
     }
 
-    /// Drops `jti` entries of tokens that expired before `now`.
+    /// Drops `jti` and family entries whose tokens expired before `now`.
     pub fn purge_expired(&self, now: i64) -> usize {
-        let mut jtis = write(&self.jtis);
-        let before = jtis.len();
-        jtis.retain(|_, &mut exp| exp >= now);
-        before - jtis.len()
+        [&self.jtis, &self.families]
+            .into_iter()
+            .map(|lock| {
+                let mut map = write(lock);
+                let before = map.len();
+                map.retain(|_, &mut exp| exp >= now);
+                before - map.len()
+            })
+            .sum()
     }
 
     /// Number of revoked `jti`s held.

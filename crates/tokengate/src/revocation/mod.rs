@@ -27,6 +27,14 @@ pub enum Revocation {
         /// Its `exp`: after this the entry can be purged.
         expires_at: i64,
     },
+    /// Every token of one login (refresh-token family, the `fam` claim):
+    /// logout, and refresh-token reuse.
+    Family {
+        /// The family id.
+        family: String,
+        /// When the family's last refresh token expires: after this the entry can be purged.
+        expires_at: i64,
+    },
     /// Every token of `sub` issued at or before `before_ms` (milliseconds
     /// since the epoch): logout everywhere, password change.
     SubjectBefore {
