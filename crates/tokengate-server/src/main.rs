@@ -7,7 +7,12 @@
 //! `token_expired`, on stdout); 2 a usage or configuration error.
 
 mod cli;
+mod config;
 mod keyfile;
+mod keystore;
+mod runtime;
+mod service;
+mod storage;
 
 use std::process::ExitCode;
 
@@ -16,8 +21,14 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
-        Command::Token(command) => cli::token::run(command),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => cli::serve::run(&cli.serve),
+        Some(Command::Serve(args)) => cli::serve::run(&args),
+        Some(Command::User(command)) => cli::admin::user(command),
+        Some(Command::Revoke(args)) => cli::admin::revoke(args),
+        Some(Command::Keys(command)) => cli::admin::keys(command),
+        Some(Command::Token(command)) => cli::token::run(command),
     };
     cli::exit(result)
 }

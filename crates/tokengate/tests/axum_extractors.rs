@@ -482,3 +482,89 @@ async fn key_rotation_reaches_running_routers() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn login_refresh_reuse_and_logout() {
+    let f = fixture(Transport::default());
+    let login = f.gate.login("kim").await.unwrap();
+    assert_eq!(
+        call(&f.app, bearer("/private", &login.access.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(
+        f.gate
+            .engine()
+            .verify(&login.access.token)
+            .unwrap()
+            .claims
+            .fresh
+            .is_fresh_at(0),
+        "a password login is fresh"
+    );
+
+    // Refresh rotates: the next pair works, the access token is not fresh.
+    let spent = f.gate.engine().verify(&login.refresh.token).unwrap();
+    let next = f.gate.refresh("kim", &spent).await.unwrap();
+    let next_access = f.gate.engine().verify(&next.access.token).unwrap();
+    assert!(!next_access.claims.fresh.is_fresh_at(0));
+    assert_eq!(
+        call(&f.app, bearer("/private", &next.access.token)).await.0,
+        StatusCode::OK
+    );
+
+    // Reuse of the spent refresh token revokes every token of the login.
+    assert_eq!(
+        f.gate.refresh("kim", &spent).await.unwrap_err().code(),
+        "token_revoked"
+    );
+    for token in [&login.access.token, &next.access.token] {
+        let (status, _, body) = call(&f.app, bearer("/private", token)).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::UNAUTHORIZED, "token_revoked")
+        );
+    }
+    let next_refresh = f.gate.engine().verify(&next.refresh.token).unwrap();
+    assert_eq!(
+        f.gate
+            .refresh("kim", &next_refresh)
+            .await
+            .unwrap_err()
+            .code(),
+        "token_revoked"
+    );
+
+    // Logout ends one login and leaves another alone.
+    let one = f.gate.login("kim").await.unwrap();
+    let two = f.gate.login("kim").await.unwrap();
+    f.gate
+        .logout(&f.gate.engine().verify(&one.access.token).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&f.app, bearer("/private", &one.access.token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let one_refresh = f.gate.engine().verify(&one.refresh.token).unwrap();
+    assert!(f.gate.refresh("kim", &one_refresh).await.is_err());
+    assert_eq!(
+        call(&f.app, bearer("/private", &two.access.token)).await.0,
+        StatusCode::OK
+    );
+
+    // Logout-all ends every login issued before it, and not a later one.
+    f.gate.logout_all("kim").await.unwrap();
+    let after = f.gate.login("kim").await.unwrap();
+    assert_eq!(
+        call(&f.app, bearer("/private", &two.access.token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&f.app, bearer("/private", &after.access.token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}

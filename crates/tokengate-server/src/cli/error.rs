@@ -14,6 +14,15 @@ pub(crate) enum CliError {
     /// Arguments that do not fit together, or an input that cannot be read (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// A setting that cannot be used (exit 2).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The database or keys cannot be opened (exit 2).
+    #[error(transparent)]
+    Start(#[from] crate::runtime::StartError),
+    /// The key directory cannot be used (exit 2).
+    #[error(transparent)]
+    Keys(#[from] crate::keystore::KeyStoreError),
 }
 
 impl CliError {
@@ -21,7 +30,11 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Token(_) => 1,
-            CliError::KeyFile(_) | CliError::Usage(_) => 2,
+            CliError::KeyFile(_)
+            | CliError::Usage(_)
+            | CliError::Config(_)
+            | CliError::Start(_)
+            | CliError::Keys(_) => 2,
         }
     }
 }

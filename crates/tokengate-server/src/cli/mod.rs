@@ -1,7 +1,9 @@
 //! The command line: one subcommand per area. `token` is here; `serve` and
 //! the admin subcommands (`user`, `keys`, `revoke`) go beside it.
 
+pub(crate) mod admin;
 mod error;
+pub(crate) mod serve;
 mod stdio;
 pub(crate) mod token;
 
@@ -18,18 +20,31 @@ Exit codes:
   1  the token was refused: its error code (e.g. token_expired) is printed on stdout
   2  usage or configuration error (bad arguments, unreadable or unusable key file)";
 
-/// JWT authentication service and tools.
+/// JWT authentication service and tools. Without a subcommand: `serve`.
 #[derive(Debug, Parser)]
-#[command(name = "tokengate", version, after_help = EXIT_CODES)]
+#[command(name = "tokengate", version, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
+    /// Settings for the default `serve`.
+    #[command(flatten)]
+    pub(crate) serve: crate::config::ConfigArgs,
 }
 
 /// The subcommands of `tokengate`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(crate::config::ConfigArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Revoke every token of a user.
+    Revoke(admin::RevokeArgs),
+    /// Manage the signing keys kept in the data directory.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
     /// Issue, decode and verify JWTs (a debugging tool for any JWT).
     #[command(subcommand)]
     Token(token::TokenCommand),

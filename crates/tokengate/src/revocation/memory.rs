@@ -102,11 +102,15 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl RevocationStore for InMemoryRevocations {
     fn is_revoked(&self, claims: &Claims) -> bool {
-        if claims
+        let jti_revoked = claims
             .jti
             .as_deref()
-            .is_some_and(|jti| self.is_jti_revoked(jti))
-        {
+            .is_some_and(|jti| self.is_jti_revoked(jti));
+        let family_revoked = claims
+            .family
+            .as_deref()
+            .is_some_and(|f| self.is_family_revoked(f));
+        if jti_revoked || family_revoked {
             return true;
         }
         match &claims.sub {

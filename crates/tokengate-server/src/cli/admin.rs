@@ -1,0 +1,216 @@
+//! Admin commands: `user add|grant|list`, `revoke --user`, `keys rotate|list`.
+//! They act on the service's database and keys, and work while it runs: it
+//! follows revocations and key files.
+
+use std::io::Read;
+
+use clap::Subcommand;
+use tokengate::Error;
+use tokengate::keys::Algorithm;
+use tokengate::revocation::{Revocation, RevocationStore};
+use tokengate::users::{Password, PasswordHasher, PasswordPolicy, Username};
+
+use super::{CliError, parse_alg};
+use crate::config::{ConfigArgs, Settings};
+use crate::runtime::{self, KeySource};
+use crate::storage::{NewUser, SqlRevocations};
+
+/// `tokengate user ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        /// The username.
+        name: String,
+        /// A scope to grant (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Grant a scope to a user.
+    Grant {
+        /// The username.
+        name: String,
+        /// The scope.
+        scope: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// `tokengate keys ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Add a new signing key; the old one keeps verifying until its tokens expire.
+    Rotate {
+        /// Algorithm of the new key [default: the configured one, or ES256].
+        #[arg(long, value_parser = parse_alg)]
+        alg: Option<Algorithm>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List the signing keys.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// `tokengate revoke --user NAME`
+#[derive(Debug, clap::Args)]
+pub(crate) struct RevokeArgs {
+    /// Revoke every token of this user issued until now.
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn block_on<T>(f: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?
+        .block_on(f)
+}
+
+fn read_password() -> Result<String, CliError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            CliError::Usage(format!("cannot read the password from standard input: {e}"))
+        })?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
+}
+
+/// Runs a `user` subcommand.
+pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Add {
+            name,
+            scopes,
+            config,
+        } => {
+            let settings = Settings::load(&config)?;
+            let username = Username::parse(&name)?;
+            let policy = PasswordPolicy {
+                min_length: settings.password_min_length,
+            };
+            let password = Password::new(read_password()?, &policy)?;
+            let hash = PasswordHasher::new(1)
+                .hash_blocking(&password)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            block_on(async {
+                let db = runtime::database(&settings).await?;
+                let user = db
+                    .create_user(NewUser {
+                        username: &username,
+                        password_hash: &hash,
+                        scopes: &scopes,
+                    })
+                    .await?;
+                println!("created user {} (id {})", user.username, user.id);
+                Ok(())
+            })
+        }
+        UserCommand::Grant {
+            name,
+            scope,
+            config,
+        } => {
+            let settings = Settings::load(&config)?;
+            let username = Username::parse(&name)?;
+            block_on(async {
+                let db = runtime::database(&settings).await?;
+                if !db.grant_scope(&username, &scope).await? {
+                    return Err(CliError::Usage(format!("no user named {name}")));
+                }
+                println!("granted {scope} to {name}; tokens issued from now on carry it");
+                Ok(())
+            })
+        }
+        UserCommand::List { config } => {
+            let settings = Settings::load(&config)?;
+            block_on(async {
+                let db = runtime::database(&settings).await?;
+                for user in db.users().await? {
+                    println!("{}\t{}\t{}", user.id, user.username, user.scopes.join(" "));
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Runs `revoke --user NAME`.
+pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
+    let settings = Settings::load(&args.config)?;
+    let username = Username::parse(&args.user)?;
+    block_on(async {
+        let db = runtime::database(&settings).await?;
+        let user = db
+            .user_by_name(&username)
+            .await?
+            .ok_or_else(|| CliError::Usage(format!("no user named {}", args.user)))?;
+        let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
+        let store = SqlRevocations::load(db, lifetime)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        store
+            .revoke(Revocation::SubjectBefore {
+                sub: user.id.to_string(),
+                before_ms: now_ms,
+            })
+            .await
+            .map_err(Error::from)?;
+        println!("revoked every token of {} issued until now", user.username);
+        Ok(())
+    })
+}
+
+/// Runs a `keys` subcommand.
+pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
+    let (config, alg) = match &command {
+        KeysCommand::Rotate { config, alg } => (config, *alg),
+        KeysCommand::List { config } => (config, None),
+    };
+    let settings = Settings::load(config)?;
+    runtime::ensure_data_dir(&settings)?;
+    let KeySource::Store(store, default_alg) = KeySource::from_settings(&settings)? else {
+        return Err(CliError::Usage(
+            "keys are configured (private_key_file or secret_key); rotate them there".into(),
+        ));
+    };
+    match command {
+        KeysCommand::Rotate { .. } => {
+            let info = store.rotate(alg.unwrap_or(default_alg))?;
+            println!(
+                "new signing key {} ({}); the previous keys keep verifying until their tokens expire",
+                info.kid, info.alg
+            );
+        }
+        KeysCommand::List { .. } => {
+            for key in store.list()? {
+                let role = if key.signing {
+                    "signing".to_owned()
+                } else {
+                    format!("verifying until {}", key.retires.unwrap_or_default())
+                };
+                println!("{}\t{}\tcreated {}\t{role}", key.kid, key.alg, key.created);
+            }
+        }
+    }
+    Ok(())
+}

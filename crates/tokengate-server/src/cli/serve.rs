@@ -1,0 +1,107 @@
+//! `tokengate serve`: the HTTP service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokengate::users::PasswordHasher;
+
+use super::CliError;
+use crate::config::{ConfigArgs, Settings};
+use crate::runtime;
+use crate::service::limits::LoginLimiter;
+use crate::service::{AppState, router};
+
+/// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
+/// flight finish first.
+pub(crate) fn run(args: &ConfigArgs) -> Result<(), CliError> {
+    let settings = Settings::load(args)?;
+    init_logs();
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?
+        .block_on(serve(settings))
+}
+
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(settings: Settings) -> Result<(), CliError> {
+    let settings = Arc::new(settings);
+    let parts = runtime::open(&settings).await?;
+    runtime::spawn_upkeep(&parts, settings.clone());
+    let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let state = AppState {
+        gate: parts.gate.clone(),
+        db: parts.db.clone(),
+        hasher: PasswordHasher::new(concurrency),
+        limiter: Arc::new(LoginLimiter::new(settings.login_failure_window)),
+        settings: settings.clone(),
+    };
+    let app = router(state).layer(middleware::from_fn(log_request));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
+    tracing::info!(
+        database = %settings.database_url.redacted(),
+        issuer = %settings.issuer,
+        "tokengate listening on http://{local}"
+    );
+    // Tests and scripts read the address from here (the port may be 0).
+    println!("tokengate listening on http://{local}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| CliError::Usage(format!("server error: {e}")))?;
+    tracing::info!("tokengate stopped");
+    Ok(())
+}
+
+/// One line per request: method, path (never the query, which may hold a
+/// token), status and time. Headers and bodies are never logged.
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

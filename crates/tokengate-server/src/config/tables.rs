@@ -1,0 +1,246 @@
+//! The `[[trusted_issuers]]` and `[[oidc_providers]]` tables of the config file.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use tokengate::keys::{Algorithm, KeyFamily};
+
+use super::values::{http_url, non_empty};
+use super::{ConfigError, Secret, Source};
+
+/// An external issuer whose access tokens are accepted (`[[trusted_issuers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrustedIssuerConfig {
+    /// The exact `iss` of its tokens.
+    pub(crate) issuer: String,
+    /// Accepted `aud` values; a string or an array, at least one.
+    #[serde(deserialize_with = "one_or_many")]
+    pub(crate) audience: Vec<String>,
+    /// Its JWKS; by default from `{issuer}/.well-known/openid-configuration`.
+    pub(crate) jwks_uri: Option<String>,
+    /// Accepted `alg` values; by default those of its keys.
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    /// The claim holding scopes (`scope` by default, `scp`, `permissions`).
+    pub(crate) scopes_claim: Option<String>,
+    /// The claim holding roles, a dotted path (`realm_access.roles`).
+    pub(crate) roles_claim: Option<String>,
+    /// The `typ` header its access tokens must carry (`at+jwt`).
+    pub(crate) required_typ: Option<String>,
+}
+
+impl TrustedIssuerConfig {
+    fn validate(&self) -> Result<(), String> {
+        non_empty(&self.issuer).map_err(|_| "issuer is empty".to_owned())?;
+        match &self.jwks_uri {
+            Some(uri) => http_url(uri)
+                .map(drop)
+                .map_err(|e| format!("jwks_uri: {e}"))?,
+            None => http_url(&self.issuer).map(drop).map_err(|e| {
+                format!("issuer: {e}; its keys are found by discovery unless jwks_uri is set")
+            })?,
+        }
+        if self.audience.iter().all(|a| a.trim().is_empty()) {
+            return Err(
+                "audience is empty: without it, this issuer's tokens meant for \
+                        other APIs would be accepted"
+                    .into(),
+            );
+        }
+        match &self.algorithms {
+            Some(algs) if algs.is_empty() => return Err("algorithms is empty".into()),
+            Some(algs) if algs.iter().any(|a| a.family() == KeyFamily::Hmac) => {
+                return Err(
+                    "algorithms: HS* needs a shared secret; an external issuer is \
+                            verified with its public keys"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        for (name, value) in [
+            ("scopes_claim", &self.scopes_claim),
+            ("roles_claim", &self.roles_claim),
+            ("required_typ", &self.required_typ),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(format!("{name} is empty: omit it for the default"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An OpenID provider users can log in with (`[[oidc_providers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OidcProviderConfig {
+    /// Its name in the routes, `/auth/oidc/{name}/...`.
+    pub(crate) name: String,
+    /// Its issuer; discovery at `{issuer}/.well-known/openid-configuration`.
+    pub(crate) issuer: String,
+    /// tokengate's client id there.
+    pub(crate) client_id: String,
+    /// tokengate's client secret there; none for a public client.
+    pub(crate) client_secret: Option<Secret>,
+    /// Requested scopes; `openid` must be one.
+    #[serde(default = "default_scopes", deserialize_with = "one_or_many")]
+    pub(crate) scopes: Vec<String>,
+    /// The callback URL registered there.
+    pub(crate) redirect_url: String,
+    /// Where the provider sends the browser back after logout.
+    pub(crate) post_logout_redirect_url: Option<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+
+impl OidcProviderConfig {
+    fn validate(&self) -> Result<(), String> {
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.name.is_empty() || !self.name.chars().all(url_safe) {
+            return Err(format!(
+                "name {:?} must be letters, digits, - and _ (it is part of a URL)",
+                self.name
+            ));
+        }
+        http_url(&self.issuer).map_err(|e| format!("issuer: {e}"))?;
+        non_empty(&self.client_id).map_err(|_| "client_id is empty".to_owned())?;
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            return Err("client_secret is empty: omit it for a public client".into());
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return Err("scopes must include openid".into());
+        }
+        http_url(&self.redirect_url).map_err(|e| format!("redirect_url: {e}"))?;
+        if let Some(url) = &self.post_logout_redirect_url {
+            http_url(url).map_err(|e| format!("post_logout_redirect_url: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses and validates `[[trusted_issuers]]`; issuers must be unique.
+pub(super) fn trusted_issuers(
+    value: Option<&toml::Value>,
+    path: &Path,
+) -> Result<Vec<TrustedIssuerConfig>, ConfigError> {
+    let issuers = entries(
+        value,
+        "trusted_issuers",
+        path,
+        TrustedIssuerConfig::validate,
+    )?;
+    unique(
+        issuers.iter().map(|i| i.issuer.as_str()),
+        "trusted_issuers",
+        "issuer",
+        path,
+    )?;
+    Ok(issuers)
+}
+
+/// Parses and validates `[[oidc_providers]]`; names must be unique.
+pub(super) fn oidc_providers(
+    value: Option<&toml::Value>,
+    path: &Path,
+) -> Result<Vec<OidcProviderConfig>, ConfigError> {
+    let providers = entries(value, "oidc_providers", path, OidcProviderConfig::validate)?;
+    unique(
+        providers.iter().map(|p| p.name.as_str()),
+        "oidc_providers",
+        "name",
+        path,
+    )?;
+    Ok(providers)
+}
+
+/// Deserializes each table of an array of tables, naming the entry (from 1) in errors.
+fn entries<T: for<'de> Deserialize<'de>>(
+    value: Option<&toml::Value>,
+    key: &str,
+    path: &Path,
+    validate: fn(&T) -> Result<(), String>,
+) -> Result<Vec<T>, ConfigError> {
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        key,
+        origin: Source::File(path.to_owned()),
+        message,
+    };
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Array(tables) = value else {
+        let message = format!("expected [[{key}]] tables, found a {}", value.type_str());
+        return Err(invalid(key.to_owned(), message));
+    };
+    tables
+        .iter()
+        .enumerate()
+        .map(|(i, table)| {
+            let entry = format!("{key} entry {}", i + 1);
+            let parsed: T = table
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| invalid(entry.clone(), e.message().to_owned()))?;
+            validate(&parsed).map_err(|message| invalid(entry, message))?;
+            Ok(parsed)
+        })
+        .collect()
+}
+
+fn unique<'a>(
+    names: impl Iterator<Item = &'a str>,
+    key: &str,
+    field: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(ConfigError::Invalid {
+                key: key.to_owned(),
+                origin: Source::File(path.to_owned()),
+                message: format!("{field} {name:?} appears twice"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A string or an array of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(vec![s.to_owned()])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+
+    d.deserialize_any(OneOrMany)
+}

@@ -1,0 +1,570 @@
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokengate::keys::Algorithm;
+use tokengate::transport::{SameSite, TokenLocation};
+
+use super::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-very-secret";
+
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}
+
+fn file(contents: &str) -> Option<ConfigFile> {
+    Some(ConfigFile {
+        path: "/etc/tokengate.toml".into(),
+        contents: contents.to_owned(),
+    })
+}
+
+fn load(vars: &[(&str, &str)], contents: &str) -> Result<Settings, ConfigError> {
+    Settings::load_from(&ConfigArgs::default(), env(vars), file(contents))
+}
+
+fn error(vars: &[(&str, &str)], contents: &str) -> String {
+    load(vars, contents).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults() {
+    let s = Settings::load_from(&ConfigArgs::default(), env(&[]), None).unwrap();
+    assert_eq!(s.listen, "127.0.0.1:5000".parse().unwrap());
+    assert_eq!(s.data_dir, PathBuf::from("./tokengate-data"));
+    assert_eq!(
+        s.database_url.as_str(),
+        "sqlite://./tokengate-data/tokengate.db"
+    );
+    assert!(s.redis_url.is_none());
+    assert_eq!(s.algorithm, None);
+    assert!(s.secret_key.is_none());
+    assert_eq!(s.private_key_file, None);
+    assert_eq!(s.issuer, "http://127.0.0.1:5000");
+    assert!(s.audience.is_empty());
+    assert_eq!(s.access_token_ttl, Duration::from_secs(15 * 60));
+    assert_eq!(s.refresh_token_ttl, Duration::from_secs(30 * 86400));
+    assert_eq!(s.leeway, 0);
+    assert_eq!(
+        s.token_locations,
+        [TokenLocation::Headers, TokenLocation::Cookies]
+    );
+    assert!(!s.cookie_secure);
+    assert_eq!(s.cookie_samesite, SameSite::Lax);
+    assert_eq!(s.cookie_domain, None);
+    assert!(s.cors_origins.is_empty());
+    assert_eq!(s.registration, Registration::Open);
+    assert_eq!(s.password_min_length, 8);
+    assert_eq!(s.login_max_failures, 10);
+    assert_eq!(s.login_failure_window, Duration::from_secs(15 * 60));
+    assert!(s.trusted_proxies.is_empty());
+    assert_eq!(s.files_dir, PathBuf::from("./tokengate-data/files"));
+    assert!(s.trusted_issuers.is_empty());
+    assert!(s.oidc_providers.is_empty());
+}
+
+#[test]
+fn derived_defaults_follow_listen_and_data_dir() {
+    let s = load(&[], "listen = \"[::1]:8080\"\ndata_dir = \"/var/lib/tg\"").unwrap();
+    assert_eq!(s.issuer, "http://[::1]:8080");
+    assert_eq!(s.database_url.as_str(), "sqlite:///var/lib/tg/tokengate.db");
+    assert_eq!(s.files_dir, PathBuf::from("/var/lib/tg/files"));
+}
+
+#[test]
+fn file_then_env_then_flag() {
+    let toml = "listen = \"127.0.0.1:1000\"\ndata_dir = \"from-file\"";
+    let from_file = load(&[], toml).unwrap();
+    assert_eq!(from_file.listen.port(), 1000);
+    assert_eq!(from_file.data_dir, PathBuf::from("from-file"));
+
+    let vars = [
+        ("TOKENGATE_LISTEN", "127.0.0.1:2000"),
+        ("TOKENGATE_DATA_DIR", "from-env"),
+    ];
+    let from_env = load(&vars, toml).unwrap();
+    assert_eq!(from_env.listen.port(), 2000);
+    assert_eq!(from_env.data_dir, PathBuf::from("from-env"));
+
+    let args = ConfigArgs {
+        listen: Some("127.0.0.1:3000".into()),
+        data_dir: Some("from-flag".into()),
+        ..ConfigArgs::default()
+    };
+    let from_flag = Settings::load_from(&args, env(&vars), file(toml)).unwrap();
+    assert_eq!(from_flag.listen.port(), 3000);
+    assert_eq!(from_flag.data_dir, PathBuf::from("from-flag"));
+}
+
+#[test]
+fn empty_env_var_counts_as_unset() {
+    let s = load(&[("TOKENGATE_LISTEN", "")], "listen = \"127.0.0.1:1000\"").unwrap();
+    assert_eq!(s.listen.port(), 1000);
+}
+
+#[test]
+fn durations_in_every_format() {
+    for (text, seconds) in [
+        ("900", 900),
+        ("45s", 45),
+        ("15m", 900),
+        ("12h", 43_200),
+        ("30d", 2_592_000),
+    ] {
+        let s = load(&[("TOKENGATE_ACCESS_TOKEN_TTL", text)], "").unwrap();
+        assert_eq!(s.access_token_ttl, Duration::from_secs(seconds), "{text}");
+    }
+    let s = load(
+        &[],
+        "refresh_token_ttl = 3600\nlogin_failure_window = \"1h\"",
+    )
+    .unwrap();
+    assert_eq!(s.refresh_token_ttl, Duration::from_secs(3600));
+    assert_eq!(s.login_failure_window, Duration::from_secs(3600));
+}
+
+#[test]
+fn bad_duration_names_the_setting_and_its_source() {
+    assert_eq!(
+        error(&[("TOKENGATE_ACCESS_TOKEN_TTL", "15 minutes")], ""),
+        "invalid value for access_token_ttl from environment variable \
+         TOKENGATE_ACCESS_TOKEN_TTL: \"15 minutes\" is not a duration (use seconds or 15m, 12h, 30d)"
+    );
+    assert_eq!(
+        error(&[], "refresh_token_ttl = \"1w\""),
+        "invalid value for refresh_token_ttl from /etc/tokengate.toml: \
+         \"1w\" is not a duration (use seconds or 15m, 12h, 30d)"
+    );
+    for bad in ["", "m", "-5", "1.5h", "0", "99999999999999999999d"] {
+        let contents = format!("access_token_ttl = {bad:?}");
+        assert!(
+            error(&[], &contents).starts_with("invalid value for access_token_ttl"),
+            "{bad}"
+        );
+    }
+    assert!(error(&[], "leeway = 301").contains("leeway"));
+    assert_eq!(load(&[], "leeway = \"30s\"").unwrap().leeway, 30);
+}
+
+#[test]
+fn bad_flag_names_the_flag() {
+    let args = ConfigArgs {
+        listen: Some("localhost:5000".into()),
+        ..ConfigArgs::default()
+    };
+    let err = Settings::load_from(&args, env(&[]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("invalid value for listen from --listen: \"localhost:5000\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_toml_type_is_refused() {
+    let err = error(&[], "listen = 5000");
+    assert_eq!(
+        err,
+        "invalid value for listen from /etc/tokengate.toml: expected a string, found integer"
+    );
+    assert!(error(&[], "cookie_secure = \"yes\"").contains("\"yes\" is not true or false"));
+    assert!(error(&[], "password_min_length = -1").contains("password_min_length"));
+}
+
+#[test]
+fn unknown_key_in_the_file_is_refused() {
+    assert_eq!(
+        error(&[], "acces_token_ttl = \"5m\""),
+        "unknown setting \"acces_token_ttl\" in /etc/tokengate.toml (did you mean access_token_ttl?)"
+    );
+    assert_eq!(
+        error(&[], "[server]\nport = 1"),
+        "unknown setting \"server\" in /etc/tokengate.toml"
+    );
+}
+
+#[test]
+fn syntax_error_gives_the_place_but_not_the_line() {
+    let err = error(
+        &[],
+        "listen = \"127.0.0.1:1\"\nsecret_key = \"hunter2-and-more",
+    );
+    assert!(
+        err.starts_with("/etc/tokengate.toml is not valid TOML: line 2"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn hs256_without_secret_is_refused() {
+    assert_eq!(
+        error(&[("TOKENGATE_ALGORITHM", "HS256")], ""),
+        "algorithm HS256 (from environment variable TOKENGATE_ALGORITHM) needs secret_key, \
+         which is not set: give at least 32 random bytes"
+    );
+}
+
+#[test]
+fn short_secret_is_refused_without_showing_it() {
+    let err = error(
+        &[("TOKENGATE_SECRET_KEY", "hunter2")],
+        "algorithm = \"HS256\"",
+    );
+    assert_eq!(
+        err,
+        "invalid value for secret_key from environment variable TOKENGATE_SECRET_KEY: \
+         7 bytes is too short: an HMAC secret needs at least 32 bytes"
+    );
+}
+
+#[test]
+fn secret_and_algorithm_must_agree() {
+    let s = load(&[("TOKENGATE_SECRET_KEY", SECRET)], "algorithm = \"HS512\"").unwrap();
+    assert_eq!(s.algorithm, Some(Algorithm::HS512));
+    assert_eq!(s.secret_key.unwrap().expose(), SECRET);
+
+    let err = error(&[("TOKENGATE_SECRET_KEY", SECRET)], "");
+    assert!(
+        err.contains(
+            "secret_key (from environment variable TOKENGATE_SECRET_KEY) is only used with"
+        ),
+        "{err}"
+    );
+    let err = error(&[("TOKENGATE_SECRET_KEY", SECRET)], "algorithm = \"ES256\"");
+    assert!(
+        err.contains("algorithm is ES256 (from /etc/tokengate.toml)"),
+        "{err}"
+    );
+    let err = error(
+        &[
+            ("TOKENGATE_SECRET_KEY", SECRET),
+            ("TOKENGATE_PRIVATE_KEY_FILE", "key.pem"),
+        ],
+        "algorithm = \"HS256\"",
+    );
+    assert!(
+        err.starts_with("private_key_file (from environment variable"),
+        "{err}"
+    );
+    assert!(error(&[], "algorithm = \"hs256\"").contains("case-sensitive"));
+}
+
+#[test]
+fn comma_separated_lists_from_env() {
+    let vars = [
+        ("TOKENGATE_TOKEN_LOCATIONS", "json, query_string,headers"),
+        (
+            "TOKENGATE_CORS_ORIGINS",
+            "https://app.example.com, HTTP://LOCALHOST:3000,https://x.org:443",
+        ),
+        ("TOKENGATE_AUDIENCE", "api,admin"),
+        ("TOKENGATE_TRUSTED_PROXIES", "10.0.0.0/8,::1"),
+    ];
+    let s = load(&vars, "").unwrap();
+    assert_eq!(
+        s.token_locations,
+        [
+            TokenLocation::Json,
+            TokenLocation::QueryString,
+            TokenLocation::Headers
+        ]
+    );
+    assert_eq!(
+        s.cors_origins,
+        [
+            "https://app.example.com",
+            "http://localhost:3000",
+            "https://x.org"
+        ]
+    );
+    assert_eq!(s.audience, ["api", "admin"]);
+    assert_eq!(s.trusted_proxies.len(), 2);
+}
+
+#[test]
+fn lists_from_the_file_as_arrays_or_strings() {
+    let s = load(
+        &[],
+        "token_locations = [\"cookies\"]\naudience = \"api\"\ncors_origins = [\"http://a.test:8080\"]",
+    )
+    .unwrap();
+    assert_eq!(s.token_locations, [TokenLocation::Cookies]);
+    assert_eq!(s.audience, ["api"]);
+    assert_eq!(s.cors_origins, ["http://a.test:8080"]);
+    let s = load(&[], "cors_origins = \"http://[::1]:3000\"").unwrap();
+    assert_eq!(s.cors_origins, ["http://[::1]:3000"]);
+}
+
+#[test]
+fn bad_list_items_are_refused() {
+    let err = error(&[("TOKENGATE_TOKEN_LOCATIONS", "headers,body")], "");
+    assert!(
+        err.contains("TOKENGATE_TOKEN_LOCATIONS: unknown token location \"body\""),
+        "{err}"
+    );
+    assert!(error(&[], "token_locations = []").contains("at least one"));
+    for origin in [
+        "https://app.example.com/",
+        "https://a.com/path",
+        "*",
+        "app.example.com",
+        "ftp://a.com",
+    ] {
+        let err = error(&[("TOKENGATE_CORS_ORIGINS", origin)], "");
+        assert!(
+            err.starts_with("invalid value for cors_origins from environment variable"),
+            "{err}"
+        );
+    }
+    assert!(error(&[], "trusted_proxies = [\"10.0.0.1/8\"]").contains("10.0.0.0/8"));
+}
+
+#[test]
+fn cross_field_and_enum_checks() {
+    let err = error(&[], "cookie_samesite = \"None\"");
+    assert!(
+        err.starts_with("cookie_samesite None (from /etc/tokengate.toml) needs cookie_secure"),
+        "{err}"
+    );
+    let s = load(
+        &[("TOKENGATE_COOKIE_SECURE", "true")],
+        "cookie_samesite = \"None\"",
+    )
+    .unwrap();
+    assert_eq!(s.cookie_samesite, SameSite::None);
+
+    assert!(error(&[("TOKENGATE_REGISTRATION", "invite")], "").contains("neither open nor closed"));
+    assert_eq!(
+        load(&[], "registration = \"closed\"").unwrap().registration,
+        Registration::Closed
+    );
+
+    let err = error(&[], "issuer = \"tokengate\"");
+    assert!(
+        err.starts_with("invalid value for issuer from /etc/tokengate.toml"),
+        "{err}"
+    );
+    assert_eq!(
+        load(&[], "issuer = \"https://auth.example.com/\"")
+            .unwrap()
+            .issuer,
+        "https://auth.example.com/"
+    );
+    assert!(error(&[], "cookie_domain = \"https://example.com\"").contains("cookie_domain"));
+}
+
+#[test]
+fn database_url_errors_do_not_show_the_url() {
+    let err = error(
+        &[("TOKENGATE_DATABASE_URL", "mysql://root:hunter2@db/tg")],
+        "",
+    );
+    assert!(err.contains("found scheme \"mysql\""), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let args = ConfigArgs {
+        database_url: Some("postgres://tg:hunter2@db/tg?sslmode=require".into()),
+        redis_url: Some("redis://:hunter2@cache:6379/0".into()),
+        ..ConfigArgs::default()
+    };
+    let s = Settings::load_from(&args, env(&[]), None).unwrap();
+    assert!(s.database_url.as_str().starts_with("postgres:"));
+    assert_eq!(
+        s.database_url.redacted(),
+        "postgres://tg:[redacted]@db/tg?[redacted]"
+    );
+    assert_eq!(
+        s.redis_url.unwrap().redacted(),
+        "redis://:[redacted]@cache:6379/0"
+    );
+}
+
+const TABLES: &str = r#"
+[[trusted_issuers]]
+issuer = "https://tenant.eu.auth0.com/"
+audience = "https://api.example.com"
+algorithms = ["RS256"]
+scopes_claim = "permissions"
+
+[[trusted_issuers]]
+issuer = "urn:internal"
+audience = ["a", "b"]
+jwks_uri = "http://keys.internal/jwks.json"
+roles_claim = "realm_access.roles"
+required_typ = "at+jwt"
+
+[[oidc_providers]]
+name = "keycloak"
+issuer = "http://keycloak.example:8080/realms/dev"
+client_id = "tokengate"
+client_secret = "oidc-client-secret-value"
+redirect_url = "http://127.0.0.1:5000/auth/oidc/keycloak/callback"
+post_logout_redirect_url = "http://127.0.0.1:5000/"
+"#;
+
+#[test]
+fn trusted_issuers_and_oidc_providers_are_parsed() {
+    let s = load(&[], TABLES).unwrap();
+    let [auth0, internal] = &s.trusted_issuers[..] else {
+        panic!("{:?}", s.trusted_issuers)
+    };
+    assert_eq!(auth0.issuer, "https://tenant.eu.auth0.com/");
+    assert_eq!(auth0.audience, ["https://api.example.com"]);
+    assert_eq!(auth0.algorithms, Some(vec![Algorithm::RS256]));
+    assert_eq!(auth0.scopes_claim.as_deref(), Some("permissions"));
+    assert_eq!(auth0.jwks_uri, None);
+    assert_eq!(internal.audience, ["a", "b"]);
+    assert_eq!(
+        internal.jwks_uri.as_deref(),
+        Some("http://keys.internal/jwks.json")
+    );
+    assert_eq!(internal.roles_claim.as_deref(), Some("realm_access.roles"));
+    assert_eq!(internal.required_typ.as_deref(), Some("at+jwt"));
+
+    let [keycloak] = &s.oidc_providers[..] else {
+        panic!("{:?}", s.oidc_providers)
+    };
+    assert_eq!(keycloak.name, "keycloak");
+    assert_eq!(keycloak.scopes, ["openid", "profile", "email"]);
+    assert_eq!(
+        keycloak.client_secret.as_ref().unwrap().expose(),
+        "oidc-client-secret-value"
+    );
+}
+
+#[test]
+fn bad_tables_are_refused_with_their_entry() {
+    let err = error(
+        &[],
+        "[[trusted_issuers]]\nissuer = \"https://a/\"\naudience = \"x\"\njwks_url = \"https://a/k\"",
+    );
+    assert!(err.starts_with("invalid value for trusted_issuers entry 1 from /etc/tokengate.toml: unknown field `jwks_url`"), "{err}");
+    let err = error(&[], "[[trusted_issuers]]\nissuer = \"https://a/\"");
+    assert!(err.contains("missing field `audience`"), "{err}");
+    let err = error(
+        &[],
+        "[[trusted_issuers]]\nissuer = \"https://a/\"\naudience = \"x\"\nalgorithms = [\"HS256\"]",
+    );
+    assert!(err.contains("HS*"), "{err}");
+    let twice = "[[trusted_issuers]]\nissuer = \"https://a/\"\naudience = \"x\"\n".repeat(2);
+    assert!(error(&[], &twice).contains("appears twice"));
+    let err = error(
+        &[],
+        &TABLES.replace("name = \"keycloak\"", "name = \"key cloak\""),
+    );
+    assert!(
+        err.starts_with("invalid value for oidc_providers entry 1"),
+        "{err}"
+    );
+    let err = error(&[("TOKENGATE_TRUSTED_ISSUERS", "https://a/")], "");
+    assert_eq!(
+        err,
+        "trusted_issuers can only be set in the config file, not by environment variable TOKENGATE_TRUSTED_ISSUERS"
+    );
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let vars = [
+        ("TOKENGATE_ALGORITHM", "HS256"),
+        ("TOKENGATE_SECRET_KEY", SECRET),
+        ("TOKENGATE_DATABASE_URL", "postgres://tg:db-password@db/tg"),
+    ];
+    let s = load(&vars, TABLES).unwrap();
+    let debug = format!("{s:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(!debug.contains("oidc-client-secret-value"), "{debug}");
+    assert!(!debug.contains("db-password"), "{debug}");
+    assert!(debug.contains("[redacted]"), "{debug}");
+}
+
+#[test]
+fn config_path_from_flag_then_env() {
+    let vars = [("TOKENGATE_CONFIG", "/env.toml")];
+    let (path, source) = config_path(&ConfigArgs::default(), env(&vars)).unwrap();
+    assert_eq!(path, PathBuf::from("/env.toml"));
+    assert_eq!(source.to_string(), "environment variable TOKENGATE_CONFIG");
+    let args = ConfigArgs {
+        config: Some("/flag.toml".into()),
+        ..ConfigArgs::default()
+    };
+    let (path, source) = config_path(&args, env(&vars)).unwrap();
+    assert_eq!(path, PathBuf::from("/flag.toml"));
+    assert_eq!(source, Source::Flag("--config"));
+    assert!(config_path(&ConfigArgs::default(), env(&[])).is_none());
+}
+
+#[test]
+fn missing_config_file_names_who_asked_for_it() {
+    let err = ConfigFile::read(
+        "/nonexistent/tokengate.toml".into(),
+        Source::Flag("--config"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("cannot read config file /nonexistent/tokengate.toml (from --config):"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ip_networks() {
+    let net: IpNetwork = "10.0.0.0/8".parse().unwrap();
+    assert!(net.contains("10.200.3.4".parse().unwrap()));
+    assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(!net.contains("11.0.0.1".parse().unwrap()));
+    assert!(!net.contains("::1".parse().unwrap()));
+    let host: IpNetwork = "192.168.1.7".parse().unwrap();
+    assert!(host.contains("192.168.1.7".parse().unwrap()));
+    assert!(!host.contains("192.168.1.8".parse().unwrap()));
+    let v6: IpNetwork = "fd00::/8".parse().unwrap();
+    assert!(v6.contains("fd12::1".parse().unwrap()));
+    let all: IpNetwork = "0.0.0.0/0".parse().unwrap();
+    assert!(all.contains(IpAddr::from([8, 8, 8, 8])));
+    for bad in [
+        "10.0.0.0/33",
+        "10.0.0.1/8",
+        "example.com",
+        "10.0.0.0/",
+        "::/129",
+    ] {
+        assert!(bad.parse::<IpNetwork>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn config_args_flatten_into_a_subcommand() {
+    use clap::{CommandFactory, Parser};
+    /// Serve it.
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
+    Serve::command().debug_assert();
+    assert_eq!(
+        Serve::command().get_about().unwrap().to_string(),
+        "Serve it"
+    );
+    let args = [
+        "x",
+        "--listen",
+        "[::]:80",
+        "--data-dir",
+        "d",
+        "--config",
+        "c.toml",
+    ];
+    let parsed = Serve::try_parse_from(args).unwrap().config;
+    assert_eq!(parsed.listen.as_deref(), Some("[::]:80"));
+    assert_eq!(parsed.data_dir, Some(PathBuf::from("d")));
+    assert_eq!(parsed.config, Some(PathBuf::from("c.toml")));
+}

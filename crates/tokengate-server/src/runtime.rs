@@ -1,0 +1,197 @@
+//! Turning [`Settings`] into running parts: database, keys, token engine,
+//! gate. Shared by `serve` and the admin commands, which act on the same
+//! database and keys while the service runs.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokengate::axum::TokenGate;
+use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+use tokengate::token::{IssueSettings, TokenEngine};
+use tokengate::transport::{CookieSettings, Transport};
+
+use crate::config::Settings;
+use crate::keystore::{KeyStore, KeyStoreError};
+use crate::storage::{Database, SqlRevocations, SqlSessions, StorageError};
+
+/// The default algorithm of a generated key. ES256 rather than EdDSA: every
+/// JWT library and gateway verifies ES256 (it is "Recommended+" in RFC 7518,
+/// EdDSA only optional, and some, e.g. AWS ALB and older Java stacks, lack
+/// it), at a small cost: EdDSA verifies about 20% faster here (BENCHMARKS.md).
+pub(crate) const DEFAULT_ALGORITHM: Algorithm = Algorithm::ES256;
+
+/// A start-up failure, naming what could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Keys(#[from] KeyStoreError),
+    #[error("private_key_file {0}: {1}")]
+    KeyFile(String, String),
+    #[error("secret_key: {0}")]
+    Secret(String),
+    #[error("revocations: {0}")]
+    Revocations(#[from] sqlx::Error),
+}
+
+/// Where the signing keys come from.
+#[derive(Debug, Clone)]
+pub(crate) enum KeySource {
+    /// Generated and rotated in the data directory.
+    Store(KeyStore, Algorithm),
+    /// Configured (`private_key_file` or `secret_key`): never rotated here.
+    Fixed(KeyRing),
+}
+
+impl KeySource {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<KeySource, StartError> {
+        if let Some(secret) = &settings.secret_key {
+            let alg = settings.algorithm.unwrap_or(Algorithm::HS256);
+            let key = SigningKey::from_secret(alg, secret.expose().as_bytes())
+                .map_err(|e| StartError::Secret(e.to_string()))?;
+            return Ok(KeySource::Fixed(KeyRing::new(key)));
+        }
+        if let Some(path) = &settings.private_key_file {
+            let shown = path.display().to_string();
+            let pem = fs::read_to_string(path)
+                .map_err(|e| StartError::KeyFile(shown.clone(), e.to_string()))?;
+            let key = SigningKey::from_pem(&pem, settings.algorithm)
+                .map_err(|e| StartError::KeyFile(shown, e.to_string()))?;
+            return Ok(KeySource::Fixed(KeyRing::new(key)));
+        }
+        let overlap = settings.access_token_ttl.max(settings.refresh_token_ttl);
+        Ok(KeySource::Store(
+            KeyStore::new(&settings.data_dir, overlap),
+            settings.algorithm.unwrap_or(DEFAULT_ALGORITHM),
+        ))
+    }
+
+    /// The current ring (generating the first key of a new store).
+    pub(crate) fn ring(&self) -> Result<KeyRing, StartError> {
+        match self {
+            KeySource::Store(store, alg) => Ok(store.load_or_generate(*alg)?),
+            KeySource::Fixed(ring) => Ok(ring.clone()),
+        }
+    }
+}
+
+/// The token engine of the settings: lifetimes, `iss`, `aud`, leeway.
+pub(crate) fn engine(settings: &Settings, ring: KeyRing) -> TokenEngine {
+    let engine = TokenEngine::new(ring).with_settings(IssueSettings {
+        access_ttl: settings.access_token_ttl,
+        refresh_ttl: settings.refresh_token_ttl,
+        issuer: Some(settings.issuer.clone()),
+        audience: settings.audience.clone(),
+    });
+    let validation = engine.validation().clone().leeway(settings.leeway);
+    engine.with_validation(validation)
+}
+
+fn transport(settings: &Settings) -> Transport {
+    Transport {
+        cookies: CookieSettings {
+            secure: settings.cookie_secure,
+            same_site: settings.cookie_samesite,
+            domain: settings.cookie_domain.clone(),
+            ..CookieSettings::default()
+        },
+        ..Transport::default()
+    }
+    .locations(settings.token_locations.iter().copied())
+}
+
+/// Creates the data directory, readable only by its owner.
+pub(crate) fn ensure_data_dir(settings: &Settings) -> Result<(), StartError> {
+    let dir = &settings.data_dir;
+    let fail = |e| StartError::DataDir(dir.display().to_string(), e);
+    fs::create_dir_all(dir).map_err(fail)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(fail)
+}
+
+/// Opens the database of the settings.
+pub(crate) async fn database(settings: &Settings) -> Result<Database, StartError> {
+    ensure_data_dir(settings)?;
+    Ok(Database::open(settings.database_url.as_str()).await?)
+}
+
+/// Everything `serve` runs with.
+pub(crate) struct Parts {
+    pub(crate) db: Database,
+    pub(crate) keys: KeySource,
+    pub(crate) gate: TokenGate,
+    pub(crate) revocations: SqlRevocations,
+    pub(crate) sessions: SqlSessions,
+}
+
+/// Opens the database and keys and builds the gate.
+pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
+    let db = database(settings).await?;
+    let keys = KeySource::from_settings(settings)?;
+    let ring = keys.ring()?;
+    let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
+    let revocations = SqlRevocations::load(db.clone(), lifetime).await?;
+    let sessions = SqlSessions::new(db.clone());
+    let gate = TokenGate::new(engine(settings, ring))
+        .with_transport(transport(settings))
+        .with_revocation(Arc::new(revocations.clone()))
+        .with_sessions(Arc::new(sessions.clone()));
+    Ok(Parts {
+        db,
+        keys,
+        gate,
+        revocations,
+        sessions,
+    })
+}
+
+/// Background upkeep: follow revocations written elsewhere, pick up key
+/// rotations, purge what has expired.
+pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
+    parts.revocations.clone().follow(Duration::from_secs(1));
+
+    let (revocations, sessions) = (parts.revocations.clone(), parts.sessions.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = tokengate::token::now();
+            if let Err(e) = revocations.purge_expired(now).await {
+                tracing::warn!(error = %e, "cannot purge revocations");
+            }
+            if let Err(e) = sessions.purge_expired(now).await {
+                tracing::warn!(error = %e, "cannot purge logins");
+            }
+        }
+    });
+
+    if let KeySource::Store(store, _) = &parts.keys {
+        let (store, gate) = (store.clone(), parts.gate.clone());
+        tokio::spawn(async move {
+            let mut seen = store.fingerprint();
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let now = store.fingerprint();
+                if now == seen {
+                    continue;
+                }
+                match store.ring() {
+                    Ok(ring) if ring.signing_key().is_some() => {
+                        tracing::info!(keys = ring.verifying_keys().len(), "signing keys reloaded");
+                        gate.replace_engine(engine(&settings, ring));
+                        seen = now;
+                    }
+                    Ok(_) => tracing::warn!("key directory has no key; keeping the current ones"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot reload keys; keeping the current ones")
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP service of SPEC.md: state, router and middleware. Handlers only
+//! translate HTTP to calls of the tokengate library and the database.
+
+mod auth;
+mod body;
+mod browser;
+pub(crate) mod client_ip;
+pub(crate) mod limits;
+mod resources;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+use tokengate::axum::{TokenGate, UserLoader};
+use tokengate::token::VerifiedToken;
+use tokengate::users::{PasswordHasher, PasswordPolicy};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::{Registration, Settings};
+use crate::storage::{Database, User, UserId};
+use limits::LoginLimiter;
+
+/// Request bodies larger than this are refused (413 from the limit layer,
+/// 400 `invalid_request` from the JSON extractor).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+/// Requests whose headers add up to more than this are refused.
+pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
+/// A request still running after this is answered 408.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) gate: TokenGate,
+    pub(crate) db: Database,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) limiter: Arc<LoginLimiter>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl FromRef<AppState> for TokenGate {
+    fn from_ref(state: &AppState) -> TokenGate {
+        state.gate.clone()
+    }
+}
+
+impl UserLoader for AppState {
+    type User = User;
+
+    async fn load_user(&self, token: &VerifiedToken) -> Result<Option<User>, tokengate::Error> {
+        match token.subject().parse::<i64>() {
+            Ok(id) => self.db.user_by_id(UserId(id)).await,
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+impl AppState {
+    pub(crate) fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.settings.password_min_length,
+        }
+    }
+
+    pub(crate) fn registration_open(&self) -> bool {
+        self.settings.registration == Registration::Open
+    }
+
+    /// The client address, believing `X-Forwarded-For` only from trusted proxies.
+    pub(crate) fn client_ip(&self, peer: SocketAddr, headers: &http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.settings.trusted_proxies.iter().any(|n| n.contains(ip));
+        client_ip::client_ip(peer.ip(), headers, &trusted)
+    }
+}
+
+/// The router of SPEC.md's routes, with the service's limits.
+pub(crate) fn router(state: AppState) -> Router {
+    let cors = cors(&state.settings.cors_origins);
+    Router::new()
+        .merge(auth::routes())
+        .merge(browser::routes())
+        .merge(resources::routes())
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(tokengate::ErrorBody {
+                    code: "not_found".into(),
+                    msg: "no such route".into(),
+                }),
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(limit_headers))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            http::HeaderName::from_static("x-csrf-token"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Refuses requests whose headers are larger than [`HEADER_LIMIT`] (431).
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > HEADER_LIMIT {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(tokengate::ErrorBody {
+                code: "invalid_request".into(),
+                msg: "request headers are too large".into(),
+            }),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}

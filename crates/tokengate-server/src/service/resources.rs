@@ -1,0 +1,90 @@
+//! Resource routes of seeds 001 and 002, discovery, and health.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::HeaderValue;
+use serde_json::{Value, json};
+use tokengate::axum::{AccessToken, Scoped};
+
+use super::AppState;
+
+tokengate::required_scopes!(ReadMessages = ["read:messages"]);
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/public", get(public))
+        .route("/api/private", get(private))
+        .route("/api/private-scoped", get(private_scoped))
+        .route("/headers", get(headers))
+        .route("/auth/verify", get(verify))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+}
+
+async fn public() -> Json<Value> {
+    Json(
+        json!({"message": "Hello from a public endpoint! You don't need to be authenticated to see this."}),
+    )
+}
+
+async fn private(token: AccessToken) -> Json<Value> {
+    Json(json!({
+        "message": "Hello from a private endpoint! You need to be authenticated to see this.",
+        "sub": token.subject(),
+    }))
+}
+
+async fn private_scoped(token: Scoped<ReadMessages>) -> Json<Value> {
+    Json(json!({
+        "message": "Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this.",
+        "sub": token.subject(),
+    }))
+}
+
+async fn headers(_: AccessToken) -> &'static str {
+    "Access Granted"
+}
+
+/// Forward-auth for a reverse proxy: 200 with the subject and scopes, or 401.
+async fn verify(token: AccessToken) -> Response {
+    let mut response = Json(json!({"sub": token.subject()})).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(token.subject()) {
+        headers.insert("x-auth-subject", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&token.claims().scopes.join(" ")) {
+        headers.insert("x-auth-scopes", v);
+    }
+    response
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<tokengate::keys::JwkSet> {
+    Json(state.gate.engine().keys().jwks())
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+    let issuer = state.settings.issuer.trim_end_matches('/').to_owned();
+    let algs: Vec<&str> = state
+        .gate
+        .engine()
+        .keys()
+        .verifying_keys()
+        .iter()
+        .map(|k| k.algorithm().as_str())
+        .collect();
+    Json(json!({
+        "issuer": state.settings.issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/auth/login"),
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+    }))
+}

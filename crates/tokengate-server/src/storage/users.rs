@@ -1,0 +1,161 @@
+//! Users: registration (unique case-insensitively, by the database), lookup, scopes.
+
+use std::fmt;
+
+use tokengate::Error;
+use tokengate::users::{PasswordHash, Username};
+
+use super::{Database, unavailable};
+
+/// A user's id: the `sub` of their tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub(crate) struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A stored user.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    /// Id.
+    pub id: UserId,
+    /// The name as registered.
+    pub username: String,
+    /// The argon2id hash; `None` if the stored text is not a hash (no password then matches).
+    pub password_hash: Option<PasswordHash>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+impl tokengate::axum::Identity for User {
+    fn identity(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn scope(&self) -> Option<String> {
+        (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
+    }
+}
+
+/// A user to create.
+#[derive(Debug)]
+pub(crate) struct NewUser<'a> {
+    /// The name.
+    pub username: &'a Username,
+    /// Its hash.
+    pub password_hash: &'a PasswordHash,
+    /// Initial scopes.
+    pub scopes: &'a [String],
+}
+
+type Row = (i64, String, String, String);
+
+fn user((id, username, hash, scopes): Row) -> User {
+    User {
+        id: UserId(id),
+        username,
+        password_hash: PasswordHash::parse(&hash).ok(),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+    }
+}
+
+impl Database {
+    /// Creates a user; `username_taken` when the name exists in any case.
+    pub(crate) async fn create_user(&self, new: NewUser<'_>) -> Result<User, Error> {
+        let scopes = new.scopes.join(" ");
+        let result = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO users (username, username_key, password_hash, scopes, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(new.username.as_str())
+        .bind(new.username.key())
+        .bind(new.password_hash.as_str())
+        .bind(&scopes)
+        .bind(tokengate::token::now())
+        .fetch_one(self.pool())
+        .await;
+        match result {
+            Ok(id) => Ok(User {
+                id: UserId(id),
+                username: new.username.as_str().to_owned(),
+                password_hash: Some(new.password_hash.clone()),
+                scopes: new.scopes.to_vec(),
+            }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::UsernameTaken),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The user of this name, in any case.
+    pub(crate) async fn user_by_name(&self, username: &Username) -> Result<Option<User>, Error> {
+        sqlx::query_as::<_, Row>(
+            "SELECT id, username, password_hash, scopes FROM users WHERE username_key = $1",
+        )
+        .bind(username.key())
+        .fetch_optional(self.pool())
+        .await
+        .map(|row| row.map(user))
+        .map_err(unavailable)
+    }
+
+    /// The user of this id (a token's `sub`).
+    pub(crate) async fn user_by_id(&self, id: UserId) -> Result<Option<User>, Error> {
+        sqlx::query_as::<_, Row>(
+            "SELECT id, username, password_hash, scopes FROM users WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await
+        .map(|row| row.map(user))
+        .map_err(unavailable)
+    }
+
+    /// Every user, by id.
+    pub(crate) async fn users(&self) -> Result<Vec<User>, Error> {
+        sqlx::query_as::<_, Row>(
+            "SELECT id, username, password_hash, scopes FROM users ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map(|rows| rows.into_iter().map(user).collect())
+        .map_err(unavailable)
+    }
+
+    /// Adds a scope to a user (no-op if held); `false` if no such user.
+    pub(crate) async fn grant_scope(
+        &self,
+        username: &Username,
+        scope: &str,
+    ) -> Result<bool, Error> {
+        let Some(found) = self.user_by_name(username).await? else {
+            return Ok(false);
+        };
+        if found.scopes.iter().any(|s| s == scope) {
+            return Ok(true);
+        }
+        let mut scopes = found.scopes;
+        scopes.push(scope.to_owned());
+        sqlx::query("UPDATE users SET scopes = $1 WHERE id = $2")
+            .bind(scopes.join(" "))
+            .bind(found.id.0)
+            .execute(self.pool())
+            .await
+            .map_err(unavailable)?;
+        Ok(true)
+    }
+
+    /// Replaces a user's password hash.
+    pub(crate) async fn set_password(&self, id: UserId, hash: &PasswordHash) -> Result<(), Error> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash.as_str())
+            .bind(id.0)
+            .execute(self.pool())
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
