@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,7 @@ use crate::transport::TokenLocation;
 #[derive(Debug, Clone)]
 pub struct Authenticated<C = IgnoredAny> {
     /// The verified token.
-    pub token: VerifiedToken,
+    pub token: Arc<VerifiedToken>,
     /// The payload decoded as `C` (default: not decoded).
     pub custom: C,
     /// Where the token was found.

@@ -16,6 +16,7 @@
 //! let app: Router = Router::new().route("/private", get(private)).with_state(gate);
 //! ```
 
+mod cache;
 mod extract;
 mod json;
 mod sessions;
@@ -101,6 +102,7 @@ pub struct TokenGate {
 struct Inner {
     // Swappable so that a key rotation reaches running routers.
     engine: Arc<RwLock<Arc<TokenEngine>>>,
+    cache: Arc<cache::VerifiedCache>,
     transport: Transport,
     revocation: Arc<dyn RevocationStore>,
     sessions: Arc<dyn SessionStore>,
@@ -124,6 +126,7 @@ impl TokenGate {
         TokenGate {
             inner: Arc::new(Inner {
                 engine: Arc::new(RwLock::new(Arc::new(engine))),
+                cache: Arc::new(cache::VerifiedCache::default()),
                 transport: Transport::default(),
                 revocation: Arc::new(InMemoryRevocations::new()),
                 sessions: Arc::new(InMemorySessions::default()),
@@ -172,6 +175,7 @@ impl TokenGate {
     /// Replaces the engine (after a key rotation); every clone of this gate sees it.
     pub fn replace_engine(&self, engine: TokenEngine) {
         *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+        self.inner.cache.clear();
     }
 
     /// The transport.
@@ -204,11 +208,12 @@ impl TokenGate {
         &self,
         parts: &http::request::Parts,
         requirement: Requirement,
-    ) -> Result<(Located, VerifiedToken), Error> {
+    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
-        let verified = self
-            .engine()
-            .verify_type(&located.token, requirement.token_type)?;
+        let verified = self.verify_cached(&located.token)?;
+        if verified.claims.token_type.unwrap_or(TokenType::Access) != requirement.token_type {
+            return Err(Error::WrongTokenType(requirement.token_type));
+        }
         self.inner
             .transport
             .check_csrf(parts, &located, &verified.claims)?;
@@ -219,6 +224,19 @@ impl TokenGate {
             return Err(Error::FreshTokenRequired);
         }
         Ok((located, verified))
+    }
+
+    /// Verifies a token, or finds it among those verified before and not yet expired.
+    fn verify_cached(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
+        let now = now();
+        let engine = self.engine();
+        let leeway = i64::try_from(engine.validation().leeway).unwrap_or(i64::MAX);
+        if let Some(hit) = self.inner.cache.get(token, now, leeway) {
+            return Ok(hit);
+        }
+        let verified = Arc::new(engine.verify_at(token, now)?);
+        self.inner.cache.insert(token, verified.clone());
+        Ok(verified)
     }
 
     pub(super) fn issue_in_family(

@@ -1,0 +1,77 @@
+//! Verified tokens, remembered by their exact bytes until they expire.
+//!
+//! A client sends the same token on every request until it refreshes; the
+//! signature over those bytes does not change, so checking it again proves
+//! nothing new. Expiry is still checked on every hit, and the gate still
+//! runs the type, CSRF, revocation and freshness checks on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::token::VerifiedToken;
+
+/// At most this many tokens are remembered; past it the cache starts over.
+pub(super) const CAPACITY: usize = 4096;
+
+#[derive(Debug, Default)]
+pub(super) struct VerifiedCache {
+    tokens: RwLock<HashMap<Box<str>, Arc<VerifiedToken>>>,
+}
+
+impl VerifiedCache {
+    /// The verified token for these bytes, if remembered and not expired at `now`.
+    pub(super) fn get(&self, token: &str, now: i64, leeway: i64) -> Option<Arc<VerifiedToken>> {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let hit = tokens.get(token)?;
+        (hit.claims.exp.saturating_add(leeway) > now).then(|| hit.clone())
+    }
+
+    pub(super) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        // Starting over is O(1) amortized and bounds memory without bookkeeping;
+        // the cost is one signature check per live token afterwards.
+        if tokens.len() >= CAPACITY {
+            tokens.clear();
+        }
+        tokens.insert(token.into(), verified);
+    }
+
+    /// Forgets everything (the keys changed).
+    pub(super) fn clear(&self) {
+        self.tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Algorithm, KeyRing, SigningKey};
+    use crate::token::{NewToken, TokenEngine};
+
+    #[test]
+    fn hits_until_expiry_and_starts_over_when_full() {
+        let engine = TokenEngine::new(KeyRing::new(
+            SigningKey::generate(Algorithm::EdDSA).unwrap(),
+        ));
+        let issued = engine.issue(NewToken::access("a")).unwrap();
+        let verified = Arc::new(engine.verify(&issued.token).unwrap());
+        let cache = VerifiedCache::default();
+        assert!(cache.get(&issued.token, 0, 0).is_none());
+        cache.insert(&issued.token, verified.clone());
+        assert!(cache.get(&issued.token, issued.expires_at - 1, 0).is_some());
+        // Expired: no hit, whatever was cached.
+        assert!(cache.get(&issued.token, issued.expires_at, 0).is_none());
+        assert!(cache.get(&issued.token, issued.expires_at, 5).is_some());
+        // Other bytes never hit.
+        assert!(cache.get(&format!("{}x", issued.token), 0, 0).is_none());
+        for i in 0..CAPACITY {
+            cache.insert(&i.to_string(), verified.clone());
+        }
+        assert!(cache.tokens.read().unwrap().len() <= CAPACITY);
+        cache.clear();
+        assert!(cache.get("0", 0, 0).is_none());
+    }
+}
