@@ -87,13 +87,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(browser::routes())
         .merge(resources::routes())
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                axum::Json(tokengate::ErrorBody {
-                    code: "not_found".into(),
-                    msg: "no such route".into(),
-                }),
+        .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            error_body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "method not allowed on this route",
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -134,14 +133,20 @@ async fn limit_headers(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if size > HEADER_LIMIT {
-        return (
+        return error_body(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            axum::Json(tokengate::ErrorBody {
-                code: "invalid_request".into(),
-                msg: "request headers are too large".into(),
-            }),
-        )
-            .into_response();
+            "invalid_request",
+            "request headers are too large",
+        );
     }
     next.run(request).await
+}
+
+/// A `{"code","msg"}` response for failures outside the token engine's errors.
+fn error_body(status: StatusCode, code: &str, msg: &str) -> Response {
+    let body = tokengate::ErrorBody {
+        code: code.into(),
+        msg: msg.into(),
+    };
+    (status, axum::Json(body)).into_response()
 }
