@@ -139,8 +139,9 @@ impl Error {
     pub fn www_authenticate(&self) -> Option<String> {
         const REALM: &str = r#"Bearer realm="tokengate""#;
         match self {
-            Error::AuthorizationHeaderMissing | Error::InvalidHeader(_) => Some(REALM.to_owned()),
-            Error::InvalidCredentials => None,
+            Error::AuthorizationHeaderMissing
+            | Error::InvalidHeader(_)
+            | Error::InvalidCredentials => Some(REALM.to_owned()),
             Error::InsufficientScope(scope) => Some(format!(
                 r#"{REALM}, error="insufficient_scope", scope="{}""#,
                 scope.replace(['"', '\\'], "")

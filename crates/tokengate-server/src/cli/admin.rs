@@ -72,6 +72,12 @@ pub(crate) struct RevokeArgs {
     config: ConfigArgs,
 }
 
+/// A refused admin action (a taken name, a short password) is a usage
+/// error (exit 2), not a refused token (exit 1).
+fn refused(e: Error) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
 fn block_on<T>(f: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,11 +107,11 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             config,
         } => {
             let settings = Settings::load(&config)?;
-            let username = Username::parse(&name)?;
+            let username = Username::parse(&name).map_err(refused)?;
             let policy = PasswordPolicy {
                 min_length: settings.password_min_length,
             };
-            let password = Password::new(read_password()?, &policy)?;
+            let password = Password::new(read_password()?, &policy).map_err(refused)?;
             let hash = PasswordHasher::new(1)
                 .hash_blocking(&password)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -117,7 +123,8 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
                         password_hash: &hash,
                         scopes: &scopes,
                     })
-                    .await?;
+                    .await
+                    .map_err(refused)?;
                 println!("created user {} (id {})", user.username, user.id);
                 Ok(())
             })
@@ -128,7 +135,7 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             config,
         } => {
             let settings = Settings::load(&config)?;
-            let username = Username::parse(&name)?;
+            let username = Username::parse(&name).map_err(refused)?;
             block_on(async {
                 let db = runtime::database(&settings).await?;
                 if !db.grant_scope(&username, &scope).await? {
@@ -154,7 +161,7 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
 /// Runs `revoke --user NAME`.
 pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
     let settings = Settings::load(&args.config)?;
-    let username = Username::parse(&args.user)?;
+    let username = Username::parse(&args.user).map_err(refused)?;
     block_on(async {
         let db = runtime::database(&settings).await?;
         let user = db
@@ -174,7 +181,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
                 before_ms: now_ms,
             })
             .await
-            .map_err(Error::from)?;
+            .map_err(|e| refused(Error::from(e)))?;
         println!("revoked every token of {} issued until now", user.username);
         Ok(())
     })

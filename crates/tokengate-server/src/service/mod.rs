@@ -21,7 +21,6 @@ use tokengate::axum::{TokenGate, UserLoader};
 use tokengate::token::VerifiedToken;
 use tokengate::users::{PasswordHasher, PasswordPolicy};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Registration, Settings};
 use crate::storage::{Database, User, UserId};
@@ -97,10 +96,7 @@ pub(crate) fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(limit_headers))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(limit_time))
         .layer(cors)
         .with_state(state)
 }
@@ -123,6 +119,18 @@ fn cors(origins: &[String]) -> CorsLayer {
             http::HeaderName::from_static("x-csrf-token"),
         ])
         .max_age(Duration::from_secs(600))
+}
+
+/// Answers 408 with a JSON body when a request takes longer than [`REQUEST_TIMEOUT`].
+async fn limit_time(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error_body(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request took too long",
+        ),
+    }
 }
 
 /// Refuses requests whose headers are larger than [`HEADER_LIMIT`] (431).

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, phc};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -26,8 +26,8 @@ const DUMMY_SALT: &[u8] = b"tokengate-dummy-salt";
 /// a random 16-byte salt), off the async executor.
 ///
 /// [`hash`](PasswordHasher::hash) and [`verify`](PasswordHasher::verify) wait
-/// for one of `concurrency` permits, then run on tokio's blocking pool while
-/// holding it: at most `concurrency` hashes run at once, each using 19 MiB,
+/// for one of `concurrency` permits, then run on one of `concurrency`
+/// dedicated threads while holding it: at most `concurrency` hashes run at once, each using 19 MiB,
 /// and a burst of logins queues instead of growing the blocking pool. A
 /// permit is held by the hashing work itself, so a request that is dropped
 /// mid-hash still counts until that hash ends.
@@ -56,7 +56,42 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// A piece of hashing work for the worker threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `count` threads that run hashing jobs until every sender is gone.
+///
+/// Dedicated threads rather than tokio's blocking pool: a blocking pool
+/// under a login storm spawns new threads, and each thread's allocator
+/// arena keeps the 19 MiB of the last hash it ran. Measured here: 650 MB of
+/// RSS after a storm with `spawn_blocking`; with `count` fixed threads the
+/// memory stays at about `count` x 19 MiB.
+fn start_workers(count: usize) -> mpsc::Sender<Job> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..count {
+        let receiver = Arc::clone(&receiver);
+        let spawned = std::thread::Builder::new()
+            .name(format!("tokengate-argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                }
+            });
+        // Without a thread the jobs wait for the others; with none, `run` fails.
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a password hashing thread");
+        }
+    }
+    sender
+}
+
 struct Inner {
+    workers: mpsc::Sender<Job>,
     params: Params,
     permits: Arc<Semaphore>,
     concurrency: usize,
@@ -95,6 +130,7 @@ impl PasswordHasher {
                 dummy: PasswordHash::from_phc(&dummy),
                 params,
                 permits: Arc::new(Semaphore::new(concurrency)),
+                workers: start_workers(concurrency),
                 concurrency,
                 #[cfg(test)]
                 in_flight: Default::default(),
@@ -239,14 +275,22 @@ impl PasswordHasher {
             .await
             .map_err(|_| HashError::TaskFailed)?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            #[cfg(test)]
-            let _in_flight = inner.in_flight.enter();
-            work(&inner)
-        })
-        .await
-        .map_err(|_| HashError::TaskFailed)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let result = {
+                let _permit = permit;
+                #[cfg(test)]
+                let _in_flight = inner.in_flight.enter();
+                work(&inner)
+            };
+            // The caller may have gone; the work is done either way.
+            let _ = done.send(result);
+        });
+        self.inner
+            .workers
+            .send(job)
+            .map_err(|_| HashError::TaskFailed)?;
+        result.await.map_err(|_| HashError::TaskFailed)
     }
 }
 

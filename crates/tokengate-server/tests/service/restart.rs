@@ -1,0 +1,90 @@
+//! A restart on the same data directory keeps users, keys, refresh-token
+//! families and revocations; SIGTERM is a clean exit.
+
+use crate::common::{Server, TestDir, cli, eventually, jwt_part};
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn a_restart_keeps_users_keys_logins_and_revocations() {
+    let dir = TestDir::new("restart");
+    let server = Server::start(&dir, &[]);
+    let api = server.api().clone();
+
+    api.register_ok("uma", PASSWORD).await;
+    let rotated = api.login_ok("uma", PASSWORD).await;
+    let logged_out = api.login_ok("uma", PASSWORD).await;
+    let kept = api.login_ok("uma", PASSWORD).await;
+    // `rotated.refresh` is spent here.
+    let after_rotation = api.refresh_ok(&rotated.refresh).await;
+    api.post_bearer("/auth/logout", &logged_out.access, None)
+        .await
+        .expect(200);
+    let old_kid = jwt_part(&rotated.access, 0)["kid"].clone();
+
+    // Rotate the signing key with the CLI while the service runs.
+    assert_eq!(api.jwks_len().await, 1);
+    let run = cli(&dir, &["keys", "rotate"], "").expect_success();
+    assert!(!run.stdout.is_empty(), "{run:?}");
+    eventually("the running service serves both keys", || async {
+        api.jwks_len().await == 2
+    })
+    .await;
+    // New tokens are signed with the new key; old ones still verify.
+    let new_key = api.login_ok("uma", PASSWORD).await;
+    assert_ne!(jwt_part(&new_key.access, 0)["kid"], old_kid);
+    api.assert_valid(&new_key.access).await;
+    api.assert_valid(&rotated.access).await;
+
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM must be a clean exit: {status:?}");
+
+    let server = Server::start(&dir, &[]);
+    let api = server.api().clone();
+
+    // Users.
+    api.login_ok("uma", PASSWORD).await;
+    api.login("uma", "wrong password")
+        .await
+        .expect_error(401, "invalid_credentials");
+    api.register("uma", PASSWORD)
+        .await
+        .expect_error(409, "username_taken");
+    // Keys: both served, tokens of either still valid.
+    assert_eq!(api.jwks_len().await, 2);
+    for access in [
+        &rotated.access,
+        &after_rotation.access,
+        &kept.access,
+        &new_key.access,
+    ] {
+        api.assert_valid(access).await;
+    }
+    let keys = cli(&dir, &["keys", "list"], "").expect_success();
+    assert_eq!(keys.stdout.lines().count(), 2, "{keys:?}");
+    // Revocations.
+    api.assert_refused(&logged_out.access, "token_revoked")
+        .await;
+    api.refresh(&logged_out.refresh)
+        .await
+        .expect_token_error("token_revoked");
+    // Refresh families: the current refresh token rotates...
+    let kept_next = api.refresh_ok(&kept.refresh).await;
+    api.assert_valid(&kept_next.access).await;
+    let continued = api.refresh_ok(&after_rotation.refresh).await;
+    // ...and the one spent before the restart is reuse: its login ends.
+    api.refresh(&rotated.refresh)
+        .await
+        .expect_token_error("token_revoked");
+    for access in [&rotated.access, &after_rotation.access, &continued.access] {
+        api.assert_refused(access, "token_revoked").await;
+    }
+    api.refresh(&continued.refresh)
+        .await
+        .expect_token_error("token_revoked");
+    // Other logins are untouched.
+    api.assert_valid(&kept_next.access).await;
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
