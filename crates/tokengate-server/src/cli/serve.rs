@@ -40,7 +40,10 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let settings = Arc::new(settings);
     let parts = runtime::open(&settings).await?;
     runtime::spawn_upkeep(&parts, settings.clone());
-    let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // One core is left to the requests: a login storm then slows logins,
+    // not every other route (BENCHMARKS.md measures both).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let concurrency = cores.saturating_sub(1).max(1);
     let state = AppState {
         gate: parts.gate.clone(),
         db: parts.db.clone(),

@@ -6,6 +6,7 @@
 //! runs the type, CSRF, revocation and freshness checks on every request.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, RwLock};
 
 use crate::token::VerifiedToken;
@@ -13,17 +14,32 @@ use crate::token::VerifiedToken;
 /// At most this many tokens are remembered; past it the cache starts over.
 pub(super) const CAPACITY: usize = 4096;
 
+/// Entries are found by a keyed hash of the token's last bytes (its
+/// signature: cheap to hash, and different for every token) and then
+/// compared in full, so a token that merely shares a signature never hits.
 #[derive(Debug, Default)]
 pub(super) struct VerifiedCache {
-    tokens: RwLock<HashMap<Box<str>, Arc<VerifiedToken>>>,
+    tokens: RwLock<HashMap<u64, (Box<str>, Arc<VerifiedToken>)>>,
+    hasher: RandomState,
+}
+
+/// How many trailing bytes identify a token for lookup.
+const TAIL: usize = 32;
+
+impl VerifiedCache {
+    fn fingerprint(&self, token: &str) -> u64 {
+        let bytes = token.as_bytes();
+        self.hasher.hash_one(&bytes[bytes.len().saturating_sub(TAIL)..])
+    }
 }
 
 impl VerifiedCache {
     /// The verified token for these bytes, if remembered and not expired at `now`.
     pub(super) fn get(&self, token: &str, now: i64, leeway: i64) -> Option<Arc<VerifiedToken>> {
+        let key = self.fingerprint(token);
         let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        let hit = tokens.get(token)?;
-        (hit.claims.exp.saturating_add(leeway) > now).then(|| hit.clone())
+        let (bytes, hit) = tokens.get(&key)?;
+        (**bytes == *token && hit.claims.exp.saturating_add(leeway) > now).then(|| hit.clone())
     }
 
     pub(super) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
@@ -33,7 +49,7 @@ impl VerifiedCache {
         if tokens.len() >= CAPACITY {
             tokens.clear();
         }
-        tokens.insert(token.into(), verified);
+        tokens.insert(self.fingerprint(token), (token.into(), verified));
     }
 
     /// Forgets everything (the keys changed).
@@ -65,8 +81,10 @@ mod tests {
         // Expired: no hit, whatever was cached.
         assert!(cache.get(&issued.token, issued.expires_at, 0).is_none());
         assert!(cache.get(&issued.token, issued.expires_at, 5).is_some());
-        // Other bytes never hit.
+        // Other bytes never hit, even with the same signature.
         assert!(cache.get(&format!("{}x", issued.token), 0, 0).is_none());
+        let same_tail = format!("x{}", &issued.token[1..]);
+        assert!(cache.get(&same_tail, 0, 0).is_none());
         for i in 0..CAPACITY {
             cache.insert(&i.to_string(), verified.clone());
         }
