@@ -19,9 +19,12 @@ pub(super) const CAPACITY: usize = 4096;
 /// compared in full, so a token that merely shares a signature never hits.
 #[derive(Debug, Default)]
 pub(super) struct VerifiedCache {
-    tokens: RwLock<HashMap<u64, (Box<str>, Arc<VerifiedToken>)>>,
+    tokens: RwLock<HashMap<u64, Entry>>,
     hasher: RandomState,
 }
+
+/// A token's exact bytes and what verifying them gave.
+type Entry = (Box<str>, Arc<VerifiedToken>);
 
 /// How many trailing bytes identify a token for lookup.
 const TAIL: usize = 32;
