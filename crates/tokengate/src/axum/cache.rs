@@ -32,7 +32,8 @@ const TAIL: usize = 32;
 impl VerifiedCache {
     fn fingerprint(&self, token: &str) -> u64 {
         let bytes = token.as_bytes();
-        self.hasher.hash_one(&bytes[bytes.len().saturating_sub(TAIL)..])
+        self.hasher
+            .hash_one(&bytes[bytes.len().saturating_sub(TAIL)..])
     }
 }
 

@@ -129,7 +129,9 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 dummy: PasswordHash::from_phc(&dummy),
                 params,
-                permits: Arc::new(Semaphore::new(concurrency)),
+                // One more permit than threads: the next job waits at the
+                // thread's door, so no thread idles between two hashes.
+                permits: Arc::new(Semaphore::new(concurrency + 1)),
                 workers: start_workers(concurrency),
                 concurrency,
                 #[cfg(test)]

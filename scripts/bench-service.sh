@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# Load-tests the tokengate service on 127.0.0.1 with wrk and prints a
+# markdown report on stdout (also written to docs/bench-service.md); progress
+# goes to stderr.
+#
+#   scripts/bench-service.sh                      # build, then about 2.5 minutes of measurements
+#   scripts/bench-service.sh --duration 6         # seconds per measurement (default 10)
+#   scripts/bench-service.sh --algorithms "ES256 HS256"   # default: ES256 (the default key) HS256 EdDSA
+#   scripts/bench-service.sh --no-build           # use the binaries already built
+#   scripts/bench-service.sh --no-write           # do not write docs/bench-service.md
+#   scripts/bench-service.sh --keep-logs          # keep the servers' logs and wrk outputs
+#
+# Per algorithm: a fresh data dir and server, one registered user and its
+# access token, a warm-up, then wrk -t2 -c32 on /api/public and /api/private
+# (Bearer token; the revocation check runs on every request), alternated in
+# two rounds of half the duration each so that a change in the machine's
+# load hits both alike. The first algorithm (the default key) also gets:
+#  - bare argon2id hashes/s: the bare_argon2 example (the argon2 crate at the
+#    service's parameters) on as many threads as the service hashes on (its
+#    threads named tokengate-argon2-*; if it has none, available_parallelism),
+#    half the duration before the logins and half after, averaged; for
+#    information also with each thread's 19 MiB reused, and on every core;
+#  - logins/s: wrk -t1 -c8 POSTing /auth/login (HTTP 200 only);
+#  - /api/private while a login wrk keeps hashing saturated: closed loop
+#    (-t2 -c32), and paced (-t1 -c8, 5 ms between a connection's requests).
+# RSS: VmRSS 2 s after start, before any request (idle); VmRSS after one
+# register and one login; VmHWM (peak) over the JWT load and over the
+# logins (reset with /proc/PID/clear_refs before each); VmRSS 2 s after the
+# logins. CPU: the server's CPU time per request, and "others": the machine's
+# busy CPU minus the server's and wrk's (other processes; above ~0.1 core
+# the throughput numbers are disturbed).
+#
+# Targets (issue 3): /api/private >= 0.90 x /api/public requests/s for every
+# algorithm; logins/s >= 0.90 x bare argon2id hashes/s; /api/private p99 < 10
+# ms during a login storm; idle RSS < 20 MB.
+#
+# Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (32),
+# BENCH_LOGIN_CONNECTIONS (8), BENCH_WARMUP (2 s), BENCH_ROUNDS (2),
+# BENCH_RUST_LOG (unset: the service's default filter, info, one line per
+# request; the servers' stderr goes to /dev/null unless --keep-logs).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+duration=10
+algorithms="ES256 HS256 EdDSA"
+build=1
+write=1
+keep_logs=0
+command_line="scripts/bench-service.sh${*:+ $*}"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --duration) duration="$2"; shift ;;
+        --algorithms) algorithms="$2"; shift ;;
+        --no-build) build=0 ;;
+        --no-write) write=0 ;;
+        --keep-logs) keep_logs=1 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration needs a positive number of seconds" >&2; exit 2; }
+threads=${BENCH_THREADS:-2}
+conns=${BENCH_CONNECTIONS:-32}
+login_conns=${BENCH_LOGIN_CONNECTIONS:-8}
+warmup=${BENCH_WARMUP:-2}
+rounds=${BENCH_ROUNDS:-2}
+round_secs=$(( duration / rounds > 0 ? duration / rounds : 1 ))
+half=$(( duration / 2 > 0 ? duration / 2 : 1 ))
+pace_conns=8
+pace_ms=5
+
+log() { echo "[bench-service] $*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    apt-get update >/dev/null && apt-get install -y wrk >/dev/null
+fi
+for tool in wrk curl jq awk; do
+    command -v "$tool" >/dev/null || { echo "bench-service.sh needs $tool" >&2; exit 1; }
+done
+
+started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$SECONDS
+
+if [[ $build == 1 ]]; then
+    log "cargo build --release -p tokengate-server --bin tokengate --example bare_argon2"
+    cargo build --release -p tokengate-server --bin tokengate --example bare_argon2 >&2
+fi
+build_secs=$((SECONDS - t_start))
+target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+bin="$target_dir/release/tokengate"
+bare="$target_dir/release/examples/bare_argon2"
+[[ -x $bin && -x $bare ]] || { echo "missing $bin or $bare (run without --no-build)" >&2; exit 1; }
+
+# --- scratch and cleanup -----------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-service.XXXXXX")
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ $keep_logs == 1 ]]; then log "logs and wrk outputs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# One Lua script for every wrk run: the Authorization header, a JSON POST
+# body and pacing come from the environment; done() prints one line.
+cat >"$work/bench.lua" <<'LUA'
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+local body = os.getenv("BENCH_BODY")
+if body and body ~= "" then
+  wrk.method = "POST"
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace and pace > 0 then
+  function delay() return pace end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  local ok = summary.requests - e.status
+  io.write(string.format(
+    "BENCH requests=%d secs=%.3f rps=%.2f ok=%d ok_rps=%.2f p50=%.3f p90=%.3f p99=%.3f max=%.3f non2xx=%d sockerr=%d\n",
+    summary.requests, secs, summary.requests / secs, ok, ok / secs,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+LUA
+
+# --- helpers -----------------------------------------------------------------
+declare -A R   # every result, by "name.field"
+
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || log "cannot reset VmHWM: peaks include earlier phases"; }
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
+# Busy CPU ticks of the whole machine (user nice system irq softirq steal).
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# utime + stime of a process, in ticks.
+proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$1" | head -1; }
+
+# wrk_results NAME: reads NAME's wrk output (and its CPU time) into R.
+wrk_results() {
+    local name=$1 out="$work/$1.txt" k
+    grep -q '^BENCH ' "$out" || { log "wrk $name printed no result:"; cat "$out" >&2; exit 1; }
+    for k in requests secs rps ok ok_rps p50 p90 p99 max non2xx sockerr; do R[$name.$k]=$(field "$out" "$k"); done
+    R[$name.wrk_cpu]=0
+    [[ -s $work/$name.time ]] && R[$name.wrk_cpu]=$(awk 'NR == 1 { print $1 + $2 }' "$work/$name.time")
+    return 0
+}
+
+# run_wrk NAME URL WRK-ARGS...: wrk under GNU time (for its CPU time).
+run_wrk() {
+    local name=$1 url=$2; shift 2
+    local timer=()
+    [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$work/$name.time")
+    timeout $((duration + warmup + 60)) "${timer[@]}" \
+        wrk --latency --timeout 10s -s "$work/bench.lua" "$@" "$url" >"$work/$name.txt" 2>&1 ||
+        { log "wrk $name failed:"; cat "$work/$name.txt" >&2; exit 1; }
+}
+
+# measure NAME SERVER-PID WRK-NAMES CMD...: runs CMD, then reads the wrk
+# results of WRK-NAMES (space-separated) and records the server's CPU
+# seconds and the others' (busy minus server minus those wrk runs).
+measure() {
+    local name=$1 spid=$2 wrks=$3; shift 3
+    local b0 s0 t0 b1 s1 t1 w=0 n
+    b0=$(machine_busy); s0=$(proc_ticks "$spid"); t0=$(date +%s.%N)
+    "$@"
+    b1=$(machine_busy); s1=$(proc_ticks "$spid"); t1=$(date +%s.%N)
+    for n in $wrks; do wrk_results "$n"; w=$(calc %.3f "$w + ${R[$n.wrk_cpu]}"); done
+    R[$name.wall]=$(calc %.3f "$t1 - $t0")
+    R[$name.server_cpu]=$(calc %.3f "($s1 - $s0) / $hz")
+    R[$name.other_cpu]=$(calc %.3f "(($b1 - $b0) - ($s1 - $s0)) / $hz - $w")
+}
+
+cores() { calc %.2f "(${R[$1.$2]} < 0 ? 0 : ${R[$1.$2]}) / ${R[$1.wall]}"; }
+
+# combine NAME N: NAME.{requests,secs,rps,p99,server_cpu,other_cpu,wall}
+# from NAME.1 .. NAME.N (p99: the worst round).
+combine() {
+    local name=$1 n=$2 i f
+    for f in requests secs server_cpu other_cpu wall; do R[$name.$f]=0; done
+    R[$name.p99]=0
+    for ((i = 1; i <= n; i++)); do
+        for f in requests secs server_cpu other_cpu wall; do
+            R[$name.$f]=$(calc %.3f "${R[$name.$f]} + ${R[$name.$i.$f]}")
+        done
+        R[$name.p99]=$(calc %.3f "${R[$name.$i.p99]} > ${R[$name.p99]} ? ${R[$name.$i.p99]} : ${R[$name.p99]}")
+        R[$name.rounds]+="${R[$name.$i.rps]%.*}/"
+    done
+    R[$name.rounds]=${R[$name.rounds]%/}
+    R[$name.rps]=$(calc %.2f "${R[$name.requests]} / ${R[$name.secs]}")
+    R[$name.us_per_req]=$(calc %.1f "1e6 * ${R[$name.server_cpu]} / ${R[$name.requests]}")
+}
+
+# start_server ALG: sets server_pid and url.
+start_server() {
+    local alg=$1 dir="$work/data-$1" envs=() errlog=/dev/null i
+    mkdir -p "$dir"
+    case "$alg" in
+        ES256) ;;   # the service's default: an ES256 key generated on first start
+        HS256|HS384|HS512)
+            envs+=(TOKENGATE_ALGORITHM="$alg" TOKENGATE_SECRET_KEY="$(head -c 48 /dev/urandom | base64 -w0)") ;;
+        *) envs+=(TOKENGATE_ALGORITHM="$alg") ;;
+    esac
+    [[ -n ${BENCH_RUST_LOG:-} ]] && envs+=(RUST_LOG="$BENCH_RUST_LOG")
+    [[ $keep_logs == 1 ]] && errlog="$work/server-$alg.log"
+    env "${envs[@]}" "$bin" --data-dir "$dir" --listen 127.0.0.1:0 >"$work/server-$alg.out" 2>"$errlog" &
+    server_pid=$!
+    pids+=("$server_pid")
+    url=""
+    for ((i = 0; i < 200; i++)); do
+        url=$(sed -n 's/^tokengate listening on //p' "$work/server-$alg.out")
+        [[ -n $url ]] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n $url ]] || { echo "the $alg server did not start (rerun with --keep-logs)" >&2; exit 1; }
+    [[ $url == http://127.0.0.1:* ]] || { echo "unexpected address $url" >&2; exit 1; }
+}
+
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+}
+
+credentials='{"username":"bench","password":"bench-password-123"}'
+# Registers the bench user, logs in, sets token and checks /api/private.
+get_token() {
+    local code
+    code=$(curl -s --max-time 10 -o "$work/register.json" -w '%{http_code}' \
+        -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register")
+    [[ $code == 201 ]] || { echo "register: HTTP $code $(cat "$work/register.json")" >&2; exit 1; }
+    token=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d "$credentials" "$url/auth/login" | jq -r .access_token)
+    [[ -n $token && $token != null ]] || { echo "login gave no access token" >&2; exit 1; }
+    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/private")
+    [[ $code == 200 ]] || { echo "/api/private with the token: HTTP $code" >&2; exit 1; }
+}
+
+# bare_run NAME MODE SECONDS THREADS: NAME.rate (hashes/s), NAME.ms (wall ms
+# per hash per thread), NAME.threads and NAME.cpu_ms (CPU ms per hash, if GNU
+# time is there).
+bare_run() {
+    local timer=()
+    [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$work/$1.time")
+    "${timer[@]}" "$bare" "$4" "$3" "$2" >"$work/$1.txt"
+    R[$1.rate]=$(field "$work/$1.txt" hashes_per_sec)
+    R[$1.ms]=$(field "$work/$1.txt" ms_per_hash)
+    R[$1.threads]=$(sed -n 's/.*threads=\([0-9]*\).*/\1/p' "$work/$1.txt")
+    R[$1.cpu_ms]=0
+    [[ -s $work/$1.time ]] &&
+        R[$1.cpu_ms]=$(awk -v n="$(field "$work/$1.txt" hashes)" 'NR == 1 { printf "%.1f", 1000 * ($1 + $2) / n }' "$work/$1.time")
+    return 0
+}
+
+# storm NAME DELAY-MS WRK-ARGS...: /api/private (paced if DELAY-MS > 0)
+# while a login wrk, started a second before and ending a second after,
+# keeps the hasher saturated.
+storm() {
+    local name=$1 delay=$2; shift 2
+    BENCH_BODY=$credentials run_wrk "$name-login" "$url/auth/login" -t1 -c"$login_conns" -d"$((duration + 2))s" &
+    local login_wrk=$!
+    sleep 1
+    BENCH_TOKEN=$token BENCH_DELAY_MS=$delay run_wrk "$name" "$url/api/private" "$@"
+    wait "$login_wrk"
+}
+
+# --- measurements ------------------------------------------------------------
+first_alg=${algorithms%% *}
+for alg in $algorithms; do
+    log "$alg: starting the server"
+    start_server "$alg"
+    sleep 2
+    R[$alg.idle_kb]=$(status_kb "$server_pid" VmRSS)
+    get_token
+    R[$alg.token_len]=${#token}
+    R[$alg.after_login_kb]=$(status_kb "$server_pid" VmRSS)
+    reset_peak "$server_pid"
+
+    log "$alg: warm-up, ${warmup} s per route"
+    run_wrk "$alg.warm-public" "$url/api/public" -t"$threads" -c"$conns" -d"${warmup}s"
+    BENCH_TOKEN=$token run_wrk "$alg.warm-private" "$url/api/private" -t"$threads" -c"$conns" -d"${warmup}s"
+
+    for ((r = 1; r <= rounds; r++)); do
+        log "$alg: round $r/$rounds: /api/public ${round_secs} s, /api/private ${round_secs} s"
+        measure "$alg.public.$r" "$server_pid" "$alg.public.$r" \
+            run_wrk "$alg.public.$r" "$url/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
+        BENCH_TOKEN=$token measure "$alg.private.$r" "$server_pid" "$alg.private.$r" \
+            run_wrk "$alg.private.$r" "$url/api/private" -t"$threads" -c"$conns" -d"${round_secs}s"
+        for route in public private; do
+            (( ${R[$alg.$route.$r.non2xx]} + ${R[$alg.$route.$r.sockerr]} == 0 )) ||
+                log "WARNING: $alg /api/$route: ${R[$alg.$route.$r.non2xx]} non-2xx, ${R[$alg.$route.$r.sockerr]} socket errors"
+        done
+    done
+    combine "$alg.public" "$rounds"
+    combine "$alg.private" "$rounds"
+    R[$alg.ratio]=$(calc %.3f "${R[$alg.private.rps]} / ${R[$alg.public.rps]}")
+    R[$alg.loaded_kb]=$(status_kb "$server_pid" VmHWM)
+
+    if [[ $alg == "$first_alg" ]]; then
+        login_alg=$alg
+        hashers=$(cat /proc/"$server_pid"/task/*/comm 2>/dev/null | grep -c '^tokengate-argon' || true)
+        if [[ $hashers -gt 0 ]]; then
+            R[bare.threads_from]="the service's tokengate-argon2-* threads"
+        else
+            hashers=auto
+            R[bare.threads_from]="available_parallelism: no tokengate-argon2-* thread found"
+        fi
+        log "bare argon2id on $hashers threads (allocating, as the service), ${half} s"
+        bare_run bare1 hash "$half" "$hashers"
+        reset_peak "$server_pid"
+        log "logins, ${duration} s"
+        BENCH_BODY=$credentials measure login "$server_pid" login \
+            run_wrk login "$url/auth/login" -t1 -c"$login_conns" -d"${duration}s"
+        log "bare argon2id again, ${half} s; then reusing its memory, ${half} s; then on every core, ${half} s"
+        bare_run bare2 hash "$half" "$hashers"
+        bare_run reuse reuse "$half" "$hashers"
+        bare_run allcores hash "$half" auto
+        R[bare.threads]=${R[bare1.threads]}
+        R[bare.rate]=$(calc %.2f "(${R[bare1.rate]} + ${R[bare2.rate]}) / 2")
+        R[bare.ms]=$(calc %.1f "(${R[bare1.ms]} + ${R[bare2.ms]}) / 2")
+        R[login.ratio]=$(calc %.3f "${R[login.ok_rps]} / ${R[bare.rate]}")
+        R[bare.cpu_ms]=$(calc %.1f "(${R[bare1.cpu_ms]} + ${R[bare2.cpu_ms]}) / 2")
+        R[login.cpu_ms]=$(calc %.1f "1000 * ${R[login.server_cpu]} / ${R[login.ok]}")
+        R[login.cpu_ratio]=$(calc %.3f "${R[bare.cpu_ms]} / ${R[login.cpu_ms]}")
+
+        log "login storm + /api/private closed loop (-t$threads -c$conns), ${duration} s"
+        measure storm "$server_pid" "storm storm-login" \
+            storm storm 0 -t"$threads" -c"$conns" -d"${duration}s"
+        log "login storm + /api/private paced (-t1 -c$pace_conns, ${pace_ms} ms apart), ${duration} s"
+        measure paced "$server_pid" "paced paced-login" \
+            storm paced "$pace_ms" -t1 -c"$pace_conns" -d"${duration}s"
+        R[$alg.storm_kb]=$(status_kb "$server_pid" VmHWM)
+        sleep 2
+        R[$alg.after_storm_kb]=$(status_kb "$server_pid" VmRSS)
+        R[threads_after_storm]=$(find "/proc/$server_pid/task" -mindepth 1 -maxdepth 1 | wc -l)
+    fi
+    stop_server
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_secs=$((SECONDS - t_start - build_secs))
+
+# --- report ------------------------------------------------------------------
+verdict() { if awk "BEGIN { exit !($1 $2 $3) }"; then echo met; else echo "**missed**"; fi; }
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit+=" + uncommitted changes"
+
+report() {
+    local alg label
+    echo "## tokengate service benchmark"
+    echo
+    echo "- Command: \`$command_line\`"
+    echo "- Load: wrk -t$threads -c$conns --latency; /api/public and /api/private alternated in $rounds rounds of ${round_secs} s after a ${warmup} s warm-up each; logins wrk -t1 -c$login_conns POST /auth/login for ${duration} s"
+    echo "- When: $started_at, commit $commit"
+    echo "- Binary: $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "- Machine: nproc $(nproc), available_parallelism ${R[allcores.threads]:-?}, CPU \"$cpu_model\", Linux $(uname -r), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+    echo "- Tools: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc -V 2>/dev/null || echo 'rustc ?'), release profile"
+    echo "- Load average (1/5/15 min): $load_before before, $load_after after; build ${build_secs} s, measurements ${bench_secs} s"
+    echo "- Server logs: ${BENCH_RUST_LOG:-default filter (info: one line per request)}, stderr to /dev/null"
+    echo
+    echo "### /api/public vs /api/private"
+    echo
+    echo "Revocation check on every request; verified tokens cached by their bytes."
+    echo
+    echo "| key | token bytes | public req/s (rounds) | public p99 | private req/s (rounds) | private p99 | private/public | ≥ 0.90 | server CPU µs/req public / private | others' CPU, cores |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    for alg in $algorithms; do
+        label=$alg
+        [[ $alg == ES256 ]] && label="ES256 (default)"
+        printf '| %s | %s | %.0f (%s) | %.2f ms | %.0f (%s) | %.2f ms | %.3f | %s | %s / %s | %s / %s |\n' \
+            "$label" "${R[$alg.token_len]}" \
+            "${R[$alg.public.rps]}" "${R[$alg.public.rounds]}" "${R[$alg.public.p99]}" \
+            "${R[$alg.private.rps]}" "${R[$alg.private.rounds]}" "${R[$alg.private.p99]}" \
+            "${R[$alg.ratio]}" "$(verdict "${R[$alg.ratio]}" '>=' 0.90)" \
+            "${R[$alg.public.us_per_req]}" "${R[$alg.private.us_per_req]}" \
+            "$(cores "$alg.public" other_cpu)" "$(cores "$alg.private" other_cpu)"
+    done
+    echo
+    echo "### Logins and the login storm ($login_alg)"
+    echo
+    echo "| measurement | value | target |"
+    echo "|---|---:|---|"
+    printf '| bare argon2id hashes/s: argon2 0.6, m=19456 KiB t=2 p=1, fresh 19 MiB each, on %s threads (%s); before / after the logins | %.2f (%.2f / %.2f), %.1f ms per hash | |\n' \
+        "${R[bare.threads]}" "${R[bare.threads_from]}" "${R[bare.rate]}" "${R[bare1.rate]}" "${R[bare2.rate]}" "${R[bare.ms]}"
+    printf '| logins/s (HTTP 200; %s non-2xx), p50 %.0f ms, p99 %.0f ms; server %s cores, others %s | %.2f | |\n' \
+        "${R[login.non2xx]}" "${R[login.p50]}" "${R[login.p99]}" "$(cores login server_cpu)" "$(cores login other_cpu)" "${R[login.ok_rps]}"
+    printf '| **logins / bare hashes** | **%.3f** | ≥ 0.90: %s |\n' "${R[login.ratio]}" "$(verdict "${R[login.ratio]}" '>=' 0.90)"
+    printf '| (info) CPU per hash: bare %s ms, per login %s ms (server CPU / logins): bare / login | %.3f | |\n' \
+        "${R[bare.cpu_ms]}" "${R[login.cpu_ms]}" "${R[login.cpu_ratio]}"
+    printf '| (info) bare argon2id reusing each thread'"'"'s 19 MiB, %s threads | %.2f/s, %.1f ms per hash, %s ms CPU | |\n' "${R[reuse.threads]}" "${R[reuse.rate]}" "${R[reuse.ms]}" "${R[reuse.cpu_ms]}"
+    printf '| (info) bare argon2id on every core (%s threads) | %.2f/s, %.1f ms per hash | |\n' "${R[allcores.threads]}" "${R[allcores.rate]}" "${R[allcores.ms]}"
+    printf '| **/api/private p99 under a login storm**, closed loop -t%s -c%s (saturates the CPU by itself: compare with the p99 without logins above): %.0f req/s, p50 %.2f ms; logins meanwhile %.2f/s; others %s cores | **%.2f ms** | < 10 ms: %s |\n' \
+        "$threads" "$conns" "${R[storm.rps]}" "${R[storm.p50]}" "${R[storm-login.ok_rps]}" "$(cores storm other_cpu)" "${R[storm.p99]}" "$(verdict "${R[storm.p99]}" '<' 10)"
+    printf '| **/api/private p99 under a login storm**, paced -t1 -c%s every %s ms: %.0f req/s, p50 %.2f ms; logins meanwhile %.2f/s; others %s cores | **%.2f ms** | < 10 ms: %s |\n' \
+        "$pace_conns" "$pace_ms" "${R[paced.rps]}" "${R[paced.p50]}" "${R[paced-login.ok_rps]}" "$(cores paced other_cpu)" "${R[paced.p99]}" "$(verdict "${R[paced.p99]}" '<' 10)"
+    echo
+    echo "### Memory (RSS)"
+    echo
+    echo "| key | idle (after start) | < 20 MB | after 1 register + 1 login | peak, JWT load | peak, logins + storms | 2 s after the storms |"
+    echo "|---|---:|---|---:|---:|---:|---:|"
+    for alg in $algorithms; do
+        local storm_mb="–" after_mb="–"
+        [[ -n ${R[$alg.storm_kb]:-} ]] && storm_mb="$(mb "${R[$alg.storm_kb]}") MB" && after_mb="$(mb "${R[$alg.after_storm_kb]}") MB"
+        printf '| %s | %s MB | %s | %s MB | %s MB | %s | %s |\n' "$alg" "$(mb "${R[$alg.idle_kb]}")" \
+            "$(verdict "$(mb "${R[$alg.idle_kb]}")" '<' 20)" "$(mb "${R[$alg.after_login_kb]}")" \
+            "$(mb "${R[$alg.loaded_kb]}")" "$storm_mb" "$after_mb"
+    done
+    echo
+    echo "Server threads after the storms: ${R[threads_after_storm]:-?}."
+    echo "Idle: VmRSS 2 s after start, before any request. Peaks: VmHWM, reset (clear_refs) after the login that fetched the token and again before the logins."
+    echo "Others' CPU: the machine's busy CPU (incl. steal) during a measurement minus the server's and wrk's; well above 0.1 core, other processes disturbed the run."
+}
+
+report >"$work/report.md"
+cat "$work/report.md"
+if [[ $write == 1 ]]; then
+    mkdir -p docs
+    cp "$work/report.md" docs/bench-service.md
+    log "written to docs/bench-service.md"
+fi
