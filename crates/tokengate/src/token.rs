@@ -1,6 +1,7 @@
 //! Issue and verify tokens: the one place that decides which keys, claims
 //! and times are acceptable.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -343,6 +344,7 @@ pub fn jti_millis(jti: &str) -> Option<u64> {
 #[derive(Debug, Clone)]
 pub struct TokenEngine {
     keys: KeyRing,
+    headers: Arc<jws::HeaderCache>,
     validation: Validation,
     settings: IssueSettings,
 }
@@ -352,6 +354,7 @@ impl TokenEngine {
     pub fn new(keys: KeyRing) -> Self {
         TokenEngine {
             keys,
+            headers: Arc::default(),
             validation: Validation::new(),
             settings: IssueSettings::default(),
         }
@@ -498,7 +501,7 @@ impl TokenEngine {
     }
 
     fn check_signature<'t>(&self, token: &'t str) -> Result<jws::Compact<'t>, Error> {
-        let compact = jws::parse_compact(token)?;
+        let compact = jws::parse_compact(token, &self.headers)?;
         let valid = {
             let mut candidates = self
                 .keys
@@ -512,6 +515,7 @@ impl TokenEngine {
             candidates.any(|k| k.verify_signature(compact.signing_input, &compact.signature))
         };
         if valid {
+            self.headers.remember(compact.header_b64, &compact.header);
             Ok(compact)
         } else {
             Err(Error::InvalidToken("signature verification failed"))

@@ -101,17 +101,28 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The names of one object so far. Objects in tokens are small, so a
-/// linear scan beats hashing.
+/// The names of one object so far. Objects in tokens are small: the first
+/// names live on the stack and a linear scan beats hashing.
 #[derive(Default)]
-struct Seen<'de>(Vec<Cow<'de, str>>);
+struct Seen<'de> {
+    inline: [Option<Cow<'de, str>>; 16],
+    spill: Vec<Cow<'de, str>>,
+}
 
 impl<'de> Seen<'de> {
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
-        if self.0.contains(&key) {
+        let seen = self
+            .inline
+            .iter()
+            .map_while(Option::as_ref)
+            .chain(self.spill.iter());
+        if seen.into_iter().any(|k| *k == key) {
             return Err(E::custom("duplicate member name"));
         }
-        self.0.push(key);
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(key),
+            None => self.spill.push(key),
+        }
         Ok(())
     }
 }
@@ -179,6 +190,11 @@ mod tests {
         assert!(s(r#"{"a":1,"\u0061":2}"#).is_err());
         assert_eq!(s(r#"{"a":1,"b":2}"#).unwrap(), Some(Lite::Int(1)));
         assert_eq!(s(r#"{"b":2}"#).unwrap(), None);
+        // Past the names kept on the stack, duplicates are still found.
+        let many: Vec<String> = (0..20).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(s(&format!("{{{}}}", many.join(","))).is_ok());
+        assert!(s(&format!("{{{},\"k18\":0}}", many.join(","))).is_err());
+        assert!(s(&format!("{{{},\"k3\":0}}", many.join(","))).is_err());
     }
 
     #[test]
