@@ -244,8 +244,8 @@ impl IssuedToken {
 /// A token whose signature and claims verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
-    /// The protected header.
-    pub header: Header,
+    /// The protected header (shared by the tokens that have the same one).
+    pub header: Arc<Header>,
     /// The registered claims.
     pub claims: Claims,
     payload_json: Vec<u8>,
@@ -279,7 +279,7 @@ impl VerifiedToken {
 #[derive(Debug, Clone)]
 pub struct SignedPayload {
     /// The protected header.
-    pub header: Header,
+    pub header: Arc<Header>,
     /// The decoded payload bytes.
     pub payload: Vec<u8>,
 }

@@ -9,7 +9,7 @@ mod strict;
 pub(crate) use strict::{Lite, scan};
 
 use std::fmt;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -67,7 +67,7 @@ impl fmt::Debug for Header {
 
 /// A compact JWS split into its parts, header rules checked, signature not yet.
 pub(crate) struct Compact<'a> {
-    pub(crate) header: Header,
+    pub(crate) header: Arc<Header>,
     pub(crate) header_b64: &'a str,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`: the signed bytes.
     pub(crate) signing_input: &'a [u8],
@@ -94,7 +94,9 @@ pub(crate) fn parse_compact<'t>(token: &'t str, known: &HeaderCache) -> Result<C
     let signature = B64.decode(signature_b64).map_err(|_| MALFORMED)?;
     let header = match known.get(header_b64) {
         Some(header) => header,
-        None => parse_header(B64.decode(header_b64).map_err(|_| MALFORMED)?)?,
+        None => Arc::new(parse_header(
+            B64.decode(header_b64).map_err(|_| MALFORMED)?,
+        )?),
     };
     // The payload is decoded only after the signature checks out.
     Ok(Compact {
@@ -110,13 +112,13 @@ pub(crate) fn parse_compact<'t>(token: &'t str, known: &HeaderCache) -> Result<C
 /// few headers an issuer uses recur on every token, and decoding and
 /// reading them again would be a fifth of an HS256 verification.
 #[derive(Debug, Default)]
-pub(crate) struct HeaderCache(RwLock<Vec<(Box<str>, Header)>>);
+pub(crate) struct HeaderCache(RwLock<Vec<(Box<str>, Arc<Header>)>>);
 
 /// An issuer has a handful of (alg, kid, typ) combinations.
 const KNOWN_HEADERS: usize = 8;
 
 impl HeaderCache {
-    fn get(&self, header_b64: &str) -> Option<Header> {
+    fn get(&self, header_b64: &str) -> Option<Arc<Header>> {
         let known = self.0.read().unwrap_or_else(|e| e.into_inner());
         known
             .iter()
@@ -126,7 +128,7 @@ impl HeaderCache {
 
     /// Remembers the header of a token whose signature verified (never an
     /// unverified one, so forged tokens cannot fill or poison the cache).
-    pub(crate) fn remember(&self, header_b64: &str, header: &Header) {
+    pub(crate) fn remember(&self, header_b64: &str, header: &Arc<Header>) {
         let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
         if known.iter().any(|(b64, _)| **b64 == *header_b64) {
             return;
