@@ -207,6 +207,17 @@ impl Claims {
         })
     }
 
+    /// `Ok` if the token is of `expected` type, else `wrong_token_type`. A
+    /// token without `type` counts as an access token (Flask-JWT-Extended's
+    /// rule), so it can never pass where a refresh token is required.
+    pub fn check_type(&self, expected: TokenType) -> Result<(), Error> {
+        if self.token_type.unwrap_or(TokenType::Access) == expected {
+            Ok(())
+        } else {
+            Err(Error::WrongTokenType(expected))
+        }
+    }
+
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)

@@ -468,11 +468,7 @@ impl TokenEngine {
     /// Verifies signature and claims, and that the token is of `expected` type.
     pub fn verify_type(&self, token: &str, expected: TokenType) -> Result<VerifiedToken, Error> {
         let verified = self.verify(token)?;
-        // A token without `type` counts as an access token (Flask-JWT-Extended's
-        // rule), so it can never pass where a refresh token is required.
-        if verified.claims.token_type.unwrap_or(TokenType::Access) != expected {
-            return Err(Error::WrongTokenType(expected));
-        }
+        verified.claims.check_type(expected)?;
         Ok(verified)
     }
 

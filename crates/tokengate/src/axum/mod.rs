@@ -211,9 +211,7 @@ impl TokenGate {
     ) -> Result<(Located, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
         let verified = self.verify_cached(&located.token)?;
-        if verified.claims.token_type.unwrap_or(TokenType::Access) != requirement.token_type {
-            return Err(Error::WrongTokenType(requirement.token_type));
-        }
+        verified.claims.check_type(requirement.token_type)?;
         self.inner
             .transport
             .check_csrf(parts, &located, &verified.claims)?;
