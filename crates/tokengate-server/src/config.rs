@@ -103,9 +103,18 @@ pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
     /// Default: `sqlite://{data_dir}/tokengate.db`.
     pub(crate) database_url: ConnectionUrl,
+    /// Most connections to PostgreSQL (SQLite uses at most 4).
+    pub(crate) database_pool_size: u32,
     /// Revocation fan-out and shared rate limits.
-    #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come
     pub(crate) redis_url: Option<ConnectionUrl>,
+    /// Prefix of every Redis key and channel (several deployments may share a Redis).
+    pub(crate) redis_prefix: String,
+    /// How often the database is read for revocations written elsewhere.
+    pub(crate) revocation_poll_interval: Duration,
+    /// With PostgreSQL: signing keys are kept in the database, their private
+    /// parts sealed with a key derived from this secret, and shared by
+    /// every instance. At least 32 bytes.
+    pub(crate) key_encryption_secret: Option<Secret>,
     /// Signing algorithm of tokengate's tokens; `None`: the generated key's.
     pub(crate) algorithm: Option<Algorithm>,
     /// The HMAC secret, set exactly when `algorithm` is HS*; at least 32 bytes.
@@ -193,9 +202,23 @@ impl Settings {
                 .get("database_url", values::database_url)?
                 .and_then(|s| s.value)
                 .unwrap_or_else(|| ConnectionUrl::new(default_database)),
+            database_pool_size: layers.get_or("database_pool_size", rules::at_least_one, 10)?,
             redis_url: layers
                 .get("redis_url", values::redis_url)?
                 .and_then(|s| s.value),
+            redis_prefix: layers.get_or(
+                "redis_prefix",
+                |r| values::non_empty(&r.text()?),
+                "tokengate:".to_owned(),
+            )?,
+            revocation_poll_interval: layers.get_or(
+                "revocation_poll_interval",
+                rules::poll_interval,
+                Duration::from_secs(1),
+            )?,
+            key_encryption_secret: layers
+                .get("key_encryption_secret", rules::key_encryption_secret)?
+                .map(|s| s.value),
             issuer: layers
                 .get_or("issuer", rules::issuer, None)?
                 .unwrap_or_else(|| format!("http://{listen}")),

@@ -116,7 +116,7 @@ pub(crate) fn ensure_data_dir(settings: &Settings) -> Result<(), StartError> {
 /// Opens the database of the settings.
 pub(crate) async fn database(settings: &Settings) -> Result<Database, StartError> {
     ensure_data_dir(settings)?;
-    Ok(Database::open(settings.database_url.as_str()).await?)
+    Ok(Database::open(settings.database_url.as_str(), settings.database_pool_size).await?)
 }
 
 /// Everything `serve` runs with.

@@ -77,6 +77,10 @@ pub enum Error {
     /// The message is for logs; clients see a generic one.
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// The store of users, logins or revocations cannot be reached; the
+    /// request may succeed later. The message is for logs.
+    #[error("the token store is temporarily unavailable")]
+    StoreUnavailable(String),
 }
 
 /// The JSON body of every error response: `{"code": "...", "msg": "..."}`.
@@ -90,7 +94,7 @@ pub struct ErrorBody {
 
 impl From<crate::revocation::StoreError> for Error {
     fn from(e: crate::revocation::StoreError) -> Self {
-        Error::Unavailable(e.to_string())
+        Error::StoreUnavailable(e.to_string())
     }
 }
 
@@ -120,6 +124,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::RegistrationClosed => "registration_closed",
             Error::Unavailable(_) => "unavailable",
+            Error::StoreUnavailable(_) => "store_unavailable",
         }
     }
 
@@ -130,7 +135,7 @@ impl Error {
             Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Error::UsernameTaken => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -175,6 +180,10 @@ impl axum::response::IntoResponse for Error {
         }
         if let Error::RateLimited { retry_after } = self {
             headers.insert(header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+        }
+        if let Error::StoreUnavailable(_) = self {
+            // The pool finds a returned database within seconds.
+            headers.insert(header::RETRY_AFTER, http::HeaderValue::from(5u64));
         }
         response
     }

@@ -171,7 +171,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
         let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
         let store = SqlRevocations::load(db, lifetime)
             .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+            .map_err(|e| Error::StoreUnavailable(e.to_string()))?;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);

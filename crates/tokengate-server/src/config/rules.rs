@@ -103,6 +103,27 @@ pub(super) fn secret_key(raw: &Raw<'_>) -> Result<Secret, String> {
     Ok(secret)
 }
 
+/// `key_encryption_secret`: at least 32 bytes, never shown.
+pub(super) fn key_encryption_secret(raw: &Raw<'_>) -> Result<Secret, String> {
+    let secret = Secret::new(raw.text()?.into_owned());
+    if secret.len() < MIN_HMAC_SECRET {
+        return Err(format!(
+            "{} bytes is too short: the key encryption secret needs at least {MIN_HMAC_SECRET} bytes",
+            secret.len()
+        ));
+    }
+    Ok(secret)
+}
+
+/// `revocation_poll_interval`: from 10ms to 1h.
+pub(super) fn poll_interval(raw: &Raw<'_>) -> Result<Duration, String> {
+    let every = values::duration(raw)?;
+    if every < Duration::from_millis(10) || every > Duration::from_secs(3600) {
+        return Err(format!("{every:?} is not between 10ms and 1h"));
+    }
+    Ok(every)
+}
+
 /// `iss` of issued tokens: an http(s) URL, kept as written.
 pub(super) fn issuer(raw: &Raw<'_>) -> Result<Option<String>, String> {
     values::optional_text(raw)?
@@ -119,6 +140,9 @@ pub(super) fn cookie_domain(raw: &Raw<'_>) -> Result<Option<String>, String> {
 /// A token lifetime or window: more than 0, at most 10 years.
 pub(super) fn ttl(raw: &Raw<'_>) -> Result<Duration, String> {
     let duration = values::duration(raw)?;
+    if duration.subsec_millis() != 0 {
+        return Err(format!("{duration:?} is not a whole number of seconds"));
+    }
     if duration.is_zero() {
         return Err("must be more than 0".into());
     }

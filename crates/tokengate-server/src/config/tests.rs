@@ -134,12 +134,12 @@ fn bad_duration_names_the_setting_and_its_source() {
     assert_eq!(
         error(&[("TOKENGATE_ACCESS_TOKEN_TTL", "15 minutes")], ""),
         "invalid value for access_token_ttl from environment variable \
-         TOKENGATE_ACCESS_TOKEN_TTL: \"15 minutes\" is not a duration (use seconds or 15m, 12h, 30d)"
+         TOKENGATE_ACCESS_TOKEN_TTL: \"15 minutes\" is not a duration (use seconds or 250ms, 15m, 12h, 30d)"
     );
     assert_eq!(
         error(&[], "refresh_token_ttl = \"1w\""),
         "invalid value for refresh_token_ttl from /etc/tokengate.toml: \
-         \"1w\" is not a duration (use seconds or 15m, 12h, 30d)"
+         \"1w\" is not a duration (use seconds or 250ms, 15m, 12h, 30d)"
     );
     for bad in ["", "m", "-5", "1.5h", "0", "99999999999999999999d"] {
         let contents = format!("access_token_ttl = {bad:?}");

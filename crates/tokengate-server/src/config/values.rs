@@ -89,29 +89,32 @@ pub(super) fn integer<T: FromStr + TryFrom<i64>>(raw: &Raw<'_>) -> Result<T, Str
 
 /// Seconds (`900`, a TOML integer) or a number with a unit: `45s`, `15m`, `12h`, `30d`.
 pub(super) fn duration(raw: &Raw<'_>) -> Result<Duration, String> {
-    let seconds = match raw {
-        Raw::Toml(toml::Value::Integer(i)) => u64::try_from(*i).ok(),
-        _ => parse_seconds(raw.text()?.trim()),
+    let millis = match raw {
+        Raw::Toml(toml::Value::Integer(i)) => {
+            u64::try_from(*i).ok().and_then(|s| s.checked_mul(1000))
+        }
+        _ => parse_millis(raw.text()?.trim()),
     };
-    seconds.map(Duration::from_secs).ok_or_else(|| {
+    millis.map(Duration::from_millis).ok_or_else(|| {
         format!(
-            "{} is not a duration (use seconds or 15m, 12h, 30d)",
+            "{} is not a duration (use seconds or 250ms, 15m, 12h, 30d)",
             display(raw)
         )
     })
 }
 
-fn parse_seconds(s: &str) -> Option<u64> {
+fn parse_millis(s: &str) -> Option<u64> {
     let unit_at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(unit_at);
     if number.is_empty() {
         return None;
     }
     let multiplier = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 60 * 60 * 1000,
+        "d" => 24 * 60 * 60 * 1000,
         _ => return None,
     };
     number.parse::<u64>().ok()?.checked_mul(multiplier)

@@ -1,7 +1,10 @@
 //! Revocations: written to the database before the 200, held in memory for
-//! the per-request check, and followed by id so that revocations written by
-//! another process (the admin CLI, another instance) reach this one.
+//! the per-request check, announced to other instances at once when a
+//! [`Fanout`] (Redis) is configured, and followed by id so that revocations
+//! written by another process (the admin CLI, another instance) reach this
+//! one within one poll interval whatever happens to the fan-out.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -11,7 +14,49 @@ use tokengate::revocation::{
     BoxFuture, InMemoryRevocations, Revocation, RevocationStore, StoreError,
 };
 
-use super::Database;
+use super::{Database, Pool, with_pool};
+
+/// Tells other instances about a revocation the moment it is written. The
+/// database stays the record: a lost message only means the receiver
+/// learns it at its next poll.
+pub(crate) trait Fanout: Send + Sync + fmt::Debug {
+    /// Announces `row` (best effort; failures are the fan-out's to log).
+    fn publish<'a>(&'a self, row: &'a RevocationRow) -> BoxFuture<'a, ()>;
+}
+
+/// A revocation as stored and as announced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RevocationRow {
+    /// `token`, `family` or `subject`.
+    pub(crate) kind: String,
+    /// The jti, family id or subject.
+    pub(crate) value: String,
+    /// For `subject`: tokens issued before this Unix millisecond.
+    pub(crate) before_ms: i64,
+    /// When the entry may be forgotten (Unix seconds).
+    pub(crate) expires_at: i64,
+}
+
+impl RevocationRow {
+    /// The revocation this row records; `None` for a kind this build does not know.
+    pub(crate) fn revocation(&self) -> Option<Revocation> {
+        Some(match self.kind.as_str() {
+            "token" => Revocation::Token {
+                jti: self.value.clone(),
+                expires_at: self.expires_at,
+            },
+            "family" => Revocation::Family {
+                family: self.value.clone(),
+                expires_at: self.expires_at,
+            },
+            "subject" => Revocation::SubjectBefore {
+                sub: self.value.clone(),
+                before_ms: self.before_ms,
+            },
+            _ => return None,
+        })
+    }
+}
 
 /// The service's [`RevocationStore`]: the database behind an in-memory set.
 #[derive(Debug, Clone)]
@@ -22,27 +67,16 @@ pub(crate) struct SqlRevocations {
     seen: Arc<AtomicI64>,
     /// How long a subject cut-off is kept: the longest token lifetime.
     max_token_lifetime: i64,
+    fanout: Option<Arc<dyn Fanout>>,
 }
 
-type Row = (i64, String, String, i64, i64);
+/// The advisory lock PostgreSQL writers of `revocations` take (any fixed
+/// number; "tg" in ASCII).
+#[cfg(feature = "postgres")]
+const WRITE_LOCK: i64 = 0x7467;
 
-fn revocation((_, kind, value, before_ms, expires_at): &Row) -> Option<Revocation> {
-    Some(match kind.as_str() {
-        "token" => Revocation::Token {
-            jti: value.clone(),
-            expires_at: *expires_at,
-        },
-        "family" => Revocation::Family {
-            family: value.clone(),
-            expires_at: *expires_at,
-        },
-        "subject" => Revocation::SubjectBefore {
-            sub: value.clone(),
-            before_ms: *before_ms,
-        },
-        _ => return None,
-    })
-}
+const INSERT: &str =
+    "INSERT INTO revocations (kind, value, before_ms, expires_at) VALUES ($1, $2, $3, $4)";
 
 impl SqlRevocations {
     /// Loads every live revocation of `db` into memory.
@@ -55,39 +89,60 @@ impl SqlRevocations {
             memory: Arc::new(InMemoryRevocations::new()),
             seen: Arc::new(AtomicI64::new(0)),
             max_token_lifetime: max_token_lifetime.as_secs() as i64,
+            fanout: None,
         };
         store.catch_up().await?;
         Ok(store)
     }
 
+    /// Announces every revocation written here through `fanout` too.
+    pub(crate) fn with_fanout(mut self, fanout: Arc<dyn Fanout>) -> Self {
+        self.fanout = Some(fanout);
+        self
+    }
+
+    /// Applies a revocation another instance announced.
+    pub(crate) fn apply(&self, row: &RevocationRow) {
+        if let Some(r) = row.revocation() {
+            self.memory.apply(&r);
+        }
+    }
+
     /// Applies revocations written since the last call (by anyone).
     pub(crate) async fn catch_up(&self) -> Result<usize, sqlx::Error> {
-        let rows: Vec<Row> = sqlx::query_as(
+        type Row = (i64, String, String, i64, i64);
+        let rows: Vec<Row> = with_pool!(self.db, pool => sqlx::query_as(
             "SELECT id, kind, value, before_ms, expires_at FROM revocations WHERE id > $1 ORDER BY id",
         )
         .bind(self.seen.load(Ordering::Acquire))
-        .fetch_all(self.db.pool())
-        .await?;
-        for row in &rows {
-            if let Some(r) = revocation(row) {
-                self.memory.apply(&r);
-            }
-            self.seen.fetch_max(row.0, Ordering::AcqRel);
+        .fetch_all(pool)
+        .await)?;
+        for (id, kind, value, before_ms, expires_at) in &rows {
+            self.apply(&RevocationRow {
+                kind: kind.clone(),
+                value: value.clone(),
+                before_ms: *before_ms,
+                expires_at: *expires_at,
+            });
+            self.seen.fetch_max(*id, Ordering::AcqRel);
         }
         Ok(rows.len())
     }
 
     /// Deletes revocations of tokens that have expired anyway, here and in memory.
     pub(crate) async fn purge_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
+        let done = with_pool!(self.db, pool => sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
             .bind(now)
-            .execute(self.db.pool())
-            .await?;
+            .execute(pool)
+            .await?
+            .rows_affected());
         self.memory.purge_expired(now);
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
-    /// Follows the database every `every` until the task is dropped.
+    /// Polls the database every `every` until the task is dropped. It runs
+    /// even while a fan-out delivers: that a revocation older than one
+    /// interval is honoured then holds whatever the fan-out does.
     pub(crate) fn follow(self, every: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -100,6 +155,62 @@ impl SqlRevocations {
             }
         })
     }
+
+    fn row(&self, r: &Revocation) -> RevocationRow {
+        let (kind, value, before_ms, expires_at) = match r {
+            Revocation::Token { jti, expires_at } => ("token", jti, 0, *expires_at),
+            Revocation::Family { family, expires_at } => ("family", family, 0, *expires_at),
+            Revocation::SubjectBefore { sub, before_ms } => (
+                "subject",
+                sub,
+                *before_ms,
+                (before_ms / 1000).saturating_add(self.max_token_lifetime),
+            ),
+        };
+        RevocationRow {
+            kind: kind.to_owned(),
+            value: value.clone(),
+            before_ms,
+            expires_at,
+        }
+    }
+
+    async fn insert(&self, row: &RevocationRow) -> Result<(), sqlx::Error> {
+        match self.db.pool() {
+            Pool::Sqlite(pool) => {
+                bind(sqlx::query(INSERT), row).execute(pool).await?;
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                // Ids become visible in the order they are drawn only if
+                // writers take turns; without that a reader that saw id 11
+                // would skip an id 10 committed a moment later.
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                bind(sqlx::query(INSERT), row).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bind<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    row: &'q RevocationRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(row.kind.as_str())
+        .bind(row.value.as_str())
+        .bind(row.before_ms)
+        .bind(row.expires_at)
 }
 
 impl RevocationStore for SqlRevocations {
@@ -109,28 +220,15 @@ impl RevocationStore for SqlRevocations {
 
     fn revoke(&self, r: Revocation) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let (kind, value, before_ms, expires_at) = match &r {
-                Revocation::Token { jti, expires_at } => ("token", jti.as_str(), 0, *expires_at),
-                Revocation::Family { family, expires_at } => {
-                    ("family", family.as_str(), 0, *expires_at)
-                }
-                Revocation::SubjectBefore { sub, before_ms } => (
-                    "subject",
-                    sub.as_str(),
-                    *before_ms,
-                    (before_ms / 1000).saturating_add(self.max_token_lifetime),
-                ),
-            };
-            sqlx::query("INSERT INTO revocations (kind, value, before_ms, expires_at) VALUES ($1, $2, $3, $4)")
-                .bind(kind)
-                .bind(value)
-                .bind(before_ms)
-                .bind(expires_at)
-                .execute(self.db.pool())
+            let row = self.row(&r);
+            self.insert(&row)
                 .await
                 .map_err(|e| StoreError(e.to_string()))?;
             // Durable first, then visible: the caller's 200 follows this.
             self.memory.apply(&r);
+            if let Some(fanout) = &self.fanout {
+                fanout.publish(&row).await;
+            }
             Ok(())
         })
     }

@@ -3,7 +3,7 @@
 use tokengate::revocation::{BoxFuture, StoreError};
 use tokengate::session::{Rotation, SessionStore};
 
-use super::Database;
+use super::{Database, with_pool};
 
 /// The [`SessionStore`] of the service.
 #[derive(Debug, Clone)]
@@ -19,11 +19,11 @@ impl SqlSessions {
 
     /// Deletes families whose last refresh token expired before `now`.
     pub(crate) async fn purge_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM refresh_families WHERE expires_at < $1")
+        let done = with_pool!(self.db, pool => sqlx::query("DELETE FROM refresh_families WHERE expires_at < $1")
             .bind(now)
-            .execute(self.db.pool())
-            .await?;
-        Ok(done.rows_affected())
+            .execute(pool)
+            .await?.rows_affected());
+        Ok(done)
     }
 }
 
@@ -40,14 +40,14 @@ impl SessionStore for SqlSessions {
         expires_at: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("INSERT INTO refresh_families (id, sub, current_jti, expires_at) VALUES ($1, $2, $3, $4)")
+            with_pool!(self.db, pool => sqlx::query("INSERT INTO refresh_families (id, sub, current_jti, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(family)
                 .bind(sub)
                 .bind(jti)
                 .bind(expires_at)
-                .execute(self.db.pool())
+                .execute(pool)
                 .await
-                .map(|_| ())
+                .map(|_| ()))
                 .map_err(store_error)
         })
     }
@@ -61,7 +61,7 @@ impl SessionStore for SqlSessions {
     ) -> BoxFuture<'a, Result<Rotation, StoreError>> {
         Box::pin(async move {
             // Compare-and-swap: of two concurrent rotations of one token, one matches.
-            let rotated = sqlx::query(
+            let rotated = with_pool!(self.db, pool => sqlx::query(
                 "UPDATE refresh_families SET current_jti = $1, expires_at = $2 \
                  WHERE id = $3 AND current_jti = $4 AND ended = 0",
             )
@@ -69,19 +69,20 @@ impl SessionStore for SqlSessions {
             .bind(expires_at)
             .bind(family)
             .bind(presented)
-            .execute(self.db.pool())
+            .execute(pool)
             .await
+            .map(|done| done.rows_affected()))
             .map_err(store_error)?;
-            if rotated.rows_affected() == 1 {
+            if rotated == 1 {
                 return Ok(Rotation::Rotated);
             }
-            let ended =
-                sqlx::query("UPDATE refresh_families SET ended = 1 WHERE id = $1 AND ended = 0")
+            let ended = with_pool!(self.db, pool => sqlx::query("UPDATE refresh_families SET ended = 1 WHERE id = $1 AND ended = 0")
                     .bind(family)
-                    .execute(self.db.pool())
+                    .execute(pool)
                     .await
+                    .map(|done| done.rows_affected()))
                     .map_err(store_error)?;
-            Ok(if ended.rows_affected() == 1 {
+            Ok(if ended == 1 {
                 Rotation::Reused
             } else {
                 Rotation::Ended
@@ -91,11 +92,11 @@ impl SessionStore for SqlSessions {
 
     fn end<'a>(&'a self, family: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("UPDATE refresh_families SET ended = 1 WHERE id = $1")
+            with_pool!(self.db, pool => sqlx::query("UPDATE refresh_families SET ended = 1 WHERE id = $1")
                 .bind(family)
-                .execute(self.db.pool())
+                .execute(pool)
                 .await
-                .map(|_| ())
+                .map(|_| ()))
                 .map_err(store_error)
         })
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use tokengate::Error;
 use tokengate::users::{PasswordHash, Username};
 
-use super::{Database, unavailable};
+use super::{Database, unavailable, with_pool};
 
 /// A user's id: the `sub` of their tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -67,7 +67,7 @@ impl Database {
     /// Creates a user; `username_taken` when the name exists in any case.
     pub(crate) async fn create_user(&self, new: NewUser<'_>) -> Result<User, Error> {
         let scopes = new.scopes.join(" ");
-        let result = sqlx::query_scalar::<_, i64>(
+        let result = with_pool!(self, pool => sqlx::query_scalar::<_, i64>(
             "INSERT INTO users (username, username_key, password_hash, scopes, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -76,8 +76,8 @@ impl Database {
         .bind(new.password_hash.as_str())
         .bind(&scopes)
         .bind(tokengate::token::now())
-        .fetch_one(self.pool())
-        .await;
+        .fetch_one(pool)
+        .await);
         match result {
             Ok(id) => Ok(User {
                 id: UserId(id),
@@ -92,35 +92,35 @@ impl Database {
 
     /// The user of this name, in any case.
     pub(crate) async fn user_by_name(&self, username: &Username) -> Result<Option<User>, Error> {
-        sqlx::query_as::<_, Row>(
+        with_pool!(self, pool => sqlx::query_as::<_, Row>(
             "SELECT id, username, password_hash, scopes FROM users WHERE username_key = $1",
         )
         .bind(username.key())
-        .fetch_optional(self.pool())
-        .await
+        .fetch_optional(pool)
+        .await)
         .map(|row| row.map(user))
         .map_err(unavailable)
     }
 
     /// The user of this id (a token's `sub`).
     pub(crate) async fn user_by_id(&self, id: UserId) -> Result<Option<User>, Error> {
-        sqlx::query_as::<_, Row>(
+        with_pool!(self, pool => sqlx::query_as::<_, Row>(
             "SELECT id, username, password_hash, scopes FROM users WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(self.pool())
-        .await
+        .fetch_optional(pool)
+        .await)
         .map(|row| row.map(user))
         .map_err(unavailable)
     }
 
     /// Every user, by id.
     pub(crate) async fn users(&self) -> Result<Vec<User>, Error> {
-        sqlx::query_as::<_, Row>(
+        with_pool!(self, pool => sqlx::query_as::<_, Row>(
             "SELECT id, username, password_hash, scopes FROM users ORDER BY id",
         )
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(pool)
+        .await)
         .map(|rows| rows.into_iter().map(user).collect())
         .map_err(unavailable)
     }
@@ -139,23 +139,24 @@ impl Database {
         }
         let mut scopes = found.scopes;
         scopes.push(scope.to_owned());
-        sqlx::query("UPDATE users SET scopes = $1 WHERE id = $2")
+        with_pool!(self, pool => sqlx::query("UPDATE users SET scopes = $1 WHERE id = $2")
             .bind(scopes.join(" "))
             .bind(found.id.0)
-            .execute(self.pool())
+            .execute(pool)
             .await
-            .map_err(unavailable)?;
+            .map(|_| ()))
+        .map_err(unavailable)?;
         Ok(true)
     }
 
     /// Replaces a user's password hash.
     pub(crate) async fn set_password(&self, id: UserId, hash: &PasswordHash) -> Result<(), Error> {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        with_pool!(self, pool => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.as_str())
             .bind(id.0)
-            .execute(self.pool())
+            .execute(pool)
             .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .map(|_| ()))
+        .map_err(unavailable)
     }
 }

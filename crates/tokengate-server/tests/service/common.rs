@@ -27,13 +27,42 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A scratch directory under the target directory, removed on drop:
 /// `data/` is the service's data directory, server logs go beside it.
+///
+/// Its database is SQLite in `data/`, or, with `TOKENGATE_TEST_DATABASE=postgres`,
+/// a fresh PostgreSQL database of its own: every server and admin command
+/// started with it gets `TOKENGATE_DATABASE_URL` (unless the test sets one).
 pub(crate) struct TestDir {
     root: PathBuf,
     logs: AtomicU32,
+    database_url: Option<String>,
+    /// The database this directory owns (dropped with it).
+    _database: Option<PgDatabase>,
 }
 
 impl TestDir {
+    /// A directory on the backend chosen by `TOKENGATE_TEST_DATABASE`.
     pub(crate) fn new(name: &str) -> TestDir {
+        match test_backend() {
+            Backend::Sqlite => TestDir::create(name, None, None),
+            Backend::Postgres => TestDir::with_postgres(name),
+        }
+    }
+
+    /// A directory with a fresh PostgreSQL database of its own, whatever
+    /// `TOKENGATE_TEST_DATABASE` says.
+    pub(crate) fn with_postgres(name: &str) -> TestDir {
+        let db = PgDatabase::create(name);
+        TestDir::create(name, Some(db.url()), Some(db))
+    }
+
+    /// A directory (a data directory of its own) whose servers and admin
+    /// commands use `db`: several instances of one deployment. The test
+    /// keeps `db` alive.
+    pub(crate) fn sharing(name: &str, db: &PgDatabase) -> TestDir {
+        TestDir::create(name, Some(db.url()), None)
+    }
+
+    fn create(name: &str, database_url: Option<String>, db: Option<PgDatabase>) -> TestDir {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("service-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -41,7 +70,26 @@ impl TestDir {
         TestDir {
             root,
             logs: AtomicU32::new(0),
+            database_url,
+            _database: db,
         }
+    }
+
+    /// The PostgreSQL URL the servers of this directory use, if any.
+    pub(crate) fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// `env` plus this directory's `TOKENGATE_DATABASE_URL`, unless `env`
+    /// names a database itself.
+    fn env<'a>(&'a self, env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = env.to_vec();
+        if let Some(url) = &self.database_url
+            && !env.iter().any(|(key, _)| *key == "TOKENGATE_DATABASE_URL")
+        {
+            all.push(("TOKENGATE_DATABASE_URL", url));
+        }
+        all
     }
 
     /// The service's data directory.
@@ -81,6 +129,198 @@ impl Drop for TestDir {
     }
 }
 
+/// The database backend of [`TestDir::new`].
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `TOKENGATE_TEST_DATABASE`: unset or `sqlite`, or `postgres`. Anything
+/// else is a mistake that must not quietly run the SQLite suite again.
+fn test_backend() -> Backend {
+    match std::env::var("TOKENGATE_TEST_DATABASE").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("" | "sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        other => panic!("TOKENGATE_TEST_DATABASE={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// The PostgreSQL server of the tests: trust authentication, user `postgres`.
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// The Redis server of the tests.
+pub(crate) const REDIS: &str = "127.0.0.1:6379";
+
+/// Tells apart the databases and prefixes of one test process.
+static UNIQUE: AtomicU32 = AtomicU32::new(0);
+
+/// `name` reduced to lower-case letters, digits and `_`, at most `max`
+/// characters: usable unquoted in SQL and in a Redis key pattern.
+fn slug(name: &str, max: usize) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
+/// A PostgreSQL database of its own for one test, created empty (the
+/// service migrates it) and dropped, connections and all, on drop.
+pub(crate) struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates `tgtest_{pid}_{n}_{name}`. Panics if PostgreSQL is not
+    /// reachable: a suite that needs it must fail, never skip.
+    pub(crate) fn create(name: &str) -> PgDatabase {
+        let prefix = format!(
+            "tgtest_{}_{}_",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed)
+        );
+        // PostgreSQL truncates identifiers to 63 bytes; stay below.
+        let name = format!("{prefix}{}", slug(name, 63 - prefix.len()));
+        psql(&format!(r#"CREATE DATABASE "{name}""#)).unwrap_or_else(|e| {
+            panic!(
+                "cannot create a PostgreSQL database at {POSTGRES} ({e}); \
+                 these tests need PostgreSQL there (scripts/test.sh starts it)"
+            )
+        });
+        PgDatabase { name }
+    }
+
+    /// `postgres://postgres@127.0.0.1:5432/NAME`.
+    pub(crate) fn url(&self) -> String {
+        format!("{POSTGRES}/{}", self.name)
+    }
+
+    /// The URL of this database through another port of 127.0.0.1 (a
+    /// [`FaultProxy`](crate::proxy::FaultProxy) in front of PostgreSQL).
+    pub(crate) fn url_via_port(&self, port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/{}", self.name)
+    }
+
+    /// Where PostgreSQL listens, for a proxy in front of it.
+    pub(crate) fn server_addr() -> std::net::SocketAddr {
+        "127.0.0.1:5432".parse().unwrap()
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // FORCE: a server killed or still running must not keep it alive.
+        if let Err(e) = psql(&format!(
+            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+            self.name
+        )) {
+            eprintln!("cannot drop the test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Runs one SQL statement as `postgres` on the `postgres` database.
+fn psql(sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .arg(format!("{POSTGRES}/postgres"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A Redis key prefix of its own for one test (`TOKENGATE_REDIS_PREFIX`):
+/// tests share one Redis server. Its keys are deleted on drop.
+pub(crate) struct RedisPrefix {
+    prefix: String,
+}
+
+impl RedisPrefix {
+    /// `tgtest:{pid}:{n}:{name}:`. Panics if Redis does not answer.
+    pub(crate) fn new(name: &str) -> RedisPrefix {
+        if let Err(e) = redis_command(&["PING"]) {
+            panic!(
+                "Redis at {REDIS} does not answer ({e}); these tests need it (scripts/test.sh starts it)"
+            );
+        }
+        RedisPrefix {
+            prefix: format!(
+                "tgtest:{}:{}:{}:",
+                std::process::id(),
+                UNIQUE.fetch_add(1, Ordering::Relaxed),
+                slug(name, 40)
+            ),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `redis://127.0.0.1:6379/`.
+    pub(crate) fn url() -> String {
+        format!("redis://{REDIS}/")
+    }
+
+    /// Where Redis listens, for a proxy in front of it.
+    pub(crate) fn server_addr() -> std::net::SocketAddr {
+        REDIS.parse().unwrap()
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        // KEYS is fine on a test server; the prefix has no glob characters.
+        let script = "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end";
+        let pattern = format!("{}*", self.prefix);
+        if let Err(e) = redis_command(&["EVAL", script, "0", &pattern]) {
+            eprintln!("cannot delete the Redis keys {pattern}: {e}");
+        }
+    }
+}
+
+/// Sends one command to Redis (RESP, no client library) and returns the
+/// first line of the answer; an error answer is an `Err`.
+fn redis_command(args: &[&str]) -> Result<String, String> {
+    use std::net::TcpStream;
+    let mut stream =
+        TcpStream::connect_timeout(&RedisPrefix::server_addr(), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    match line.strip_prefix('-') {
+        Some(error) => Err(error.trim().to_owned()),
+        None if line.is_empty() => Err("no answer".to_owned()),
+        None => Ok(line.trim().to_owned()),
+    }
+}
+
 /// Removes every `TOKENGATE_*` variable inherited from the test runner, so
 /// that only what a test sets reaches the binary.
 fn clean_env(cmd: &mut Command) {
@@ -115,7 +355,7 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(log_file);
         clean_env(&mut cmd);
-        cmd.envs(env.iter().copied());
+        cmd.envs(dir.env(env));
         let mut child = cmd.spawn().expect("start tokengate");
 
         let stdout = child.stdout.take().expect("piped stdout");
@@ -181,6 +421,15 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown at all, as
+    /// when the process crashes or its machine dies.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL tokengate");
+        self.child.wait().expect("wait for tokengate");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -237,28 +486,47 @@ impl Api {
 
     /// Sends `request`; the answer must not be a server error.
     pub(crate) async fn send(&self, request: RequestBuilder) -> Resp {
+        let resp = self
+            .try_send(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(resp.status < 500, "server error: {resp:?}");
+        resp
+    }
+
+    /// Sends `request` and reads the answer, whatever its status: for the
+    /// tests that expect a 5xx, or no answer at all from a killed server.
+    pub(crate) async fn try_send(&self, request: RequestBuilder) -> Result<Resp, String> {
         let request = request.build().expect("a valid request");
-        let what = format!("{} {}", request.method(), request.url().path());
+        let what = format!(
+            "{} {}{}",
+            request.method(),
+            self.addr(),
+            request.url().path()
+        );
         let response = self
             .http
             .execute(request)
             .await
-            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            .map_err(|e| format!("{what}: {e:?}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .unwrap_or_else(|e| panic!("{what}: reading the body: {e}"))
+            .map_err(|e| format!("{what}: reading the body: {e:?}"))?
             .to_vec();
-        let resp = Resp {
+        Ok(Resp {
             what,
             status,
             headers,
             body,
-        };
-        assert!(status < 500, "server error: {resp:?}");
-        resp
+        })
+    }
+
+    /// `GET /healthz`: always 200, with what the service can reach.
+    pub(crate) async fn health(&self) -> Value {
+        self.get("/healthz").await.expect(200).json()
     }
 
     pub(crate) async fn get(&self, path: &str) -> Resp {
@@ -555,6 +823,11 @@ impl Run {
 /// Runs `tokengate ARGS... --data-dir DIR` with `stdin` (and no inherited
 /// `TOKENGATE_*` setting).
 pub(crate) fn cli(dir: &TestDir, args: &[&str], stdin: &str) -> Run {
+    cli_with_env(dir, args, stdin, &[])
+}
+
+/// [`cli`] with `TOKENGATE_*` settings.
+pub(crate) fn cli_with_env(dir: &TestDir, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .arg("--data-dir")
@@ -564,6 +837,7 @@ pub(crate) fn cli(dir: &TestDir, args: &[&str], stdin: &str) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     clean_env(&mut cmd);
+    cmd.envs(dir.env(env));
     let mut child = cmd.spawn().expect("run tokengate");
     // The command may exit before reading stdin; a broken pipe is fine then.
     let _ = child
