@@ -106,14 +106,17 @@ pub(crate) struct Settings {
     /// Most connections to PostgreSQL (SQLite uses at most 4).
     pub(crate) database_pool_size: u32,
     /// Revocation fan-out and shared rate limits.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) redis_url: Option<ConnectionUrl>,
     /// Prefix of every Redis key and channel (several deployments may share a Redis).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) redis_prefix: String,
     /// How often the database is read for revocations written elsewhere.
     pub(crate) revocation_poll_interval: Duration,
     /// With PostgreSQL: signing keys are kept in the database, their private
     /// parts sealed with a key derived from this secret, and shared by
     /// every instance. At least 32 bytes.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) key_encryption_secret: Option<Secret>,
     /// Signing algorithm of tokengate's tokens; `None`: the generated key's.
     pub(crate) algorithm: Option<Algorithm>,

@@ -7,6 +7,8 @@
 //! `token_expired`, on stdout); 2 a usage or configuration error.
 
 mod cli;
+#[cfg(feature = "redis")]
+mod cluster;
 mod config;
 mod keyfile;
 mod keystore;

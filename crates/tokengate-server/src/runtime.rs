@@ -12,6 +12,8 @@ use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 use tokengate::token::{IssueSettings, TokenEngine};
 use tokengate::transport::{CookieSettings, Transport};
 
+#[cfg(feature = "redis")]
+use crate::cluster::Redis;
 use crate::config::Settings;
 use crate::keystore::{KeyStore, KeyStoreError};
 use crate::storage::{Database, SqlRevocations, SqlSessions, StorageError};
@@ -37,19 +39,27 @@ pub(crate) enum StartError {
     Secret(String),
     #[error("revocations: {0}")]
     Revocations(#[from] sqlx::Error),
+    #[cfg(feature = "redis")]
+    #[error("redis_url: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// Where the signing keys come from.
 #[derive(Debug, Clone)]
 pub(crate) enum KeySource {
-    /// Generated and rotated in the data directory.
+    /// Generated and rotated in the data directory, or in PostgreSQL.
     Store(KeyStore, Algorithm),
     /// Configured (`private_key_file` or `secret_key`): never rotated here.
     Fixed(KeyRing),
 }
 
 impl KeySource {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<KeySource, StartError> {
+    /// Configured keys, else the store of `db` if it is PostgreSQL and
+    /// `key_encryption_secret` is set, else files in `data_dir`.
+    pub(crate) fn from_settings(
+        settings: &Settings,
+        db: &Database,
+    ) -> Result<KeySource, StartError> {
         if let Some(secret) = &settings.secret_key {
             let alg = settings.algorithm.unwrap_or(Algorithm::HS256);
             let key = SigningKey::from_secret(alg, secret.expose().as_bytes())
@@ -65,16 +75,31 @@ impl KeySource {
             return Ok(KeySource::Fixed(KeyRing::new(key)));
         }
         let overlap = settings.access_token_ttl.max(settings.refresh_token_ttl);
+        let alg = settings.algorithm.unwrap_or(DEFAULT_ALGORITHM);
+        #[cfg(feature = "postgres")]
+        if let (Some(secret), crate::storage::Pool::Postgres(pool)) =
+            (&settings.key_encryption_secret, db.pool())
+        {
+            let store = KeyStore::database(pool.clone(), secret, overlap)?;
+            return Ok(KeySource::Store(store, alg));
+        }
+        if db.is_shared() {
+            tracing::warn!(
+                "signing keys are kept in {}: instances on this database will not share them \
+                 unless they share private_key_file or key_encryption_secret",
+                settings.data_dir.join("keys").display()
+            );
+        }
         Ok(KeySource::Store(
-            KeyStore::new(&settings.data_dir, overlap),
-            settings.algorithm.unwrap_or(DEFAULT_ALGORITHM),
+            KeyStore::files(&settings.data_dir, overlap),
+            alg,
         ))
     }
 
     /// The current ring (generating the first key of a new store).
-    pub(crate) fn ring(&self) -> Result<KeyRing, StartError> {
+    pub(crate) async fn ring(&self) -> Result<KeyRing, StartError> {
         match self {
-            KeySource::Store(store, alg) => Ok(store.load_or_generate(*alg)?),
+            KeySource::Store(store, alg) => Ok(store.load_or_generate(*alg).await?),
             KeySource::Fixed(ring) => Ok(ring.clone()),
         }
     }
@@ -126,15 +151,29 @@ pub(crate) struct Parts {
     pub(crate) gate: TokenGate,
     pub(crate) revocations: SqlRevocations,
     pub(crate) sessions: SqlSessions,
+    /// The Redis the instances share, if configured.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<Redis>,
 }
 
 /// Opens the database and keys and builds the gate.
 pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
     let db = database(settings).await?;
-    let keys = KeySource::from_settings(settings)?;
-    let ring = keys.ring()?;
+    let keys = KeySource::from_settings(settings, &db)?;
+    let ring = keys.ring().await?;
     let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
     let revocations = SqlRevocations::load(db.clone(), lifetime).await?;
+    #[cfg(feature = "redis")]
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|url| Redis::new(url, &settings.redis_prefix))
+        .transpose()?;
+    #[cfg(feature = "redis")]
+    let revocations = match &redis {
+        Some(redis) => revocations.with_fanout(Arc::new(redis.clone())),
+        None => revocations,
+    };
     let sessions = SqlSessions::new(db.clone());
     let gate = TokenGate::new(engine(settings, ring))
         .with_transport(transport(settings))
@@ -146,13 +185,22 @@ pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
         gate,
         revocations,
         sessions,
+        #[cfg(feature = "redis")]
+        redis,
     })
 }
 
 /// Background upkeep: follow revocations written elsewhere, pick up key
 /// rotations, purge what has expired.
 pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
-    parts.revocations.clone().follow(Duration::from_secs(1));
+    parts
+        .revocations
+        .clone()
+        .follow(settings.revocation_poll_interval);
+    #[cfg(feature = "redis")]
+    if let Some(redis) = &parts.redis {
+        redis.follow(parts.revocations.clone());
+    }
 
     let (revocations, sessions) = (parts.revocations.clone(), parts.sessions.clone());
     tokio::spawn(async move {
@@ -172,21 +220,28 @@ pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
     if let KeySource::Store(store, _) = &parts.keys {
         let (store, gate) = (store.clone(), parts.gate.clone());
         tokio::spawn(async move {
-            let mut seen = store.fingerprint();
+            // Unreadable (the database away): keep the keys, try next tick.
+            let mut seen = store.fingerprint().await.ok();
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             loop {
                 tick.tick().await;
-                let now = store.fingerprint();
-                if now == seen {
+                let now = match store.fingerprint().await {
+                    Ok(now) => now,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read the signing keys");
+                        continue;
+                    }
+                };
+                if seen.as_ref() == Some(&now) {
                     continue;
                 }
-                match store.ring() {
+                match store.ring().await {
                     Ok(ring) if ring.signing_key().is_some() => {
                         tracing::info!(keys = ring.verifying_keys().len(), "signing keys reloaded");
                         gate.replace_engine(engine(&settings, ring));
-                        seen = now;
+                        seen = Some(now);
                     }
-                    Ok(_) => tracing::warn!("key directory has no key; keeping the current ones"),
+                    Ok(_) => tracing::warn!("the key store has no key; keeping the current ones"),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot reload keys; keeping the current ones")
                     }

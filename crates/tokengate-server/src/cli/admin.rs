@@ -1,6 +1,6 @@
 //! Admin commands: `user add|grant|list`, `revoke --user`, `keys rotate|list`.
 //! They act on the service's database and keys, and work while it runs: it
-//! follows revocations and key files.
+//! follows revocations and key rotations.
 
 use std::io::Read;
 
@@ -172,6 +172,15 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
         let store = SqlRevocations::load(db, lifetime)
             .await
             .map_err(|e| Error::StoreUnavailable(e.to_string()))?;
+        // Running instances hear of it at once through Redis, else at their next poll.
+        #[cfg(feature = "redis")]
+        let store = match &settings.redis_url {
+            Some(url) => store.with_fanout(std::sync::Arc::new(
+                crate::cluster::Redis::new(url, &settings.redis_prefix)
+                    .map_err(runtime::StartError::from)?,
+            )),
+            None => store,
+        };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -187,37 +196,48 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
     })
 }
 
-/// Runs a `keys` subcommand.
+/// Runs a `keys` subcommand on the store the service uses: the database
+/// (PostgreSQL with key_encryption_secret), where every instance sees the
+/// change, or the data directory.
 pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
     let (config, alg) = match &command {
         KeysCommand::Rotate { config, alg } => (config, *alg),
         KeysCommand::List { config } => (config, None),
     };
     let settings = Settings::load(config)?;
-    runtime::ensure_data_dir(&settings)?;
-    let KeySource::Store(store, default_alg) = KeySource::from_settings(&settings)? else {
-        return Err(CliError::Usage(
-            "keys are configured (private_key_file or secret_key); rotate them there".into(),
-        ));
-    };
-    match command {
-        KeysCommand::Rotate { .. } => {
-            let info = store.rotate(alg.unwrap_or(default_alg))?;
-            println!(
-                "new signing key {} ({}); the previous keys keep verifying until their tokens expire",
-                info.kid, info.alg
+    block_on(async {
+        let db = runtime::database(&settings).await?;
+        let KeySource::Store(store, default_alg) = KeySource::from_settings(&settings, &db)? else {
+            return Err(CliError::Usage(
+                "keys are configured (private_key_file or secret_key); rotate them there".into(),
+            ));
+        };
+        if db.is_shared() && !store.is_shared() {
+            eprintln!(
+                "note: without key_encryption_secret the keys are those of {} only; \
+                 other instances do not see them",
+                settings.data_dir.join("keys").display()
             );
         }
-        KeysCommand::List { .. } => {
-            for key in store.list()? {
-                let role = if key.signing {
-                    "signing".to_owned()
-                } else {
-                    format!("verifying until {}", key.retires.unwrap_or_default())
-                };
-                println!("{}\t{}\tcreated {}\t{role}", key.kid, key.alg, key.created);
+        match command {
+            KeysCommand::Rotate { .. } => {
+                let info = store.rotate(alg.unwrap_or(default_alg)).await?;
+                println!(
+                    "new signing key {} ({}); the previous keys keep verifying until their tokens expire",
+                    info.kid, info.alg
+                );
+            }
+            KeysCommand::List { .. } => {
+                for key in store.list().await? {
+                    let role = if key.signing {
+                        "signing".to_owned()
+                    } else {
+                        format!("verifying until {}", key.retires.unwrap_or_default())
+                    };
+                    println!("{}\t{}\tcreated {}\t{role}", key.kid, key.alg, key.created);
+                }
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

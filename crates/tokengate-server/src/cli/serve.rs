@@ -48,7 +48,9 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         gate: parts.gate.clone(),
         db: parts.db.clone(),
         hasher: PasswordHasher::new(concurrency),
-        limiter: Arc::new(LoginLimiter::new(settings.login_failure_window)),
+        limiter: Arc::new(limiter(&parts, &settings)),
+        #[cfg(feature = "redis")]
+        redis: parts.redis.clone(),
         settings: settings.clone(),
     };
     let app = router(state).layer(middleware::from_fn(log_request));
@@ -74,6 +76,20 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     .map_err(|e| CliError::Usage(format!("server error: {e}")))?;
     tracing::info!("tokengate stopped");
     Ok(())
+}
+
+/// Failed logins counted in memory, and in Redis when the instances share one.
+fn limiter(parts: &runtime::Parts, settings: &Settings) -> LoginLimiter {
+    let limiter = LoginLimiter::new(settings.login_failure_window);
+    #[cfg(feature = "redis")]
+    if let Some(redis) = &parts.redis {
+        return limiter.with_shared(crate::cluster::SharedCounters::new(
+            redis.clone(),
+            settings.login_failure_window,
+        ));
+    }
+    let _ = parts;
+    limiter
 }
 
 /// One line per request: method, path (never the query, which may hold a

@@ -79,7 +79,8 @@ pub(super) async fn authenticate(
     let max = state.settings.login_max_failures;
     state
         .limiter
-        .check(&[(&user_key, max), (&ip_key, max.saturating_mul(10))])?;
+        .check(&[(&user_key, max), (&ip_key, max.saturating_mul(10))])
+        .await?;
     let password = Password::for_login(credentials.password).map_err(|_| Error::InvalidCredentials);
     let user = match &username {
         Some(name) => state.db.user_by_name(name).await?,
@@ -104,11 +105,11 @@ pub(super) async fn authenticate(
     };
     match user {
         Some(user) if valid => {
-            state.limiter.clear(&user_key);
+            state.limiter.clear(&user_key).await;
             Ok(user)
         }
         _ => {
-            state.limiter.record_failure(&[&user_key, &ip_key]);
+            state.limiter.record_failure(&[&user_key, &ip_key]).await;
             Err(Error::InvalidCredentials)
         }
     }

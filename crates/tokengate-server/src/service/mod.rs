@@ -41,6 +41,9 @@ pub(crate) struct AppState {
     pub(crate) db: Database,
     pub(crate) hasher: PasswordHasher,
     pub(crate) limiter: Arc<LoginLimiter>,
+    /// The Redis the instances share, if configured.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::cluster::Redis>,
     pub(crate) settings: Arc<Settings>,
 }
 

@@ -24,7 +24,28 @@ pub(super) fn routes() -> Router<AppState> {
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(health))
+}
+
+/// Always 200 while the instance can verify tokens (from memory); the body
+/// says which dependency is down, so that a load balancer does not pull
+/// every instance when the shared database goes away.
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    let database = state.db.ping().await;
+    #[cfg(feature = "redis")]
+    let redis = match &state.redis {
+        Some(redis) => Some(redis.ping().await && redis.is_subscribed()),
+        None => None,
+    };
+    #[cfg(not(feature = "redis"))]
+    let redis: Option<bool> = None;
+    let word = |up: bool| if up { "ok" } else { "unavailable" };
+    let degraded = !database || redis == Some(false);
+    Json(json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "database": word(database),
+        "redis": redis.map_or("off", word),
+    }))
 }
 
 async fn public() -> Json<Value> {

@@ -19,6 +19,8 @@ use sqlx::sqlite::{
 };
 
 pub(crate) use revocations::SqlRevocations;
+#[cfg(feature = "redis")]
+pub(crate) use revocations::{Fanout, RevocationRow};
 pub(crate) use sessions::SqlSessions;
 pub(crate) use users::{NewUser, User, UserId};
 
@@ -156,12 +158,146 @@ pub(crate) fn unavailable(e: sqlx::Error) -> tokengate::Error {
     tokengate::Error::StoreUnavailable(e.to_string())
 }
 
+/// Runs the storage test `$body` (an `async fn(Database)`) on SQLite and on
+/// PostgreSQL: one suite for both backends.
+#[cfg(test)]
+macro_rules! on_both_backends {
+    ($($body:ident),+ $(,)?) => {
+        $(
+            mod $body {
+                #[tokio::test]
+                async fn sqlite() {
+                    let (db, _dir) = crate::storage::test_db().await;
+                    super::$body(db).await
+                }
+
+                #[cfg(feature = "postgres")]
+                #[tokio::test]
+                async fn postgres() {
+                    let (db, _guard) = crate::storage::test_pg_db().await;
+                    super::$body(db).await
+                }
+            }
+        )+
+    };
+}
+#[cfg(test)]
+pub(crate) use on_both_backends;
+
+/// Claims of a token for the revocation tests.
+#[cfg(test)]
+pub(crate) fn test_claims(jti: &str, sub: &str, family: Option<&str>) -> tokengate::claims::Claims {
+    tokengate::claims::Claims {
+        sub: Some(sub.into()),
+        iat: Some(1_000),
+        nbf: None,
+        exp: i64::MAX,
+        jti: Some(jti.into()),
+        token_type: None,
+        fresh: Default::default(),
+        csrf: None,
+        iss: None,
+        aud: vec![],
+        scopes: vec![],
+        family: family.map(Into::into),
+    }
+}
+
 #[cfg(test)]
 pub(crate) async fn test_db() -> (Database, tempdir::TempDir) {
     let dir = tempdir::TempDir::new();
     let url = format!("sqlite://{}", dir.path().join("tokengate.db").display());
     let db = Database::open(&url, 4).await.expect("test database");
     (db, dir)
+}
+
+/// A fresh, migrated PostgreSQL database for one test, dropped with the
+/// [`PgGuard`]. Panics if PostgreSQL is not reachable: tests that need it
+/// fail, never skip.
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) async fn test_pg_db() -> (Database, PgGuard) {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static N: AtomicU64 = AtomicU64::new(0);
+    // Unique across concurrent test processes, and across runs that died
+    // before dropping theirs.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "tg_unit_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(&format!("{TEST_POSTGRES}/postgres"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("these tests need PostgreSQL at {TEST_POSTGRES} (user postgres, trust): {e}")
+        });
+    // The name is ours: digits and `_` only.
+    sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    let _ = admin.close().await;
+    let guard = PgGuard { name };
+    let db = Database::open(&guard.url(), 4)
+        .await
+        .expect("test PostgreSQL database");
+    (db, guard)
+}
+
+/// The PostgreSQL server of the unit tests: trust authentication, user `postgres`.
+#[cfg(all(test, feature = "postgres"))]
+const TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Drops the database of [`test_pg_db`] on drop.
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) struct PgGuard {
+    name: String,
+}
+
+#[cfg(all(test, feature = "postgres"))]
+impl PgGuard {
+    /// `postgres://postgres@127.0.0.1:5432/NAME`, e.g. to open a second pool
+    /// as another instance would.
+    pub(crate) fn url(&self) -> String {
+        format!("{TEST_POSTGRES}/{}", self.name)
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        // Drop runs inside the test's runtime, which cannot block on a
+        // future: a thread with a runtime of its own does it.
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&format!("{TEST_POSTGRES}/postgres"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // FORCE: the test's pools may still hold connections.
+                let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = admin.close().await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("cannot drop the test database {}: {e}", self.name);
+        }
+    }
 }
 
 #[cfg(test)]

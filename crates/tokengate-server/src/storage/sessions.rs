@@ -105,10 +105,14 @@ impl SessionStore for SqlSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::on_both_backends;
 
-    #[tokio::test]
-    async fn rotation_and_reuse() {
-        let (db, _dir) = crate::storage::test_db().await;
+    on_both_backends!(
+        rotation_and_reuse,
+        concurrent_rotations_of_one_token_at_most_one_wins
+    );
+
+    async fn rotation_and_reuse(db: Database) {
         let store = SqlSessions::new(db);
         store.start("f", "1", "r1", i64::MAX).await.unwrap();
         assert_eq!(
@@ -129,9 +133,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn concurrent_rotations_of_one_token_at_most_one_wins() {
-        let (db, _dir) = crate::storage::test_db().await;
+    async fn concurrent_rotations_of_one_token_at_most_one_wins(db: Database) {
         let store = std::sync::Arc::new(SqlSessions::new(db));
         store.start("f", "1", "r1", i64::MAX).await.unwrap();
         let tasks: Vec<_> = (0..20)

@@ -160,3 +160,82 @@ impl Database {
         .map_err(unavailable)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokengate::users::{Password, PasswordHasher};
+
+    use super::*;
+    use crate::storage::on_both_backends;
+
+    on_both_backends!(
+        names_are_unique_in_any_case,
+        one_of_many_concurrent_registrations_wins
+    );
+
+    fn hash() -> PasswordHash {
+        // Any well-formed hash: these tests never verify a password.
+        let password = Password::for_login("a long password".into()).unwrap();
+        PasswordHasher::new(1).hash_blocking(&password).unwrap()
+    }
+
+    async fn names_are_unique_in_any_case(db: Database) {
+        let hash = hash();
+        let alice = Username::parse("Alice").unwrap();
+        let created = db
+            .create_user(NewUser {
+                username: &alice,
+                password_hash: &hash,
+                scopes: &["read:messages".into()],
+            })
+            .await
+            .unwrap();
+        let shouting = Username::parse("ALICE").unwrap();
+        let again = db
+            .create_user(NewUser {
+                username: &shouting,
+                password_hash: &hash,
+                scopes: &[],
+            })
+            .await;
+        assert!(matches!(again, Err(Error::UsernameTaken)), "{again:?}");
+        let found = db.user_by_name(&shouting).await.unwrap().unwrap();
+        assert_eq!((found.id, found.username.as_str()), (created.id, "Alice"));
+        assert_eq!(found.scopes, ["read:messages"]);
+        assert!(db.grant_scope(&alice, "write:messages").await.unwrap());
+        let by_id = db.user_by_id(created.id).await.unwrap().unwrap();
+        assert_eq!(by_id.scopes, ["read:messages", "write:messages"]);
+        assert_eq!(db.users().await.unwrap().len(), 1);
+    }
+
+    async fn one_of_many_concurrent_registrations_wins(db: Database) {
+        let hash = Arc::new(hash());
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (db, hash) = (db.clone(), hash.clone());
+                tokio::spawn(async move {
+                    // Different cases of one name: the database decides.
+                    let name = if i % 2 == 0 { "bob" } else { "BOB" };
+                    let username = Username::parse(name).unwrap();
+                    db.create_user(NewUser {
+                        username: &username,
+                        password_hash: &hash,
+                        scopes: &[],
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(Error::UsernameTaken) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(won, 1);
+    }
+}

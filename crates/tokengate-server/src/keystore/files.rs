@@ -1,0 +1,115 @@
+//! Keys as files: one PKCS#8 PEM file per key, named `{created}-{kid}.pem`,
+//! in a directory only its owner can read.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tokengate::keys::SigningKey;
+use tokengate::token::now;
+
+use super::{Entry, KeyStoreError};
+
+/// The key directory, `{data_dir}/keys`.
+#[derive(Debug, Clone)]
+pub(super) struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    pub(super) fn new(data_dir: &Path) -> Self {
+        Files {
+            dir: data_dir.join("keys"),
+        }
+    }
+
+    fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError {
+        let path = path.to_owned();
+        move |source| KeyStoreError::Io { path, source }
+    }
+
+    fn ensure_dir(&self) -> Result<(), KeyStoreError> {
+        fs::create_dir_all(&self.dir).map_err(self.io(&self.dir))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(self.io(&self.dir))
+    }
+
+    /// Writes `pem` as the newest key; returns its creation time.
+    pub(super) fn add(&self, key: &SigningKey, pem: &str) -> Result<i64, KeyStoreError> {
+        self.ensure_dir()?;
+        let created = match self.entries()?.iter().map(|e| e.created).max() {
+            Some(previous) => now().max(previous + 1),
+            None => now(),
+        };
+        let path = self.dir.join(format!("{created:012}-{}.pem", key.kid()));
+        let tmp = self.dir.join(format!(".{created}-{}.tmp", key.kid()));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(self.io(&tmp))?;
+        file.write_all(pem.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(self.io(&tmp))?;
+        // Readers see the whole file or none of it.
+        fs::rename(&tmp, &path).map_err(self.io(&path))?;
+        Ok(created)
+    }
+
+    /// Every key file, in no particular order.
+    pub(super) fn entries(&self) -> Result<Vec<Entry>, KeyStoreError> {
+        let read = match fs::read_dir(&self.dir) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(&self.dir)(e)),
+        };
+        let mut entries = Vec::new();
+        for item in read {
+            let path = item.map_err(self.io(&self.dir))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let Some((created, _)) = name.strip_suffix(".pem").and_then(|n| n.split_once('-'))
+            else {
+                continue;
+            };
+            let bad = |reason: String| KeyStoreError::BadKey {
+                path: path.clone(),
+                reason,
+            };
+            let created = created
+                .parse()
+                .map_err(|_| bad("name must be {created}-{kid}.pem".into()))?;
+            let pem = fs::read_to_string(&path).map_err(self.io(&path))?;
+            let key = SigningKey::from_pem(&pem, None).map_err(|e| bad(e.to_string()))?;
+            entries.push(Entry {
+                created,
+                key,
+                file: Some(path),
+            });
+        }
+        Ok(entries)
+    }
+
+    pub(super) fn remove(&self, entry: &Entry) {
+        if let Some(path) = &entry.file {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// The names of the key files, sorted.
+    pub(super) fn fingerprint(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".pem"))
+            .collect();
+        names.sort();
+        names
+    }
+}
