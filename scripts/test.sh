@@ -18,4 +18,9 @@ command -v python3 >/dev/null || { echo "python3 is required for the interop tes
 # One build shared by every suite; two cores, so no more than two test threads.
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --test-threads 2
+# The service's black-box tests again, each on a fresh PostgreSQL database
+# (the cluster tests always use PostgreSQL and Redis; the proxy's own tests
+# use neither: both ran above).
+TOKENGATE_TEST_DATABASE=postgres cargo nextest run -p tokengate-server --test service \
+  --locked --test-threads 2 -E 'not (test(/^cluster::/) | test(/^proxy::/))'
 cargo test --workspace --doc --locked

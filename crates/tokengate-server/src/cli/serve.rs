@@ -40,6 +40,13 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let settings = Arc::new(settings);
     let parts = runtime::open(&settings).await?;
     runtime::spawn_upkeep(&parts, settings.clone());
+    if parts.db.is_shared() && settings.issuer == format!("http://{}", settings.listen) {
+        // Each instance would name itself: tokens of one refused by another.
+        tracing::warn!(
+            issuer = %settings.issuer,
+            "issuer is derived from listen; set the same issuer on every instance of this database"
+        );
+    }
     // One core is left to the requests: a login storm then slows logins,
     // not every other route (BENCHMARKS.md measures both).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

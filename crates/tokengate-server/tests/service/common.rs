@@ -75,11 +75,6 @@ impl TestDir {
         }
     }
 
-    /// The PostgreSQL URL the servers of this directory use, if any.
-    pub(crate) fn database_url(&self) -> Option<&str> {
-        self.database_url.as_deref()
-    }
-
     /// `env` plus this directory's `TOKENGATE_DATABASE_URL`, unless `env`
     /// names a database itself.
     fn env<'a>(&'a self, env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -149,7 +144,7 @@ fn test_backend() -> Backend {
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// The Redis server of the tests.
-pub(crate) const REDIS: &str = "127.0.0.1:6379";
+const REDIS: &str = "127.0.0.1:6379";
 
 /// Tells apart the databases and prefixes of one test process.
 static UNIQUE: AtomicU32 = AtomicU32::new(0);
@@ -271,6 +266,33 @@ impl RedisPrefix {
         &self.prefix
     }
 
+    /// How many subscriptions Redis holds on channels under this prefix:
+    /// the instances listening for revocations.
+    pub(crate) fn subscriptions(&self) -> i64 {
+        let pattern = format!("{}*", self.prefix);
+        let channels = match redis_command(&["PUBSUB", "CHANNELS", &pattern]) {
+            Ok(Reply::Array(channels)) => channels,
+            other => panic!("PUBSUB CHANNELS: {other:?}"),
+        };
+        let mut args = vec!["PUBSUB".to_owned(), "NUMSUB".to_owned()];
+        args.extend(channels.into_iter().map(|c| match c {
+            Reply::Text(name) => name,
+            other => panic!("a channel name: {other:?}"),
+        }));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match redis_command(&args) {
+            // Channel names and counts, alternating.
+            Ok(Reply::Array(counts)) => counts
+                .iter()
+                .filter_map(|c| match c {
+                    Reply::Int(n) => Some(*n),
+                    _ => None,
+                })
+                .sum(),
+            other => panic!("PUBSUB NUMSUB: {other:?}"),
+        }
+    }
+
     /// `redis://127.0.0.1:6379/`.
     pub(crate) fn url() -> String {
         format!("redis://{REDIS}/")
@@ -293,9 +315,18 @@ impl Drop for RedisPrefix {
     }
 }
 
-/// Sends one command to Redis (RESP, no client library) and returns the
-/// first line of the answer; an error answer is an `Err`.
-fn redis_command(args: &[&str]) -> Result<String, String> {
+/// One Redis answer.
+#[derive(Debug)]
+enum Reply {
+    Text(String),
+    Int(i64),
+    Nil,
+    Array(Vec<Reply>),
+}
+
+/// Sends one command to Redis (RESP, no client library) and reads its
+/// answer; an error answer is an `Err`.
+fn redis_command(args: &[&str]) -> Result<Reply, String> {
     use std::net::TcpStream;
     let mut stream =
         TcpStream::connect_timeout(&RedisPrefix::server_addr(), Duration::from_secs(5))
@@ -310,14 +341,35 @@ fn redis_command(args: &[&str]) -> Result<String, String> {
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
+    read_reply(&mut BufReader::new(stream))
+}
+
+fn read_reply(reader: &mut impl BufRead) -> Result<Reply, String> {
     let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    match line.strip_prefix('-') {
-        Some(error) => Err(error.trim().to_owned()),
-        None if line.is_empty() => Err("no answer".to_owned()),
-        None => Ok(line.trim().to_owned()),
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    let line = line.trim_end_matches(['\r', '\n']);
+    let number = |n: &str| n.parse::<i64>().map_err(|_| format!("bad answer {line:?}"));
+    match line.split_at_checked(1) {
+        Some(("+", text)) => Ok(Reply::Text(text.to_owned())),
+        Some(("-", error)) => Err(error.to_owned()),
+        Some((":", n)) => Ok(Reply::Int(number(n)?)),
+        Some(("$", n)) => match usize::try_from(number(n)?) {
+            Err(_) => Ok(Reply::Nil),
+            Ok(len) => {
+                let mut data = vec![0; len + 2];
+                std::io::Read::read_exact(reader, &mut data).map_err(|e| e.to_string())?;
+                data.truncate(len);
+                Ok(Reply::Text(String::from_utf8_lossy(&data).into_owned()))
+            }
+        },
+        Some(("*", n)) => match usize::try_from(number(n)?) {
+            Err(_) => Ok(Reply::Nil),
+            Ok(len) => (0..len)
+                .map(|_| read_reply(reader))
+                .collect::<Result<_, _>>()
+                .map(Reply::Array),
+        },
+        _ => Err(format!("bad answer {line:?}")),
     }
 }
 
@@ -355,7 +407,11 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(log_file);
         clean_env(&mut cmd);
-        cmd.envs(dir.env(env));
+        let env = dir.env(env);
+        let on_postgres = env
+            .iter()
+            .any(|(key, url)| *key == "TOKENGATE_DATABASE_URL" && url.starts_with("postgres"));
+        cmd.envs(env);
         let mut child = cmd.spawn().expect("start tokengate");
 
         let stdout = child.stdout.take().expect("piped stdout");
@@ -383,11 +439,24 @@ impl Server {
                 );
             }
         };
-        Server {
+        let server = Server {
             child,
             log,
             api: Api::new(format!("http://{addr}")),
+        };
+        if on_postgres {
+            // A PostgreSQL run that quietly used SQLite would prove nothing.
+            let sqlite = std::fs::read_dir(dir.data())
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .find(|e| e.file_name().to_string_lossy().contains(".db"));
+            assert!(
+                sqlite.is_none(),
+                "on PostgreSQL, yet a SQLite file in the data directory: {sqlite:?}"
+            );
         }
+        server
     }
 
     /// The HTTP client of this server.
