@@ -7,7 +7,7 @@
 mod counters;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -36,6 +36,9 @@ pub(crate) struct Redis {
     conn: ConnectionManager,
     prefix: String,
     subscribed: Arc<AtomicBool>,
+    /// How many times the subscription was (re)made: a quiet channel must
+    /// not cost a resubscription.
+    subscriptions: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -63,6 +66,7 @@ impl Redis {
             conn,
             prefix: prefix.to_owned(),
             subscribed: Arc::new(AtomicBool::new(false)),
+            subscriptions: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -118,6 +122,7 @@ impl Redis {
             .await
             .map_err(timed_out)??;
         self.subscribed.store(true, Ordering::Release);
+        self.subscriptions.fetch_add(1, Ordering::AcqRel);
         tracing::info!("following revocations through Redis");
         if let Err(e) = revocations.catch_up().await {
             tracing::warn!(error = %e, "cannot read revocations missed while unsubscribed");
@@ -134,7 +139,9 @@ impl Redis {
                 }
                 Ok(None) => return Err(closed()),
                 Err(_quiet) => {
-                    tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>())
+                    // A subscribed connection answers PING with ["pong", ""]:
+                    // any answer will do.
+                    tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>())
                         .await
                         .map_err(timed_out)??;
                 }
@@ -283,6 +290,22 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(!reader.is_revoked(&claims("j2")));
+        follower.abort();
+    }
+
+    #[tokio::test]
+    async fn a_quiet_subscription_stays_up() {
+        let (db, _dir) = crate::storage::test_db().await;
+        let reader = SqlRevocations::load(db, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let redis = redis("quiet");
+        require(&redis).await;
+        let follower = redis.follow(reader);
+        // Two pings' worth of silence: each ping must be answered in kind.
+        tokio::time::sleep(SUBSCRIPTION_PING * 2 + Duration::from_millis(500)).await;
+        assert!(redis.is_subscribed());
+        assert_eq!(redis.subscriptions.load(Ordering::Acquire), 1);
         follower.abort();
     }
 }
