@@ -15,6 +15,16 @@ fi
 # The Python interop tests make their own virtualenv; they need python3 with venv.
 command -v python3 >/dev/null || { echo "python3 is required for the interop tests" >&2; exit 1; }
 
+# The trusted-issuer (and OIDC) tests run a real OpenID Provider on Node:
+# install its locked dependencies when missing or older than the lockfile
+# (npm writes node_modules/.package-lock.json at every install).
+oidc=testing/oidc-provider
+if [ ! -f "$oidc/node_modules/.package-lock.json" ] \
+  || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
+  npm ci --prefix "$oidc" --no-audit --no-fund \
+    || { echo "npm ci in $oidc failed: the OIDC provider tests need it (Node 20+, npm)" >&2; exit 1; }
+fi
+
 # One build shared by every suite; two cores, so no more than two test threads.
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --test-threads 2

@@ -158,7 +158,6 @@ pub(crate) struct Settings {
     #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come
     pub(crate) files_dir: PathBuf,
     /// External issuers whose access tokens are accepted.
-    #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,
     /// OpenID providers users can log in with.
     #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come

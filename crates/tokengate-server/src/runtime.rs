@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokengate::axum::TokenGate;
+use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
 use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 use tokengate::token::{IssueSettings, TokenEngine};
 use tokengate::transport::{CookieSettings, Transport};
@@ -39,6 +40,8 @@ pub(crate) enum StartError {
     Secret(String),
     #[error("revocations: {0}")]
     Revocations(#[from] sqlx::Error),
+    #[error(transparent)]
+    Issuers(#[from] tokengate::issuers::IssuerError),
     #[cfg(feature = "redis")]
     #[error("redis_url: {0}")]
     Redis(#[from] redis::RedisError),
@@ -117,6 +120,33 @@ pub(crate) fn engine(settings: &Settings, ring: KeyRing) -> TokenEngine {
     engine.with_validation(validation)
 }
 
+/// The `[[trusted_issuers]]` of the settings (their keys are fetched by
+/// [`spawn_upkeep`], never at start: an issuer that is down must not keep
+/// the service from starting).
+fn trusted_issuers(settings: &Settings) -> Result<TrustedIssuers, StartError> {
+    let list = settings.trusted_issuers.iter().map(|c| {
+        let mut issuer = TrustedIssuer::new(c.issuer.clone(), c.audience.iter().cloned())
+            .leeway(settings.leeway);
+        if let Some(uri) = &c.jwks_uri {
+            issuer = issuer.jwks_uri(uri.clone());
+        }
+        if let Some(algs) = &c.algorithms {
+            issuer = issuer.algorithms(algs.iter().copied());
+        }
+        if let Some(claim) = c.scopes_claim.as_deref().and_then(|c| c.parse().ok()) {
+            issuer = issuer.scopes_claim(claim);
+        }
+        if let Some(path) = &c.roles_claim {
+            issuer = issuer.roles_claim(path.clone());
+        }
+        if let Some(typ) = &c.required_typ {
+            issuer = issuer.required_typ(typ.clone());
+        }
+        issuer
+    });
+    Ok(TrustedIssuers::new(list.collect())?)
+}
+
 fn transport(settings: &Settings) -> Transport {
     Transport {
         cookies: CookieSettings {
@@ -176,6 +206,7 @@ pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
     };
     let sessions = SqlSessions::new(db.clone());
     let gate = TokenGate::new(engine(settings, ring))
+        .with_trusted_issuers(trusted_issuers(settings)?)
         .with_transport(transport(settings))
         .with_revocation(Arc::new(revocations.clone()))
         .with_sessions(Arc::new(sessions.clone()));
@@ -193,6 +224,9 @@ pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
 /// Background upkeep: follow revocations written elsewhere, pick up key
 /// rotations, purge what has expired.
 pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
+    if let Some(issuers) = parts.gate.trusted_issuers() {
+        issuers.start();
+    }
     parts
         .revocations
         .clone()

@@ -108,8 +108,12 @@ pub struct Claims {
     /// The login this token belongs to (`fam`): tokengate's refresh-token
     /// family, shared by the access and refresh tokens of one login.
     pub family: Option<String>,
-    /// Scopes, from the space-separated `scope` claim (or an array of strings).
+    /// Scopes, from the space-separated `scope` claim (or an array of strings);
+    /// for a trusted issuer's token, from the claim configured for it.
     pub scopes: Vec<String>,
+    /// Roles of a trusted issuer's token (e.g. Keycloak's
+    /// `realm_access.roles`); empty for tokengate's own tokens.
+    pub roles: Vec<String>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -203,6 +207,7 @@ impl Claims {
             iss: string(iss, "iss")?,
             aud: strings(aud, "aud", false)?,
             scopes: strings(scope, "scope", true)?,
+            roles: Vec::new(),
             family: string(fam, "fam")?,
         })
     }

@@ -4,6 +4,8 @@
 pub mod axum;
 pub mod claims;
 mod error;
+#[cfg(feature = "issuers")]
+pub mod issuers;
 mod jws;
 pub mod keys;
 pub mod revocation;

@@ -241,6 +241,37 @@ impl IssuedToken {
     }
 }
 
+/// Who issued a verified token.
+///
+/// ```
+/// use tokengate::token::Origin;
+///
+/// assert!(Origin::FirstParty.is_first_party());
+/// assert_eq!(Origin::Trusted("https://tenant.auth0.com/".into()).issuer(), Some("https://tenant.auth0.com/"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// This engine's keys signed it.
+    FirstParty,
+    /// A trusted external issuer signed it; its `iss`.
+    Trusted(Arc<str>),
+}
+
+impl Origin {
+    /// Whether the engine's own keys signed it.
+    pub fn is_first_party(&self) -> bool {
+        matches!(self, Origin::FirstParty)
+    }
+
+    /// The trusted issuer's `iss`, for an external token.
+    pub fn issuer(&self) -> Option<&str> {
+        match self {
+            Origin::FirstParty => None,
+            Origin::Trusted(iss) => Some(iss),
+        }
+    }
+}
+
 /// A token whose signature and claims verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
@@ -248,6 +279,8 @@ pub struct VerifiedToken {
     pub header: Arc<Header>,
     /// The registered claims.
     pub claims: Claims,
+    /// Who issued it.
+    pub origin: Origin,
     payload_json: Vec<u8>,
 }
 
@@ -481,6 +514,7 @@ impl TokenEngine {
         Ok(VerifiedToken {
             header: compact.header,
             claims,
+            origin: Origin::FirstParty,
             payload_json,
         })
     }
@@ -496,6 +530,19 @@ impl TokenEngine {
         })
     }
 
+    /// The header of `token` after the header rules, and whether this
+    /// engine holds a key for its algorithm and key id; nothing verified.
+    #[cfg(feature = "issuers")]
+    pub(crate) fn peek(&self, token: &str) -> Result<(Arc<Header>, bool), Error> {
+        let compact = jws::parse_compact(token, &self.headers)?;
+        let known = self
+            .keys
+            .candidates(compact.header.alg, compact.header.kid.as_deref())
+            .next()
+            .is_some();
+        Ok((compact.header, known))
+    }
+
     fn check_signature<'t>(&self, token: &'t str) -> Result<jws::Compact<'t>, Error> {
         let compact = jws::parse_compact(token, &self.headers)?;
         let valid = {
@@ -504,9 +551,7 @@ impl TokenEngine {
                 .candidates(compact.header.alg, compact.header.kid.as_deref())
                 .peekable();
             if candidates.peek().is_none() {
-                return Err(Error::InvalidToken(
-                    "no key for this token's algorithm and key id",
-                ));
+                return Err(Error::InvalidToken(NO_KEY));
             }
             candidates.any(|k| k.verify_signature(compact.signing_input, &compact.signature))
         };
@@ -518,6 +563,9 @@ impl TokenEngine {
         }
     }
 }
+
+/// The error of a token no key of the engine can check.
+pub(crate) const NO_KEY: &str = "no key for this token's algorithm and key id";
 
 /// Signs a header and claim set into a compact JWS.
 pub(crate) fn sign_compact(

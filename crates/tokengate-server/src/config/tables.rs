@@ -60,6 +60,11 @@ impl TrustedIssuerConfig {
             }
             _ => {}
         }
+        if let Some(claim) = &self.scopes_claim {
+            claim
+                .parse::<tokengate::issuers::ScopesClaim>()
+                .map_err(|e| format!("scopes_claim: {e}"))?;
+        }
         for (name, value) in [
             ("scopes_claim", &self.scopes_claim),
             ("roles_claim", &self.roles_claim),

@@ -1,11 +1,13 @@
 //! Resource routes of seeds 001 and 002, discovery, and health.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::HeaderValue;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tokengate::Error;
 use tokengate::axum::{AccessToken, Scoped};
 
 use super::AppState;
@@ -72,17 +74,46 @@ async fn headers(_: AccessToken) -> &'static str {
     "Access Granted"
 }
 
-/// Forward-auth for a reverse proxy: 200 with the subject and scopes, or 401.
-async fn verify(token: AccessToken) -> Response {
+/// `GET /auth/verify?scope=S`: the scopes a forwarded request needs.
+#[derive(Debug, Deserialize)]
+struct VerifyQuery {
+    /// Space-separated scopes, all required.
+    scope: Option<String>,
+}
+
+/// Forward-auth for a reverse proxy (nginx `auth_request`, Traefik
+/// ForwardAuth): the forwarded request's token (Authorization header or
+/// cookie, this service's or a trusted issuer's) → 200 with
+/// `X-Auth-Subject`, `X-Auth-Scopes` (and `X-Auth-Issuer`, `X-Auth-Roles`
+/// for an external token); 401 without a valid token; 403
+/// `insufficient_scope` when `?scope=` names a scope the token lacks.
+async fn verify(token: AccessToken, query: Query<VerifyQuery>) -> Result<Response, Error> {
+    if let Some(required) = query.scope.as_deref() {
+        let scopes = &token.claims().scopes;
+        let missing: Vec<&str> = required
+            .split_whitespace()
+            .filter(|s| !scopes.iter().any(|have| have == s))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InsufficientScope(missing.join(" ")));
+        }
+    }
     let mut response = Json(json!({"sub": token.subject()})).into_response();
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(token.subject()) {
-        headers.insert("x-auth-subject", v);
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    set("x-auth-subject", token.subject());
+    set("x-auth-scopes", &token.claims().scopes.join(" "));
+    if let Some(issuer) = token.token.origin.issuer() {
+        set("x-auth-issuer", issuer);
     }
-    if let Ok(v) = HeaderValue::from_str(&token.claims().scopes.join(" ")) {
-        headers.insert("x-auth-scopes", v);
+    if !token.claims().roles.is_empty() {
+        set("x-auth-roles", &token.claims().roles.join(" "));
     }
-    response
+    Ok(response)
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<tokengate::keys::JwkSet> {

@@ -200,6 +200,7 @@ pub(crate) fn test_claims(jti: &str, sub: &str, family: Option<&str>) -> tokenga
         aud: vec![],
         scopes: vec![],
         family: family.map(Into::into),
+        roles: vec![],
     }
 }
 

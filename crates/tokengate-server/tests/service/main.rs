@@ -5,7 +5,8 @@
 //! Run: `cargo build -p tokengate-server && cargo nextest run -p tokengate-server --test service`.
 //! `TOKENGATE_TEST_DATABASE=postgres` runs them on PostgreSQL (127.0.0.1:5432,
 //! user `postgres`), a fresh database per test; the `cluster` tests always
-//! need PostgreSQL and Redis (127.0.0.1:6379).
+//! need PostgreSQL and Redis (127.0.0.1:6379); the `trusted_issuers` tests
+//! need Node 20+ with `npm ci --prefix testing/oidc-provider` done.
 //! No test measures speed: what happens "within a few seconds" is polled
 //! with a bounded number of retries. The one exception is the issue's own
 //! bound for revocations between instances (`cluster`: 1 s with Redis).
@@ -17,6 +18,8 @@ mod cluster;
 mod common;
 mod concurrency;
 mod limits;
+mod oidc_provider;
 mod proxy;
 mod resources;
 mod restart;
+mod trusted_issuers;

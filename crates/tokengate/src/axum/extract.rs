@@ -16,7 +16,7 @@ use super::{Requirement, TokenGate};
 use crate::Error;
 use crate::claims::{Claims, TokenType};
 use crate::scope::RequiredScopes;
-use crate::token::VerifiedToken;
+use crate::token::{Origin, VerifiedToken};
 use crate::transport::TokenLocation;
 
 /// A verified token with its custom claims decoded as `C`.
@@ -75,6 +75,7 @@ where
     let gate = TokenGate::from_ref(state);
     let result = gate
         .authenticate(parts, requirement)
+        .await
         .and_then(|(located, token)| {
             // The default `C` wants nothing: skip a second parse of the payload.
             let custom = if TypeId::of::<C>() == TypeId::of::<IgnoredAny>() {
@@ -261,5 +262,112 @@ where
 impl AuthRejection {
     pub(super) fn new(error: Error, gate: TokenGate) -> Self {
         AuthRejection { error, gate }
+    }
+}
+
+/// The verified token an extractor holds: what [`IssuedBy`] inspects.
+pub trait HoldsToken {
+    /// The verified token.
+    fn verified(&self) -> &VerifiedToken;
+}
+
+macro_rules! holds_token {
+    ($($name:ident<$($param:ident),*>),* $(,)?) => {
+        $(impl<$($param),*> HoldsToken for $name<$($param),*> {
+            fn verified(&self) -> &VerifiedToken {
+                &self.0.token
+            }
+        })*
+    };
+}
+
+holds_token!(AccessToken<C>, FreshAccessToken<C>, RefreshToken<C>, AnyToken<C>, Scoped<R, C>);
+
+/// Which issuers a route accepts, for [`IssuedBy`]: [`FirstParty`], or an
+/// issuer declared with [`trusted_issuer!`](crate::trusted_issuer).
+pub trait AcceptIssuer: Send + Sync + 'static {
+    /// Whether a token of `origin` is accepted.
+    fn accepts(origin: &Origin) -> bool;
+}
+
+/// Tokens this service's own keys signed.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstParty;
+
+impl AcceptIssuer for FirstParty {
+    fn accepts(origin: &Origin) -> bool {
+        origin.is_first_party()
+    }
+}
+
+/// Declares a marker type for [`IssuedBy`] that accepts the tokens of one
+/// trusted issuer (by its exact `iss`).
+///
+/// ```
+/// use tokengate::axum::{AccessToken, IssuedBy};
+///
+/// tokengate::trusted_issuer!(Auth0 = "https://tenant.eu.auth0.com/");
+///
+/// // Only Auth0's access tokens; a plain `AccessToken` takes this
+/// // service's and every trusted issuer's.
+/// async fn partner_api(token: IssuedBy<Auth0, AccessToken>) -> String {
+///     token.subject().to_owned()
+/// }
+/// ```
+#[macro_export]
+macro_rules! trusted_issuer {
+    ($(#[$doc:meta])* $name:ident = $iss:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $crate::axum::AcceptIssuer for $name {
+            fn accepts(origin: &$crate::token::Origin) -> bool {
+                origin.issuer() == Some($iss)
+            }
+        }
+    };
+}
+
+/// The extractor `T` (e.g. [`AccessToken`], [`Scoped`]) limited to the
+/// tokens of the issuers `A` accepts; another issuer's token is refused with
+/// 401 `invalid_claims`.
+///
+/// ```
+/// use tokengate::axum::{AccessToken, FirstParty, IssuedBy};
+///
+/// async fn admin(token: IssuedBy<FirstParty, AccessToken>) -> String {
+///     token.subject().to_owned()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct IssuedBy<A, T>(pub T, PhantomData<A>);
+
+impl<A, T> Deref for IssuedBy<A, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S, A, T> FromRequestParts<S> for IssuedBy<A, T>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    A: AcceptIssuer,
+    T: FromRequestParts<S, Rejection = AuthRejection> + HoldsToken,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let inner = T::from_request_parts(parts, state).await?;
+        if A::accepts(&inner.verified().origin) {
+            Ok(IssuedBy(inner, PhantomData))
+        } else {
+            Err(AuthRejection {
+                error: Error::InvalidClaims("this route does not accept this issuer".into()),
+                gate: TokenGate::from_ref(state),
+            })
+        }
     }
 }

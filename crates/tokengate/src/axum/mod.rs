@@ -27,7 +27,8 @@ use std::sync::{Arc, RwLock};
 use axum::response::{IntoResponse, Response};
 
 pub use extract::{
-    AccessToken, AnyToken, AuthRejection, Authenticated, FreshAccessToken, RefreshToken, Scoped,
+    AcceptIssuer, AccessToken, AnyToken, AuthRejection, Authenticated, FirstParty,
+    FreshAccessToken, HoldsToken, IssuedBy, RefreshToken, Scoped,
 };
 pub use json::{JSON_BODY_LIMIT, json_tokens};
 pub use sessions::TokenPair;
@@ -107,6 +108,8 @@ struct Inner {
     revocation: Arc<dyn RevocationStore>,
     sessions: Arc<dyn SessionStore>,
     on_error: Option<Arc<ErrorResponder>>,
+    #[cfg(feature = "issuers")]
+    issuers: Option<crate::issuers::TrustedIssuers>,
 }
 
 impl std::fmt::Debug for TokenGate {
@@ -131,6 +134,8 @@ impl TokenGate {
                 revocation: Arc::new(InMemoryRevocations::new()),
                 sessions: Arc::new(InMemorySessions::default()),
                 on_error: None,
+                #[cfg(feature = "issuers")]
+                issuers: None,
             }),
         }
     }
@@ -151,6 +156,21 @@ impl TokenGate {
     pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
         Arc::make_mut(&mut self.inner).sessions = store;
         self
+    }
+
+    /// Also accepts access tokens of these external issuers (a token is
+    /// routed to them by its `iss`); start their key fetching with
+    /// [`TrustedIssuers::start`](crate::issuers::TrustedIssuers::start).
+    #[cfg(feature = "issuers")]
+    pub fn with_trusted_issuers(mut self, issuers: crate::issuers::TrustedIssuers) -> Self {
+        Arc::make_mut(&mut self.inner).issuers = (!issuers.is_empty()).then_some(issuers);
+        self
+    }
+
+    /// The trusted external issuers, if any.
+    #[cfg(feature = "issuers")]
+    pub fn trusted_issuers(&self) -> Option<&crate::issuers::TrustedIssuers> {
+        self.inner.issuers.as_ref()
     }
 
     /// Replaces the response of any error: return `Some` to answer with your
@@ -204,13 +224,13 @@ impl TokenGate {
 
     /// Finds, verifies and checks the token of a request: location, signature,
     /// claims, type, CSRF, revocation, freshness, in that order.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         parts: &http::request::Parts,
         requirement: Requirement,
     ) -> Result<(Located, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
-        let verified = self.verify_cached(&located.token)?;
+        let verified = self.verify(&located.token).await?;
         verified.claims.check_type(requirement.token_type)?;
         self.inner
             .transport
@@ -224,13 +244,24 @@ impl TokenGate {
         Ok((located, verified))
     }
 
-    /// Verifies a token, or finds it among those verified before and not yet expired.
-    fn verify_cached(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
+    /// Verifies a token (this engine's, or a trusted issuer's), or finds it
+    /// among those verified before and not yet expired.
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
         let now = now();
         let engine = self.engine();
         let leeway = i64::try_from(engine.validation().leeway).unwrap_or(i64::MAX);
         if let Some(hit) = self.inner.cache.get(token, now, leeway) {
             return Ok(hit);
+        }
+        #[cfg(feature = "issuers")]
+        if let Some(issuers) = &self.inner.issuers
+            && let Some(iss) = crate::issuers::peek_issuer(token)?
+            && engine.validation().issuer.as_deref() != Some(iss.as_str())
+            && issuers.trusts(&iss)
+        {
+            let verified = Arc::new(issuers.verify_at(token, now).await?);
+            self.inner.cache.insert(token, verified.clone());
+            return Ok(verified);
         }
         let verified = Arc::new(engine.verify_at(token, now)?);
         self.inner.cache.insert(token, verified.clone());

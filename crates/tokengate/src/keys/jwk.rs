@@ -49,6 +49,9 @@ pub struct Jwk {
     /// Intended use; tokengate publishes `sig`.
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+    /// Permitted operations (`verify`, `sign`, ...); absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ops: Option<Vec<String>>,
     /// The algorithm this key is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
