@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokengate::Error;
 use tokengate::axum::{
-    AccessToken, AnyToken, CurrentUser, FreshAccessToken, RefreshToken, TokenPair,
+    AccessToken, AnyToken, CurrentUser, FirstParty, FreshAccessToken, IssuedBy, RefreshToken,
+    TokenPair,
 };
 use tokengate::users::{Password, Username};
 
@@ -151,14 +152,19 @@ async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<J
     Ok(token_pair(&pair))
 }
 
-async fn logout(State(state): State<AppState>, token: AnyToken) -> Result<Json<Value>, Error> {
+async fn logout(
+    State(state): State<AppState>,
+    token: IssuedBy<FirstParty, AnyToken>,
+) -> Result<Json<Value>, Error> {
     state.gate.logout(&token.token).await?;
     Ok(Json(json!({"msg": "logged out"})))
 }
 
+/// Only this service's tokens name a local user: a trusted issuer's `sub`
+/// lives in that issuer's namespace, so these routes refuse its tokens.
 async fn logout_all(
     State(state): State<AppState>,
-    token: AccessToken,
+    token: IssuedBy<FirstParty, AccessToken>,
 ) -> Result<Json<Value>, Error> {
     state.gate.logout_all(token.subject()).await?;
     Ok(Json(json!({"msg": "every session logged out"})))

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use http::header::SET_COOKIE;
 use serde_json::json;
 use tokengate::Error;
-use tokengate::axum::{AccessToken, AnyToken, RefreshToken, TokenPair};
+use tokengate::axum::{AccessToken, AnyToken, FirstParty, IssuedBy, RefreshToken, TokenPair};
 
 use super::AppState;
 use super::auth::{Credentials, authenticate, subject};
@@ -58,7 +58,10 @@ async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<R
     Ok(with_cookies(&state, &pair, &user))
 }
 
-async fn logout(State(state): State<AppState>, token: AnyToken) -> Result<Response, Error> {
+async fn logout(
+    State(state): State<AppState>,
+    token: IssuedBy<FirstParty, AnyToken>,
+) -> Result<Response, Error> {
     state.gate.logout(&token.token).await?;
     let cleared: Vec<_> = state
         .gate
@@ -72,7 +75,7 @@ async fn logout(State(state): State<AppState>, token: AnyToken) -> Result<Respon
 
 async fn status(
     State(state): State<AppState>,
-    token: AccessToken,
+    token: IssuedBy<FirstParty, AccessToken>,
 ) -> Result<Json<serde_json::Value>, Error> {
     let user = subject(&state, token.subject()).await?;
     Ok(Json(

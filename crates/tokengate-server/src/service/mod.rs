@@ -57,6 +57,10 @@ impl UserLoader for AppState {
     type User = User;
 
     async fn load_user(&self, token: &VerifiedToken) -> Result<Option<User>, tokengate::Error> {
+        // Another issuer's `sub` is not one of our user ids, whatever it looks like.
+        if !token.origin.is_first_party() {
+            return Ok(None);
+        }
         match token.subject().parse::<i64>() {
             Ok(id) => self.db.user_by_id(UserId(id)).await,
             Err(_) => Ok(None),

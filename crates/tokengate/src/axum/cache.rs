@@ -23,8 +23,10 @@ pub(super) struct VerifiedCache {
     hasher: RandomState,
 }
 
-/// A token's exact bytes and what verifying them gave.
-type Entry = (Box<str>, Arc<VerifiedToken>);
+/// A token's exact bytes, what verifying them gave, the leeway its expiry
+/// was checked with, and the version of the trusted issuers' keys then
+/// (0 for this engine's tokens: its key changes clear the cache).
+type Entry = (Box<str>, Arc<VerifiedToken>, i64, u64);
 
 /// How many trailing bytes identify a token for lookup.
 const TAIL: usize = 32;
@@ -38,22 +40,41 @@ impl VerifiedCache {
 }
 
 impl VerifiedCache {
-    /// The verified token for these bytes, if remembered and not expired at `now`.
-    pub(super) fn get(&self, token: &str, now: i64, leeway: i64) -> Option<Arc<VerifiedToken>> {
+    /// The verified token for these bytes, if remembered, not expired at
+    /// `now`, and (for a trusted issuer's token) verified with the issuers'
+    /// keys of `keys_version`.
+    pub(super) fn get(
+        &self,
+        token: &str,
+        now: i64,
+        keys_version: u64,
+    ) -> Option<Arc<VerifiedToken>> {
         let key = self.fingerprint(token);
         let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        let (bytes, hit) = tokens.get(&key)?;
-        (**bytes == *token && hit.claims.exp.saturating_add(leeway) > now).then(|| hit.clone())
+        let (bytes, hit, leeway, version) = tokens.get(&key)?;
+        let current = hit.origin.is_first_party() || *version == keys_version;
+        (**bytes == *token && current && hit.claims.exp.saturating_add(*leeway) > now)
+            .then(|| hit.clone())
     }
 
-    pub(super) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+    /// Remembers a token verified with `leeway` (and issuer keys of `keys_version`).
+    pub(super) fn insert(
+        &self,
+        token: &str,
+        verified: Arc<VerifiedToken>,
+        leeway: i64,
+        keys_version: u64,
+    ) {
         let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         // Starting over is O(1) amortized and bounds memory without bookkeeping;
         // the cost is one signature check per live token afterwards.
         if tokens.len() >= CAPACITY {
             tokens.clear();
         }
-        tokens.insert(self.fingerprint(token), (token.into(), verified));
+        tokens.insert(
+            self.fingerprint(token),
+            (token.into(), verified, leeway, keys_version),
+        );
     }
 
     /// Forgets everything (the keys changed).
@@ -80,17 +101,18 @@ mod tests {
         let verified = Arc::new(engine.verify(&issued.token).unwrap());
         let cache = VerifiedCache::default();
         assert!(cache.get(&issued.token, 0, 0).is_none());
-        cache.insert(&issued.token, verified.clone());
+        cache.insert(&issued.token, verified.clone(), 0, 0);
         assert!(cache.get(&issued.token, issued.expires_at - 1, 0).is_some());
         // Expired: no hit, whatever was cached.
         assert!(cache.get(&issued.token, issued.expires_at, 0).is_none());
-        assert!(cache.get(&issued.token, issued.expires_at, 5).is_some());
+        cache.insert(&issued.token, verified.clone(), 5, 0);
+        assert!(cache.get(&issued.token, issued.expires_at, 0).is_some());
         // Other bytes never hit, even with the same signature.
         assert!(cache.get(&format!("{}x", issued.token), 0, 0).is_none());
         let same_tail = format!("x{}", &issued.token[1..]);
         assert!(cache.get(&same_tail, 0, 0).is_none());
         for i in 0..CAPACITY {
-            cache.insert(&i.to_string(), verified.clone());
+            cache.insert(&i.to_string(), verified.clone(), 0, 0);
         }
         assert!(cache.tokens.read().unwrap().len() <= CAPACITY);
         cache.clear();

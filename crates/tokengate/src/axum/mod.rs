@@ -231,6 +231,17 @@ impl TokenGate {
     ) -> Result<(Located, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
         let verified = self.verify(&located.token).await?;
+        // Another issuer's token is an access token, never fresh: only this
+        // service's logins make refresh tokens and fresh tokens.
+        if !verified.origin.is_first_party()
+            && (requirement.token_type == TokenType::Refresh || requirement.fresh)
+        {
+            return Err(if requirement.fresh {
+                Error::FreshTokenRequired
+            } else {
+                Error::WrongTokenType(TokenType::Refresh)
+            });
+        }
         verified.claims.check_type(requirement.token_type)?;
         self.inner
             .transport
@@ -249,22 +260,29 @@ impl TokenGate {
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
         let now = now();
         let engine = self.engine();
-        let leeway = i64::try_from(engine.validation().leeway).unwrap_or(i64::MAX);
-        if let Some(hit) = self.inner.cache.get(token, now, leeway) {
+        #[cfg(feature = "issuers")]
+        let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
+        #[cfg(not(feature = "issuers"))]
+        let keys_version = 0;
+        if let Some(hit) = self.inner.cache.get(token, now, keys_version) {
             return Ok(hit);
         }
         #[cfg(feature = "issuers")]
         if let Some(issuers) = &self.inner.issuers
             && let Some(iss) = crate::issuers::peek_issuer(token)?
             && engine.validation().issuer.as_deref() != Some(iss.as_str())
-            && issuers.trusts(&iss)
+            && let Some(leeway) = issuers.leeway_of(&iss)
         {
             let verified = Arc::new(issuers.verify_at(token, now).await?);
-            self.inner.cache.insert(token, verified.clone());
+            let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+            self.inner
+                .cache
+                .insert(token, verified.clone(), leeway, keys_version);
             return Ok(verified);
         }
         let verified = Arc::new(engine.verify_at(token, now)?);
-        self.inner.cache.insert(token, verified.clone());
+        let leeway = i64::try_from(engine.validation().leeway).unwrap_or(i64::MAX);
+        self.inner.cache.insert(token, verified.clone(), leeway, 0);
         Ok(verified)
     }
 

@@ -127,13 +127,17 @@ pub(super) async fn get(client: &reqwest::Client, url: &str) -> Result<Fetched, 
 
 /// reqwest's message without the URL it repeats (the error names it once).
 fn without_url(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    if e.is_redirect() {
+        // The policy's reason: too many redirects, or another host.
+        return "redirect refused (another host, or too many)".into();
+    }
     let mut reason = e.to_string();
     if let Some(url) = e.url() {
-        reason = reason.replace(&format!(" ({url})"), "");
         reason = reason.replace(&format!(" for url ({url})"), "");
-    }
-    if e.is_timeout() {
-        reason = "timed out".into();
+        reason = reason.replace(&format!(" ({url})"), "");
     }
     reason
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::fetch::{self, IssuerError};
 use super::{ScopesClaim, TrustedIssuer, strings_at};
 use crate::Error;
+use crate::claims::{Fresh, TokenType};
 use crate::keys::KeyRing;
 use crate::token::{Origin, TokenEngine, Validation, VerifiedToken};
 
@@ -28,6 +29,8 @@ pub(super) struct IssuerKeys {
     engine: RwLock<Arc<TokenEngine>>,
     /// Bumped by every successful fetch.
     generation: AtomicU64,
+    /// Shared by every issuer of the set, bumped with `generation`.
+    keys_version: Arc<AtomicU64>,
     /// Held while fetching: concurrent callers wait for the one fetch.
     fetching: tokio::sync::Mutex<()>,
     /// When an unknown key id last caused a fetch.
@@ -37,7 +40,11 @@ pub(super) struct IssuerKeys {
 }
 
 impl IssuerKeys {
-    pub(super) fn new(config: TrustedIssuer, client: reqwest::Client) -> Self {
+    pub(super) fn new(
+        config: TrustedIssuer,
+        client: reqwest::Client,
+        keys_version: Arc<AtomicU64>,
+    ) -> Self {
         let engine = engine(&config, KeyRing::verify_only([]));
         IssuerKeys {
             origin: Origin::Trusted(config.issuer.as_str().into()),
@@ -46,6 +53,7 @@ impl IssuerKeys {
             client,
             engine: RwLock::new(Arc::new(engine)),
             generation: AtomicU64::new(0),
+            keys_version,
             fetching: tokio::sync::Mutex::new(()),
             last_unknown_kid_fetch: Mutex::new(None),
         }
@@ -97,6 +105,7 @@ impl IssuerKeys {
         *self.engine.write().unwrap_or_else(|e| e.into_inner()) =
             Arc::new(engine(&self.config, ring));
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.keys_version.fetch_add(1, Ordering::AcqRel);
         Ok(fetched.max_age)
     }
 
@@ -164,6 +173,13 @@ impl IssuerKeys {
             engine = self.engine();
         }
         let mut verified = engine.verify_at(token, now)?;
+        // Refresh tokens, freshness and login families are this service's
+        // own: another issuer's token is a plain access token.
+        if verified.claims.token_type == Some(TokenType::Refresh) {
+            return Err(Error::WrongTokenType(TokenType::Access));
+        }
+        verified.claims.fresh = Fresh::No;
+        verified.claims.family = None;
         if self.config.scopes_claim != ScopesClaim::Scope || self.config.roles_claim.is_some() {
             let payload = verified.payload();
             if self.config.scopes_claim != ScopesClaim::Scope {

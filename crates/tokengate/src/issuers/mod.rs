@@ -25,6 +25,7 @@ mod fetch;
 mod keys;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -214,6 +215,9 @@ impl TrustedIssuer {
 #[derive(Debug, Clone)]
 pub struct TrustedIssuers {
     issuers: Arc<[Arc<IssuerKeys>]>,
+    /// Bumped whenever any issuer's keys change: what a verification
+    /// remembered with older keys must be checked again.
+    keys_version: Arc<AtomicU64>,
 }
 
 impl TrustedIssuers {
@@ -222,6 +226,7 @@ impl TrustedIssuers {
     /// `iss` and an HTTP client that cannot be built.
     pub fn new(list: Vec<TrustedIssuer>) -> Result<Self, IssuerError> {
         let client = fetch::client()?;
+        let keys_version = Arc::new(AtomicU64::new(1));
         let mut issuers: Vec<Arc<IssuerKeys>> = Vec::with_capacity(list.len());
         for config in list {
             if config.audience.iter().all(|a| a.trim().is_empty()) {
@@ -238,10 +243,15 @@ impl TrustedIssuers {
                     config.issuer
                 )));
             }
-            issuers.push(Arc::new(IssuerKeys::new(config, client.clone())));
+            issuers.push(Arc::new(IssuerKeys::new(
+                config,
+                client.clone(),
+                keys_version.clone(),
+            )));
         }
         Ok(TrustedIssuers {
             issuers: issuers.into(),
+            keys_version,
         })
     }
 
@@ -279,6 +289,16 @@ impl TrustedIssuers {
     /// Whether `iss` is one of the configured issuers.
     pub fn trusts(&self, iss: &str) -> bool {
         self.find(iss).is_some()
+    }
+
+    /// The leeway of the issuer `iss`, if it is configured.
+    pub fn leeway_of(&self, iss: &str) -> Option<u64> {
+        self.find(iss).map(|i| i.config().leeway)
+    }
+
+    /// A number that changes whenever any issuer's keys change.
+    pub fn keys_version(&self) -> u64 {
+        self.keys_version.load(Ordering::Acquire)
     }
 
     /// Verifies an access token of one of the issuers at the current time.
