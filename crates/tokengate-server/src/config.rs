@@ -160,7 +160,6 @@ pub(crate) struct Settings {
     /// External issuers whose access tokens are accepted.
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,
     /// OpenID providers users can log in with.
-    #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come
     pub(crate) oidc_providers: Vec<OidcProviderConfig>,
 }
 

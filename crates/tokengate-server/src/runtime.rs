@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokengate::axum::TokenGate;
 use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
 use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+use tokengate::oidc::{OidcLogin, OidcProvider};
 use tokengate::token::{IssueSettings, TokenEngine};
 use tokengate::transport::{CookieSettings, Transport};
 
@@ -118,6 +119,30 @@ pub(crate) fn engine(settings: &Settings, ring: KeyRing) -> TokenEngine {
     });
     let validation = engine.validation().clone().leeway(settings.leeway);
     engine.with_validation(validation)
+}
+
+/// The `[[oidc_providers]]` of the settings (discovered at the first login).
+pub(crate) fn oidc_login(settings: &Settings) -> Result<OidcLogin, StartError> {
+    let list = settings.oidc_providers.iter().map(|c| {
+        let mut provider = OidcProvider::new(
+            c.name.clone(),
+            c.issuer.clone(),
+            c.client_id.clone(),
+            c.redirect_url.clone(),
+        )
+        .scopes(c.scopes.iter().cloned());
+        if let Some(secret) = &c.client_secret {
+            provider = provider.client_secret(secret.expose());
+        }
+        if let Some(url) = &c.post_logout_redirect_url {
+            provider = provider.post_logout_redirect_url(url.clone());
+        }
+        if let Some(claim) = &c.display_name_claim {
+            provider = provider.display_name_claim(claim.clone());
+        }
+        provider
+    });
+    Ok(OidcLogin::new(list.collect())?)
 }
 
 /// The `[[trusted_issuers]]` of the settings (their keys are fetched by
@@ -236,7 +261,11 @@ pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
         redis.follow(parts.revocations.clone());
     }
 
-    let (revocations, sessions) = (parts.revocations.clone(), parts.sessions.clone());
+    let (revocations, sessions, db) = (
+        parts.revocations.clone(),
+        parts.sessions.clone(),
+        parts.db.clone(),
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
@@ -247,6 +276,9 @@ pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
             }
             if let Err(e) = sessions.purge_expired(now).await {
                 tracing::warn!(error = %e, "cannot purge logins");
+            }
+            if let Err(e) = db.purge_expired_oidc_logins(now).await {
+                tracing::warn!(error = %e, "cannot purge OIDC logins");
             }
         }
     });

@@ -77,6 +77,9 @@ pub enum Error {
     /// The message is for logs; clients see a generic one.
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// The thing a route names does not exist (e.g. an unknown OIDC provider).
+    #[error("not found")]
+    NotFound,
     /// The store of users, logins or revocations cannot be reached; the
     /// request may succeed later. The message is for logs.
     #[error("the token store is temporarily unavailable")]
@@ -125,6 +128,7 @@ impl Error {
             Error::RegistrationClosed => "registration_closed",
             Error::Unavailable(_) => "unavailable",
             Error::StoreUnavailable(_) => "store_unavailable",
+            Error::NotFound => "not_found",
         }
     }
 
@@ -133,6 +137,7 @@ impl Error {
         match self {
             Error::InsufficientScope(_) | Error::RegistrationClosed => StatusCode::FORBIDDEN,
             Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) | Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

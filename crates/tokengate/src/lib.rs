@@ -8,6 +8,8 @@ mod error;
 pub mod issuers;
 mod jws;
 pub mod keys;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod revocation;
 pub mod scope;
 pub mod session;

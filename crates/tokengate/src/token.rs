@@ -232,6 +232,8 @@ pub struct IssuedToken {
     pub issued_at: i64,
     /// Its `exp`.
     pub expires_at: i64,
+    /// Its login (`fam`), if it belongs to one.
+    pub family: Option<String>,
 }
 
 impl IssuedToken {
@@ -474,8 +476,8 @@ impl TokenEngine {
         if let Some(scope) = new.scope {
             claims.insert("scope".into(), Value::String(scope));
         }
-        if let Some(family) = new.family {
-            claims.insert("fam".into(), Value::String(family));
+        if let Some(family) = &new.family {
+            claims.insert("fam".into(), Value::String(family.clone()));
         }
 
         let mut header = new.headers;
@@ -489,6 +491,7 @@ impl TokenEngine {
             csrf,
             issued_at: now,
             expires_at: exp,
+            family: new.family,
         })
     }
 

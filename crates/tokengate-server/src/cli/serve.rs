@@ -56,6 +56,11 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         db: parts.db.clone(),
         hasher: PasswordHasher::new(concurrency),
         limiter: Arc::new(limiter(&parts, &settings)),
+        oidc: {
+            let oidc = runtime::oidc_login(&settings)?;
+            oidc.start();
+            oidc
+        },
         #[cfg(feature = "redis")]
         redis: parts.redis.clone(),
         settings: settings.clone(),

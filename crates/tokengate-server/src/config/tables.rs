@@ -97,6 +97,9 @@ pub(crate) struct OidcProviderConfig {
     pub(crate) redirect_url: String,
     /// Where the provider sends the browser back after logout.
     pub(crate) post_logout_redirect_url: Option<String>,
+    /// The ID token claim shown as the user's name (default
+    /// `preferred_username`, then `name`, then `email`).
+    pub(crate) display_name_claim: Option<String>,
 }
 
 fn default_scopes() -> Vec<String> {

@@ -208,6 +208,22 @@ async fn change_password(
     Ok(token_pair(&pair))
 }
 
-async fn me(CurrentUser(user, _): CurrentUser<User>) -> Json<Value> {
-    Json(json!({"id": user.id, "username": user.username, "scopes": user.scopes}))
+/// The user, with the provider accounts linked to it (OIDC logins).
+async fn me(
+    State(state): State<AppState>,
+    CurrentUser(user, _): CurrentUser<User>,
+) -> Result<Json<Value>, Error> {
+    let identities: Vec<Value> = state
+        .db
+        .oidc_identities(user.id)
+        .await?
+        .into_iter()
+        .map(|(provider, sub)| json!({"provider": provider, "sub": sub}))
+        .collect();
+    Ok(Json(json!({
+        "id": user.id,
+        "username": user.username,
+        "scopes": user.scopes,
+        "identities": identities,
+    })))
 }

@@ -6,6 +6,7 @@ mod body;
 mod browser;
 pub(crate) mod client_ip;
 pub(crate) mod limits;
+mod oidc;
 mod resources;
 
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) db: Database,
     pub(crate) hasher: PasswordHasher,
     pub(crate) limiter: Arc<LoginLimiter>,
+    /// OIDC providers users can log in with (possibly none).
+    pub(crate) oidc: tokengate::oidc::OidcLogin,
     /// The Redis the instances share, if configured.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::cluster::Redis>,
@@ -92,6 +95,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::routes())
         .merge(browser::routes())
+        .merge(oidc::routes())
         .merge(resources::routes())
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {

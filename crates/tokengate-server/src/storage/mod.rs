@@ -7,6 +7,7 @@
 //! backend in use, so there is one implementation of every query and sqlx
 //! keeps each driver's own types and options.
 
+mod oidc;
 mod revocations;
 mod sessions;
 mod users;

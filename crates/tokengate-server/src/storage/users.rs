@@ -52,9 +52,10 @@ pub(crate) struct NewUser<'a> {
     pub scopes: &'a [String],
 }
 
-type Row = (i64, String, String, String);
+/// A `users` row: id, username, password_hash, scopes.
+pub(super) type Row = (i64, String, String, String);
 
-fn user((id, username, hash, scopes): Row) -> User {
+pub(super) fn user((id, username, hash, scopes): Row) -> User {
     User {
         id: UserId(id),
         username,

@@ -384,6 +384,14 @@ fn clean_env(cmd: &mut Command) {
     cmd.env("RUST_LOG", "info");
 }
 
+/// A port of 127.0.0.1 that was free a moment ago (bound to port 0, read,
+/// released), for [`Server::start_on`]. Another process could take it in
+/// between; on a test machine that is rare enough.
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("a local address").port()
+}
+
 /// A running `tokengate` process; killed on drop (its log is printed if the
 /// test is failing).
 pub(crate) struct Server {
@@ -396,12 +404,19 @@ impl Server {
     /// Starts `tokengate --data-dir DIR --listen 127.0.0.1:0` with `env`
     /// (`TOKENGATE_*` settings) and waits for its address on stdout.
     pub(crate) fn start(dir: &TestDir, env: &[(&str, &str)]) -> Server {
+        Server::start_on(dir, "127.0.0.1:0", env)
+    }
+
+    /// [`Server::start`] with `--listen LISTEN`: for a test that must know
+    /// the address before the server starts (an OpenID provider registers
+    /// tokengate's callback URL first). See [`free_port`].
+    pub(crate) fn start_on(dir: &TestDir, listen: &str, env: &[(&str, &str)]) -> Server {
         let log = dir.next_log();
         let log_file = std::fs::File::create(&log).expect("create the server log");
         let mut cmd = Command::new(BIN);
         cmd.arg("--data-dir")
             .arg(dir.data())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .current_dir(&dir.root)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -541,6 +556,17 @@ impl Api {
             .build()
             .expect("HTTP client");
         Api { base, http }
+    }
+
+    /// A client for any other HTTP server at `base` (`http://HOST:PORT`),
+    /// with the same rules: no redirects followed, no 5xx accepted.
+    pub(crate) fn at(base: &str) -> Api {
+        Api::new(base.trim_end_matches('/').to_owned())
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
     /// `127.0.0.1:PORT`.

@@ -6,7 +6,9 @@
 //! `TOKENGATE_TEST_DATABASE=postgres` runs them on PostgreSQL (127.0.0.1:5432,
 //! user `postgres`), a fresh database per test; the `cluster` tests always
 //! need PostgreSQL and Redis (127.0.0.1:6379); the `trusted_issuers` tests
-//! need Node 20+ with `npm ci --prefix testing/oidc-provider` done.
+//! and `oidc_login` tests need Node 20+ with `npm ci --prefix
+//! testing/oidc-provider` done (the other OIDC tests use a provider of their
+//! own, `fake_oidc`).
 //! No test measures speed: what happens "within a few seconds" is polled
 //! with a bounded number of retries. The one exception is the issue's own
 //! bound for revocations between instances (`cluster`: 1 s with Redis).
@@ -17,9 +19,14 @@ mod cli;
 mod cluster;
 mod common;
 mod concurrency;
+mod fake_oidc;
 mod limits;
+mod oidc_attacks;
+mod oidc_login;
 mod oidc_provider;
+mod oidc_redirects;
 mod proxy;
 mod resources;
 mod restart;
+mod rp;
 mod trusted_issuers;

@@ -29,6 +29,11 @@ pub(crate) const OTHER_API: &str = "https://other.tokengate.test";
 pub(crate) const MACHINE_CLIENT_ID: &str = "tokengate-machine";
 const MACHINE_CLIENT_SECRET: &str = "tokengate-machine-secret";
 
+/// The web client (authorization code + PKCE, `client_secret_basic`):
+/// tokengate's OIDC login logs in through it.
+pub(crate) const WEB_CLIENT_ID: &str = "tokengate-web";
+pub(crate) const WEB_CLIENT_SECRET: &str = "tokengate-web-secret";
+
 /// The provider's directory in the repository.
 fn provider_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testing/oidc-provider")
@@ -129,6 +134,20 @@ impl OidcProvider {
         }
     }
 
+    /// A provider whose web client has exactly `redirect_uri` and
+    /// `post_logout_redirect_uri` registered (it refuses any other).
+    pub(crate) fn start_for_web(
+        redirect_uri: &str,
+        post_logout_redirect_uri: &str,
+    ) -> OidcProvider {
+        OidcProvider::start(&[
+            "--redirect-uri",
+            redirect_uri,
+            "--post-logout-redirect-uri",
+            post_logout_redirect_uri,
+        ])
+    }
+
     /// `http://127.0.0.1:{port}`, exactly the `iss` of its tokens.
     pub(crate) fn issuer(&self) -> &str {
         &self.issuer
@@ -210,7 +229,7 @@ impl Drop for OidcProvider {
 
 /// An `application/x-www-form-urlencoded` body (reqwest's `form` is a
 /// feature this crate does not build).
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     fn encode(s: &str) -> String {
         s.bytes()
             .map(|b| match b {

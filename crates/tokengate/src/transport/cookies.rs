@@ -124,7 +124,7 @@ impl Transport {
     /// use tokengate::token::IssuedToken;
     ///
     /// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: Some("c".into()),
-    ///     issued_at: 0, expires_at: 900 };
+    ///     issued_at: 0, expires_at: 900, family: None };
     /// let cookies = Transport::default().set_access_cookies(&token);
     /// assert!(cookies[0].to_str().unwrap().starts_with("access_token_cookie=a.b.c"));
     /// assert!(cookies[0].to_str().unwrap().contains("HttpOnly"));
@@ -169,6 +169,7 @@ mod tests {
             csrf: Some("c".into()),
             issued_at: 0,
             expires_at: 60,
+            family: None,
         };
         let v = t.set_refresh_cookies(&token);
         let jwt = v[0].to_str().unwrap();

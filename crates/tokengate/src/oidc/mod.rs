@@ -1,0 +1,364 @@
+//! Log in with an OpenID provider (Keycloak, Auth0, ...): the relying party
+//! of seed 000, done the way neither Authlib nor flask-oidc does it for you.
+//!
+//! - The protocol (discovery, the authorization request with PKCE S256,
+//!   `state` and `nonce`, the code exchange) is the `openidconnect` crate's,
+//!   its HTTP going through this crate's reqwest client.
+//! - The ID token is checked by tokengate's own verifier against the
+//!   provider's keys from [`crate::issuers`]' JWKS cache (refreshed, refetched
+//!   on an unknown `kid`), then `nonce`, `azp` and `at_hash` here: a key
+//!   rotation at the provider never breaks logins, as a JWKS loaded once would.
+//! - `state`, `nonce` and the PKCE verifier stay on the server, bound to the
+//!   browser by a random value the caller keeps in a short-lived cookie, and
+//!   are deleted at first use.
+//! - `next` is reduced to a local path.
+//!
+//! ```no_run
+//! use tokengate::oidc::{OidcLogin, OidcProvider};
+//!
+//! # async fn run() -> Result<(), tokengate::Error> {
+//! let keycloak = OidcProvider::new(
+//!     "keycloak",
+//!     "http://127.0.0.1:8080/realms/dev",
+//!     "my-app",
+//!     "http://127.0.0.1:5000/auth/oidc/keycloak/callback",
+//! );
+//! let login = OidcLogin::new(vec![keycloak]).map_err(|e| tokengate::Error::Unavailable(e.to_string()))?;
+//! login.start();
+//! let begun = login.begin("keycloak", Some("/memos")).await?;
+//! // Redirect to begun.redirect_url, keeping begun.browser_binding in a cookie.
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod pending;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::issuers::IssuerError;
+
+use client::ProviderClient;
+use pending::{Pending, PendingLogins};
+
+/// How long a browser may take between the login redirect and the callback.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One OpenID provider users may log in with.
+///
+/// ```
+/// use tokengate::oidc::OidcProvider;
+///
+/// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback")
+///     .client_secret("s3cret")
+///     .post_logout_redirect_url("http://127.0.0.1:5000/");
+/// assert_eq!(p.scopes, ["openid", "profile", "email"]);
+/// assert!(!format!("{p:?}").contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct OidcProvider {
+    /// Its name in routes (`/auth/oidc/{name}/...`).
+    pub name: String,
+    /// Its issuer: discovery at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// This application's client id there.
+    pub client_id: String,
+    /// The client secret; `None` for a public client (PKCE only).
+    pub client_secret: Option<Zeroizing<String>>,
+    /// Scopes asked for (default `openid profile email`).
+    pub scopes: Vec<String>,
+    /// This application's callback URL, as registered at the provider.
+    pub redirect_url: String,
+    /// Where the provider sends the browser after its logout.
+    pub post_logout_redirect_url: Option<String>,
+    /// The ID token claim used as the display name (default `preferred_username`,
+    /// then `name`, then `email`).
+    pub display_name_claim: Option<String>,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcProvider {
+    /// A public client of `issuer` with the default scopes.
+    pub fn new(
+        name: impl Into<String>,
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        redirect_url: impl Into<String>,
+    ) -> Self {
+        OidcProvider {
+            name: name.into(),
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+            redirect_url: redirect_url.into(),
+            post_logout_redirect_url: None,
+            display_name_claim: None,
+        }
+    }
+
+    /// A confidential client: authenticates to the token endpoint.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(Zeroizing::new(secret.into()));
+        self
+    }
+
+    /// Asks for these scopes (`openid` is always added).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where the provider's logout returns to.
+    pub fn post_logout_redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.post_logout_redirect_url = Some(url.into());
+        self
+    }
+
+    /// Reads the display name from this claim.
+    pub fn display_name_claim(mut self, claim: impl Into<String>) -> Self {
+        self.display_name_claim = Some(claim.into());
+        self
+    }
+}
+
+/// A login begun: send the browser to `redirect_url`, and keep
+/// `browser_binding` in a short-lived HttpOnly cookie for the callback.
+#[derive(Debug)]
+pub struct BegunLogin {
+    /// The provider's authorization URL with every parameter.
+    pub redirect_url: String,
+    /// The value that ties the callback to this browser.
+    pub browser_binding: String,
+}
+
+/// The query of the callback.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Callback {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state sent with the request.
+    pub state: Option<String>,
+    /// The provider's issuer (RFC 9207), when it sends one.
+    pub iss: Option<String>,
+    /// The provider's error code, when it refused.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// Who logged in.
+#[derive(Clone)]
+pub struct OidcIdentity {
+    /// The provider's name.
+    pub provider: String,
+    /// The ID token's `sub`: the identity at that provider.
+    pub subject: String,
+    /// A display name from the ID token.
+    pub display_name: Option<String>,
+    /// The `email` claim, if any (never used to link accounts).
+    pub email: Option<String>,
+    /// The ID token, for the provider logout's `id_token_hint`.
+    pub id_token: String,
+    /// The local path to return to.
+    pub next: String,
+}
+
+impl std::fmt::Debug for OidcIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcIdentity")
+            .field("provider", &self.provider)
+            .field("subject", &self.subject)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every configured provider, and the logins in progress. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OidcLogin {
+    providers: Arc<[ProviderClient]>,
+    pending: Arc<PendingLogins>,
+}
+
+impl OidcLogin {
+    /// The providers of `list`; nothing is fetched yet. Refuses two
+    /// providers of one name.
+    pub fn new(list: Vec<OidcProvider>) -> Result<Self, IssuerError> {
+        let mut providers: Vec<ProviderClient> = Vec::with_capacity(list.len());
+        for config in list {
+            if providers.iter().any(|p| p.config().name == config.name) {
+                return Err(IssuerError::Config(format!(
+                    "OIDC provider {} is listed twice",
+                    config.name
+                )));
+            }
+            providers.push(ProviderClient::new(config)?);
+        }
+        Ok(OidcLogin {
+            providers: providers.into(),
+            pending: Arc::new(PendingLogins::default()),
+        })
+    }
+
+    /// Whether no provider is configured.
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+
+    /// The configured providers.
+    pub fn providers(&self) -> impl Iterator<Item = &OidcProvider> {
+        self.providers.iter().map(|p| p.config())
+    }
+
+    /// Discovers every provider and keeps its keys fresh in the background.
+    /// Needs a Tokio runtime.
+    pub fn start(&self) {
+        for provider in self.providers.iter() {
+            provider.start();
+        }
+    }
+
+    fn provider(&self, name: &str) -> Result<&ProviderClient, Error> {
+        self.providers
+            .iter()
+            .find(|p| p.config().name == name)
+            .ok_or(Error::NotFound)
+    }
+
+    /// Starts a login with provider `name`, returning to `next` (a local
+    /// path; anything else becomes `/`) afterwards.
+    pub async fn begin(&self, name: &str, next: Option<&str>) -> Result<BegunLogin, Error> {
+        let provider = self.provider(name)?;
+        let (redirect_url, secrets) = provider.authorization_request().await?;
+        let browser_binding = crate::token::random_id();
+        self.pending.insert(
+            secrets.state.clone(),
+            Pending {
+                provider: name.to_owned(),
+                nonce: secrets.nonce,
+                pkce_verifier: secrets.pkce_verifier,
+                next: local_path(next.unwrap_or("/")),
+                browser_binding: browser_binding.clone(),
+            },
+        );
+        Ok(BegunLogin {
+            redirect_url,
+            browser_binding,
+        })
+    }
+
+    /// Completes a login at provider `name`'s callback, for the browser
+    /// holding `browser_binding`. Every failure refuses the login; the state
+    /// is spent either way.
+    pub async fn finish(
+        &self,
+        name: &str,
+        callback: &Callback,
+        browser_binding: Option<&str>,
+    ) -> Result<OidcIdentity, Error> {
+        let provider = self.provider(name)?;
+        let state = callback
+            .state
+            .as_deref()
+            .ok_or_else(|| Error::InvalidRequest("the callback has no state".into()))?;
+        // Taken first: a state is good for one callback, whatever happens next.
+        let pending = self.pending.take(state).ok_or_else(|| {
+            Error::InvalidRequest("unknown, expired or already used state".into())
+        })?;
+        let bound = browser_binding.is_some_and(|b| {
+            subtle::ConstantTimeEq::ct_eq(b.as_bytes(), pending.browser_binding.as_bytes()).into()
+        });
+        if !bound {
+            return Err(Error::InvalidRequest(
+                "this login was started in another browser".into(),
+            ));
+        }
+        if pending.provider != name {
+            return Err(Error::InvalidRequest(
+                "this login was started with another provider".into(),
+            ));
+        }
+        if let Some(error) = &callback.error {
+            return Err(Error::InvalidRequest(format!(
+                "the provider refused: {error}{}",
+                callback
+                    .error_description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )));
+        }
+        provider
+            .check_response_issuer(callback.iss.as_deref())
+            .await?;
+        let code = callback
+            .code
+            .as_deref()
+            .ok_or_else(|| Error::InvalidRequest("the callback has no code".into()))?;
+        let checked = provider
+            .exchange(code, &pending.pkce_verifier, &pending.nonce)
+            .await?;
+        Ok(OidcIdentity {
+            provider: name.to_owned(),
+            subject: checked.subject,
+            display_name: checked.display_name,
+            email: checked.email,
+            id_token: checked.id_token,
+            next: pending.next,
+        })
+    }
+
+    /// Where to send the browser to end its session at provider `name`:
+    /// the provider's `end_session_endpoint` with `id_token_hint` and the
+    /// configured `post_logout_redirect_uri`, or `None` if it has none.
+    pub async fn end_session_url(
+        &self,
+        name: &str,
+        id_token_hint: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        self.provider(name)?.end_session_url(id_token_hint).await
+    }
+}
+
+/// `next` if it is a local path (one leading `/`, not `//`, not `/\`, no
+/// scheme, no control characters), else `/`.
+///
+/// ```
+/// use tokengate::oidc::local_path;
+///
+/// assert_eq!(local_path("/memos?x=1"), "/memos?x=1");
+/// for bad in ["https://evil.example", "//evil.example", "/\\evil.example",
+///             "%2F%2Fevil.example", "javascript:alert(1)", "", "memos"] {
+///     assert_eq!(local_path(bad), "/");
+/// }
+/// ```
+pub fn local_path(next: &str) -> String {
+    let bytes = next.as_bytes();
+    let local = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next.len() <= 2048;
+    if local {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
