@@ -1,0 +1,551 @@
+#!/usr/bin/env bash
+# Benchmarks tokengate as several instances sharing PostgreSQL and Redis
+# (issue 4), on 127.0.0.1, and prints a markdown report on stdout (also
+# written to docs/bench-cluster.md); progress goes to stderr.
+#
+#   scripts/bench-cluster.sh                     # build, then about 7 minutes of measurements
+#   scripts/bench-cluster.sh --samples 100       # propagation samples per scenario (default 200)
+#   scripts/bench-cluster.sh --quiet-samples 20  # samples 2-4 s apart through Redis (default 40; 0: none)
+#   scripts/bench-cluster.sh --duration 6        # seconds of wrk per route and server (default 9)
+#   scripts/bench-cluster.sh --shared-key file   # A and B share a PEM key file instead of
+#                                                # keys kept in PostgreSQL (key_encryption_secret)
+#   scripts/bench-cluster.sh --no-build          # use the binaries already built
+#   scripts/bench-cluster.sh --no-write          # do not write docs/bench-cluster.md
+#   scripts/bench-cluster.sh --keep-logs         # keep the servers' logs and outputs
+#
+# Every scenario gets a fresh PostgreSQL database (dropped afterwards), a
+# fresh data dir per instance and its own Redis key prefix.
+#
+# (a) Revocation propagation with Redis: instances A and B on one database
+#     and one Redis (pub/sub fan-out); the propagation example (see
+#     crates/tokengate-server/examples/propagation.rs) logs in on A, checks
+#     that B accepts the token, logs it out on A, then polls /api/private on
+#     B without pause on one keep-alive connection until the first 401
+#     token_revoked. Delay: B's first 401 minus A's logout 200. Then, on
+#     the same instances, fewer samples with 2-4 s between logouts, so that
+#     the Redis channel is quiet between them (as it mostly is in use).
+# (b) The same without Redis: B learns of the revocation by reading the
+#     database every revocation_poll_interval (default 1 s); a random wait
+#     of 0..interval before each logout spreads the logouts over the poll
+#     phase.
+# (c) /api/private and /api/public throughput of one instance on
+#     PostgreSQL + Redis next to one on SQLite (default settings), both
+#     running at once, wrk -t2 -c32 alternated (public, private; PG+Redis,
+#     SQLite) in rounds of duration/rounds seconds after a warm-up, as
+#     scripts/bench-service.sh does.
+#
+# A and B share the issuer and the signing key: by default keys kept in
+# PostgreSQL, sealed with one key_encryption_secret (A starts first and
+# creates the key; B starts once A listens); with --shared-key file, one
+# ES256 PEM file generated with openssl. The script checks that both publish
+# the same JWKS.
+#
+# Targets (issue 4): propagation p99 under 50 ms with Redis.
+#
+# Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_WARMUP (2 s),
+# BENCH_ROUNDS (3), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
+# BENCH_REDIS_URL (redis://127.0.0.1:6379/), BENCH_POLL_INTERVAL (unset:
+# the default, 1s), BENCH_RUST_LOG (unset: the service's default filter,
+# info, one line per request). The stderr of the instances of (a) and (b)
+# goes to files in a scratch directory, which are searched for WARN/ERROR
+# lines and 5xx answers; that of (c) to /dev/null, as in
+# scripts/bench-service.sh, unless --keep-logs (writing one line per request
+# to a file costs throughput).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+samples=200
+quiet_samples=40
+duration=9
+shared_key=secret
+build=1
+write=1
+keep_logs=0
+command_line="scripts/bench-cluster.sh${*:+ $*}"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --samples) samples="$2"; shift ;;
+        --quiet-samples) quiet_samples="$2"; shift ;;
+        --duration) duration="$2"; shift ;;
+        --shared-key) shared_key="$2"; shift ;;
+        --no-build) build=0 ;;
+        --no-write) write=0 ;;
+        --keep-logs) keep_logs=1 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;p}' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ $samples =~ ^[1-9][0-9]*$ ]] || { echo "--samples needs a positive number" >&2; exit 2; }
+[[ $quiet_samples =~ ^[0-9]+$ ]] || { echo "--quiet-samples needs a number" >&2; exit 2; }
+quiet_pause_ms=2000
+quiet_jitter_ms=2000
+[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration needs a positive number of seconds" >&2; exit 2; }
+[[ $shared_key == secret || $shared_key == file ]] || { echo "--shared-key is secret or file" >&2; exit 2; }
+threads=${BENCH_THREADS:-2}
+conns=${BENCH_CONNECTIONS:-32}
+warmup=${BENCH_WARMUP:-2}
+rounds=${BENCH_ROUNDS:-3}
+round_secs=$(( duration / rounds > 0 ? duration / rounds : 1 ))
+pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+pg_url=${pg_url%/}
+redis_url=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/}
+poll_interval=${BENCH_POLL_INTERVAL:-}
+issuer="http://tokengate-bench-cluster"
+run_id="$$"
+
+log() { echo "[bench-cluster] $*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    apt-get update >/dev/null && apt-get install -y wrk >/dev/null
+fi
+for tool in wrk curl jq awk psql redis-cli openssl; do
+    command -v "$tool" >/dev/null || { echo "bench-cluster.sh needs $tool" >&2; exit 1; }
+done
+psql "$pg_url/postgres" -qAtc 'SELECT 1' >/dev/null || { echo "PostgreSQL at $pg_url does not answer" >&2; exit 1; }
+[[ $(redis-cli -u "$redis_url" PING) == PONG ]] || { echo "Redis at $redis_url does not answer" >&2; exit 1; }
+
+started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$SECONDS
+
+if [[ $build == 1 ]]; then
+    log "cargo build --release -p tokengate-server --example propagation --bin tokengate"
+    cargo build --release -p tokengate-server --example propagation --bin tokengate >&2
+fi
+build_secs=$((SECONDS - t_start))
+target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+bin="$target_dir/release/tokengate"
+prop="$target_dir/release/examples/propagation"
+[[ -x $bin && -x $prop ]] || { echo "missing $bin or $prop (run without --no-build)" >&2; exit 1; }
+
+# --- scratch and cleanup -----------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-cluster.XXXXXX")
+declare -A PID   # server name -> pid
+declare -A URL   # server name -> base URL
+databases=()
+prefixes=()
+cleanup() {
+    local name db prefix
+    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
+    for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
+    for db in "${databases[@]}"; do
+        psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
+            log "could not drop database $db"
+    done
+    for prefix in "${prefixes[@]}"; do
+        redis-cli -u "$redis_url" --scan --pattern "$prefix*" | xargs -r redis-cli -u "$redis_url" DEL >/dev/null 2>&1 || true
+    done
+    if [[ $keep_logs == 1 ]]; then log "logs and outputs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat >"$work/bench.lua" <<'LUA'
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  local secs = summary.duration / 1e6
+  local ok = summary.requests - e.status
+  io.write(string.format(
+    "BENCH requests=%d secs=%.3f rps=%.2f ok=%d ok_rps=%.2f p50=%.3f p90=%.3f p99=%.3f max=%.3f non2xx=%d sockerr=%d\n",
+    summary.requests, secs, summary.requests / secs, ok, ok / secs,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+LUA
+
+if [[ $shared_key == file ]]; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/key.pem" 2>/dev/null
+    chmod 600 "$work/key.pem"
+fi
+key_secret=$(head -c 48 /dev/urandom | base64 -w0)
+
+# --- helpers -----------------------------------------------------------------
+declare -A R   # every result, by "name.field"
+
+calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$1" | head -1; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# new_database SCENARIO: creates a fresh database; sets db_url.
+new_database() {
+    local db="tokengate_bench_cluster_${run_id}_$1"
+    PGOPTIONS='-c client_min_messages=warning' psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -q \
+        -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    databases+=("$db")
+    db_url="$pg_url/$db"
+}
+
+drop_database() {
+    local db="tokengate_bench_cluster_${run_id}_$1" kept=() d
+    psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    for d in "${databases[@]}"; do [[ $d == "$db" ]] || kept+=("$d"); done
+    databases=("${kept[@]}")
+}
+
+# The environment of an instance on PostgreSQL: database, issuer, shared key.
+pg_env() {
+    local envs=(TOKENGATE_DATABASE_URL="$1" TOKENGATE_ISSUER="$issuer")
+    if [[ $shared_key == file ]]; then
+        envs+=(TOKENGATE_PRIVATE_KEY_FILE="$work/key.pem")
+    else
+        envs+=(TOKENGATE_KEY_ENCRYPTION_SECRET="$key_secret")
+    fi
+    [[ -n $poll_interval ]] && envs+=(TOKENGATE_REVOCATION_POLL_INTERVAL="$poll_interval")
+    printf '%s\n' "${envs[@]}"
+}
+
+# start_server NAME ENV...: starts an instance and waits until it listens
+# and /healthz says ok (with Redis: subscribed); sets URL[NAME], PID[NAME].
+start_server() {
+    local name=$1 dir="$work/data-$1" url="" health="" i errlog="$work/$1.log"
+    shift
+    [[ $quiet_logs == 1 && $keep_logs == 0 ]] && errlog=/dev/null
+    mkdir -p "$dir"
+    local envs=("$@")
+    [[ -n ${BENCH_RUST_LOG:-} ]] && envs+=(RUST_LOG="$BENCH_RUST_LOG")
+    : >"$work/$name.out"
+    env "${envs[@]}" "$bin" --data-dir "$dir" --listen 127.0.0.1:0 >"$work/$name.out" 2>"$errlog" &
+    PID[$name]=$!
+    for ((i = 0; i < 200; i++)); do
+        url=$(sed -n 's/^tokengate listening on //p' "$work/$name.out")
+        [[ -n $url ]] && break
+        kill -0 "${PID[$name]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -z $url ]]; then
+        echo "the $name server did not start; its log:" >&2
+        tail -20 "$errlog" >&2
+        exit 1
+    fi
+    [[ $url == http://127.0.0.1:* ]] || { echo "unexpected address $url" >&2; exit 1; }
+    URL[$name]=$url
+    for ((i = 0; i < 100; i++)); do
+        health=$(curl -s --max-time 2 "$url/healthz" | jq -r .status 2>/dev/null || true)
+        [[ $health == ok ]] && break
+        sleep 0.1
+    done
+    [[ $health == ok ]] || { echo "$name: /healthz says ${health:-nothing}: $(curl -s "$url/healthz")" >&2; exit 1; }
+    log "$name: listening on $url ($(curl -s "$url/healthz" | jq -c .))"
+}
+
+stop_server() {
+    kill -TERM "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+    unset "PID[$1]"
+}
+
+# same_keys A B: A and B publish the same JWKS.
+same_keys() {
+    local ka kb
+    ka=$(curl -s --max-time 5 "${URL[$1]}/.well-known/jwks.json" | jq -S -c .)
+    kb=$(curl -s --max-time 5 "${URL[$2]}/.well-known/jwks.json" | jq -S -c .)
+    if [[ -z $ka || $ka != "$kb" ]]; then
+        echo "$1 and $2 do not publish the same keys (is key_encryption_secret supported? try --shared-key file):" >&2
+        echo "  $1: $ka" >&2
+        echo "  $2: $kb" >&2
+        exit 1
+    fi
+    R[kids]=$(jq -r '[.keys[].kid] | join(", ")' <<<"$ka")
+}
+
+# propagation NAME A B SAMPLES EXTRA-ARGS...: runs the example; its JSON into R.
+propagation() {
+    local name=$1 a=$2 b=$3 n=$4 status=0 json k
+    shift 4
+    R[$name.load_before]=$(loadavg)
+    "$prop" "${URL[$a]}" "${URL[$b]}" "$n" "$@" >"$work/$name.txt" 2>"$work/$name.err" || status=$?
+    R[$name.load_after]=$(loadavg)
+    cat "$work/$name.txt" >&2
+    [[ -s $work/$name.err ]] && { log "$name: the example's stderr:"; cat "$work/$name.err" >&2; }
+    json=$(tail -1 "$work/$name.txt")
+    jq -e .samples >/dev/null 2>&1 <<<"$json" || { echo "propagation $name failed (exit $status)" >&2; exit 1; }
+    [[ $status == 0 ]] || log "WARNING: propagation $name: exit $status (timeouts or unexpected answers)"
+    for k in samples timeouts unexpected seconds; do R[$name.$k]=$(jq -r ".$k" <<<"$json"); done
+    for k in p50 p90 p99 max min mean; do
+        R[$name.after.$k]=$(jq -r ".after_logout_ms.$k" <<<"$json")
+        R[$name.t0.$k]=$(jq -r ".from_t0_ms.$k" <<<"$json")
+        R[$name.logout.$k]=$(jq -r ".logout_ms.$k" <<<"$json")
+        R[$name.polls.$k]=$(jq -r ".polls.$k" <<<"$json")
+        R[$name.rtt.$k]=$(jq -r ".poll_rtt_ms.$k" <<<"$json")
+    done
+}
+
+credentials='{"username":"bench","password":"bench-password-123"}'
+# get_token NAME: registers the bench user on NAME, logs in, sets TOKEN[NAME].
+declare -A TOKEN
+get_token() {
+    local url=${URL[$1]} code token
+    code=$(curl -s --max-time 10 -o "$work/register.json" -w '%{http_code}' \
+        -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register")
+    [[ $code == 201 ]] || { echo "$1: register: HTTP $code $(cat "$work/register.json")" >&2; exit 1; }
+    token=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d "$credentials" "$url/auth/login" | jq -r .access_token)
+    [[ -n $token && $token != null ]] || { echo "$1: login gave no access token" >&2; exit 1; }
+    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/private")
+    [[ $code == 200 ]] || { echo "$1: /api/private with the token: HTTP $code" >&2; exit 1; }
+    TOKEN[$1]=$token
+}
+
+wrk_results() {
+    local name=$1 out="$work/$1.txt" k
+    grep -q '^BENCH ' "$out" || { log "wrk $name printed no result:"; cat "$out" >&2; exit 1; }
+    for k in requests secs rps ok ok_rps p50 p90 p99 max non2xx sockerr; do R[$name.$k]=$(field "$out" "$k"); done
+    R[$name.wrk_cpu]=0
+    [[ -s $work/$name.time ]] && R[$name.wrk_cpu]=$(awk 'NR == 1 { print $1 + $2 }' "$work/$name.time")
+    return 0
+}
+
+# run_wrk NAME URL WRK-ARGS...: wrk under GNU time (for its CPU time).
+run_wrk() {
+    local name=$1 url=$2; shift 2
+    local timer=()
+    [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$work/$name.time")
+    timeout $((duration + warmup + 60)) "${timer[@]}" \
+        wrk --latency --timeout 10s -s "$work/bench.lua" "$@" "$url" >"$work/$name.txt" 2>&1 ||
+        { log "wrk $name failed:"; cat "$work/$name.txt" >&2; exit 1; }
+}
+
+# measure NAME SERVER-PID CMD...: runs CMD (one wrk run named NAME), reads
+# its results and the server's and the others' CPU seconds (busy minus
+# server minus wrk: PostgreSQL and Redis count as others).
+measure() {
+    local name=$1 spid=$2; shift 2
+    local b0 s0 t0 b1 s1 t1
+    b0=$(machine_busy); s0=$(proc_ticks "$spid"); t0=$(date +%s.%N)
+    "$@"
+    b1=$(machine_busy); s1=$(proc_ticks "$spid"); t1=$(date +%s.%N)
+    wrk_results "$name"
+    R[$name.wall]=$(calc %.3f "$t1 - $t0")
+    R[$name.server_cpu]=$(calc %.3f "($s1 - $s0) / $hz")
+    R[$name.other_cpu]=$(calc %.3f "(($b1 - $b0) - ($s1 - $s0)) / $hz - ${R[$name.wrk_cpu]}")
+}
+
+cores() { calc %.2f "(${R[$1.$2]} < 0 ? 0 : ${R[$1.$2]}) / ${R[$1.wall]}"; }
+
+# combine NAME N: NAME.{requests,secs,rps,p99,...} over NAME.1 .. NAME.N (p99: the worst round).
+combine() {
+    local name=$1 n=$2 i f
+    for f in requests secs server_cpu other_cpu wall non2xx sockerr; do R[$name.$f]=0; done
+    R[$name.p99]=0
+    R[$name.rounds]=""
+    for ((i = 1; i <= n; i++)); do
+        for f in requests secs server_cpu other_cpu wall non2xx sockerr; do
+            R[$name.$f]=$(calc %.3f "${R[$name.$f]} + ${R[$name.$i.$f]}")
+        done
+        R[$name.p99]=$(calc %.3f "${R[$name.$i.p99]} > ${R[$name.p99]} ? ${R[$name.$i.p99]} : ${R[$name.p99]}")
+        R[$name.rounds]+="${R[$name.$i.rps]%.*}/"
+    done
+    R[$name.rounds]=${R[$name.rounds]%/}
+    R[$name.rps]=$(calc %.2f "${R[$name.requests]} / ${R[$name.secs]}")
+    R[$name.us_per_req]=$(calc %.1f "1e6 * ${R[$name.server_cpu]} / ${R[$name.requests]}")
+}
+
+# log_findings NAME: WARN/ERROR lines and 5xx answers in NAME's log.
+log_findings() {
+    local f="$work/$1.log"
+    if [[ ! -f $f ]]; then
+        R[$1.lines]="not kept"; R[$1.warn]="–"; R[$1.error]="–"; R[$1.5xx]="–"
+        return 0
+    fi
+    R[$1.warn]=$(grep -c -E '\bWARN\b' "$f" || true)
+    R[$1.error]=$(grep -c -E '\bERROR\b' "$f" || true)
+    R[$1.5xx]=$(grep -c -E 'status=5[0-9][0-9]\b' "$f" || true)
+    R[$1.lines]=$(wc -l <"$f")
+    grep -E '\b(WARN|ERROR)\b' "$f" | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -5 >"$work/$1.findings" || true
+}
+servers_seen=()
+stop_and_check() {
+    stop_server "$1"
+    log_findings "$1"
+    servers_seen+=("$1")
+}
+
+interval_text=${poll_interval:-1s}
+# The poll interval in ms, for the jitter (the service takes 250ms, 2s, 1m, or seconds).
+interval_ms=$(awk -v t="$interval_text" 'BEGIN {
+    if (t ~ /ms$/) { sub(/ms$/, "", t); print int(t) }
+    else if (t ~ /m$/) { sub(/m$/, "", t); print int(t * 60000) }
+    else { sub(/s$/, "", t); print int(t * 1000) } }')
+timeout_ms=$(( interval_ms * 3 + 2000 ))
+
+# --- (a) propagation through Redis ------------------------------------------
+quiet_logs=0
+log "(a) propagation with Redis: load $(loadavg)"
+new_database redis
+prefix="tokengate-bench-cluster-$run_id-redis:"
+prefixes+=("$prefix")
+mapfile -t envs < <(pg_env "$db_url")
+envs+=(TOKENGATE_REDIS_URL="$redis_url" TOKENGATE_REDIS_PREFIX="$prefix")
+start_server redis-A "${envs[@]}"
+start_server redis-B "${envs[@]}"
+same_keys redis-A redis-B
+propagation redis redis-A redis-B "$samples"
+if [[ $quiet_samples -gt 0 ]]; then
+    log "(a) the same, logouts $quiet_pause_ms-$((quiet_pause_ms + quiet_jitter_ms)) ms apart: load $(loadavg)"
+    propagation quiet redis-A redis-B "$quiet_samples" --pause-ms "$quiet_pause_ms" --jitter-ms "$quiet_jitter_ms"
+fi
+stop_and_check redis-A
+stop_and_check redis-B
+drop_database redis
+
+# --- (b) propagation by polling ---------------------------------------------
+log "(b) propagation by polling the database: load $(loadavg)"
+new_database poll
+mapfile -t envs < <(pg_env "$db_url")
+start_server poll-A "${envs[@]}"
+start_server poll-B "${envs[@]}"
+same_keys poll-A poll-B
+propagation poll poll-A poll-B "$samples" --jitter-ms "$interval_ms" --timeout-ms "$timeout_ms"
+stop_and_check poll-A
+stop_and_check poll-B
+drop_database poll
+
+# --- (c) throughput: PostgreSQL + Redis next to SQLite ----------------------
+log "(c) throughput, PostgreSQL + Redis and SQLite: load $(loadavg)"
+new_database throughput
+prefix="tokengate-bench-cluster-$run_id-throughput:"
+prefixes+=("$prefix")
+mapfile -t envs < <(pg_env "$db_url")
+envs+=(TOKENGATE_REDIS_URL="$redis_url" TOKENGATE_REDIS_PREFIX="$prefix")
+quiet_logs=1
+start_server pg "${envs[@]}"
+start_server sqlite
+backends="pg sqlite"
+for s in $backends; do
+    get_token "$s"
+    log "$s: warm-up, ${warmup} s per route"
+    run_wrk "$s.warm-public" "${URL[$s]}/api/public" -t"$threads" -c"$conns" -d"${warmup}s"
+    BENCH_TOKEN=${TOKEN[$s]} run_wrk "$s.warm-private" "${URL[$s]}/api/private" -t"$threads" -c"$conns" -d"${warmup}s"
+done
+R[throughput.load_before]=$(loadavg)
+for ((r = 1; r <= rounds; r++)); do
+    for s in $backends; do
+        log "round $r/$rounds, $s: /api/public ${round_secs} s, /api/private ${round_secs} s"
+        measure "$s.public.$r" "${PID[$s]}" \
+            run_wrk "$s.public.$r" "${URL[$s]}/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
+        BENCH_TOKEN=${TOKEN[$s]} measure "$s.private.$r" "${PID[$s]}" \
+            run_wrk "$s.private.$r" "${URL[$s]}/api/private" -t"$threads" -c"$conns" -d"${round_secs}s"
+        for route in public private; do
+            (( ${R[$s.$route.$r.non2xx]} + ${R[$s.$route.$r.sockerr]} == 0 )) ||
+                log "WARNING: $s /api/$route: ${R[$s.$route.$r.non2xx]} non-2xx, ${R[$s.$route.$r.sockerr]} socket errors"
+        done
+    done
+done
+R[throughput.load_after]=$(loadavg)
+for s in $backends; do
+    combine "$s.public" "$rounds"
+    combine "$s.private" "$rounds"
+    R[$s.ratio]=$(calc %.3f "${R[$s.private.rps]} / ${R[$s.public.rps]}")
+done
+R[pg_vs_sqlite]=$(calc %.3f "${R[pg.private.rps]} / ${R[sqlite.private.rps]}")
+stop_and_check pg
+stop_and_check sqlite
+drop_database throughput
+
+load_after=$(loadavg)
+bench_secs=$((SECONDS - t_start - build_secs))
+
+# --- report ------------------------------------------------------------------
+verdict() { if awk "BEGIN { exit !($1 $2 $3) }"; then echo met; else echo "**missed**"; fi; }
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit+=" + uncommitted changes"
+pg_version=$(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null || echo '?')
+redis_version=$(redis-cli -u "$redis_url" INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^redis_version://p')
+if [[ $shared_key == file ]]; then
+    key_text="one ES256 PEM file (private_key_file), generated with openssl"
+else
+    key_text="kept in PostgreSQL, sealed with one key_encryption_secret"
+fi
+
+report() {
+    local name label s
+    echo "## tokengate cluster benchmark"
+    echo
+    echo "- Command: \`$command_line\`"
+    echo "- When: $started_at, commit $commit"
+    echo "- Binary: $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "- Machine: nproc $(nproc), CPU \"$cpu_model\", Linux $(uname -r), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM; PostgreSQL $pg_version and Redis $redis_version on the same machine (127.0.0.1)"
+    echo "- Tools: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc -V 2>/dev/null || echo 'rustc ?'), release profile"
+    echo "- Load average (1/5/15 min): $load_before before, $load_after after; build ${build_secs} s, measurements ${bench_secs} s"
+    echo "- Instances: one PostgreSQL database per scenario (fresh, dropped afterwards), issuer $issuer, signing key $key_text (kid ${R[kids]:-?}); server logs ${BENCH_RUST_LOG:-default filter (info: one line per request)}, stderr to files (throughput instances: $(if [[ $keep_logs == 1 ]]; then echo files; else echo /dev/null; fi))"
+    echo
+    echo "### Revocation propagation, instance A to instance B"
+    echo
+    echo "Per sample (after 3 unrecorded warm-up samples): log in on A, B answers 200, \`POST /auth/logout\` on A, then \`GET /api/private\` on B without pause on one keep-alive connection until the first 401 \`token_revoked\`. **Delay**: B's first 401 minus A's logout 200; \"from sending\" counts from before the logout request. Resolution: one poll round trip (a delay of one round trip: B knew before A answered)."
+    echo
+    echo "| fan-out | samples | delay p50 | p90 | **p99** | max | from sending p50 / p99 | logout on A p50 | B's 200s before the 401, p50 / max | poll round trip p50 | timeouts / unexpected | load (1 min) before → after | p99 < 50 ms with Redis |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    for name in redis quiet poll; do
+        [[ -n ${R[$name.samples]:-} ]] || continue
+        case $name in
+            redis) label="Redis pub/sub (database polled every $interval_text too), logouts back to back (~30 ms apart: a login and a check)" ;;
+            quiet) label="Redis pub/sub, the same instances, logouts $((quiet_pause_ms / 1000))-$(((quiet_pause_ms + quiet_jitter_ms) / 1000)) s apart (Redis channel quiet in between)" ;;
+            poll) label="no Redis: the database polled every $interval_text; a random 0-${interval_ms} ms wait before each logout" ;;
+        esac
+        printf '| %s | %s | %.2f ms | %.2f ms | **%.2f ms** | %.2f ms | %.2f / %.2f ms | %.2f ms | %.0f / %.0f | %.3f ms | %s / %s | %s → %s | %s |\n' \
+            "$label" "${R[$name.samples]}" "${R[$name.after.p50]}" "${R[$name.after.p90]}" "${R[$name.after.p99]}" "${R[$name.after.max]}" \
+            "${R[$name.t0.p50]}" "${R[$name.t0.p99]}" "${R[$name.logout.p50]}" "${R[$name.polls.p50]}" "${R[$name.polls.max]}" \
+            "${R[$name.rtt.p50]}" "${R[$name.timeouts]}" "${R[$name.unexpected]}" \
+            "${R[$name.load_before]%% *}" "${R[$name.load_after]%% *}" \
+            "$(if [[ $name == poll ]]; then echo '–'; else verdict "${R[$name.after.p99]}" '<' 50; fi)"
+    done
+    echo
+    echo "### Throughput of one instance: PostgreSQL + Redis next to SQLite"
+    echo
+    echo "Both instances running at once; wrk -t$threads -c$conns --latency, $rounds rounds of ${round_secs} s per route and instance, alternated (public, private; PG+Redis, SQLite) after a ${warmup} s warm-up each. Load average ${R[throughput.load_before]%% *} → ${R[throughput.load_after]%% *}."
+    echo
+    echo "| instance | public req/s (rounds) | public p99 | private req/s (rounds) | private p99 | private/public | server CPU µs/req public / private | others' CPU, cores (incl. PostgreSQL, Redis) | non-2xx / socket errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for s in $backends; do
+        if [[ $s == pg ]]; then label="PostgreSQL + Redis"; else label="SQLite (default settings)"; fi
+        printf '| %s | %.0f (%s) | %.2f ms | %.0f (%s) | %.2f ms | %.3f | %s / %s | %s / %s | %.0f / %.0f |\n' \
+            "$label" "${R[$s.public.rps]}" "${R[$s.public.rounds]}" "${R[$s.public.p99]}" \
+            "${R[$s.private.rps]}" "${R[$s.private.rounds]}" "${R[$s.private.p99]}" "${R[$s.ratio]}" \
+            "${R[$s.public.us_per_req]}" "${R[$s.private.us_per_req]}" \
+            "$(cores "$s.public" other_cpu)" "$(cores "$s.private" other_cpu)" \
+            "$(calc %.0f "${R[$s.public.non2xx]} + ${R[$s.private.non2xx]}")" \
+            "$(calc %.0f "${R[$s.public.sockerr]} + ${R[$s.private.sockerr]}")"
+    done
+    echo
+    echo "/api/private on PostgreSQL + Redis / on SQLite: **${R[pg_vs_sqlite]}**."
+    echo
+    echo "### Service logs"
+    echo
+    echo "The instances of the throughput runs log to /dev/null unless --keep-logs; wrk counts their non-2xx answers above."
+    echo
+    echo "| instance | log lines | WARN | ERROR | 5xx answers |"
+    echo "|---|---:|---:|---:|---:|"
+    for s in "${servers_seen[@]}"; do
+        printf '| %s | %s | %s | %s | %s |\n' "$s" "${R[$s.lines]}" "${R[$s.warn]}" "${R[$s.error]}" "${R[$s.5xx]}"
+    done
+    for s in "${servers_seen[@]}"; do
+        if [[ -s $work/$s.findings ]]; then
+            echo
+            echo "Most frequent WARN/ERROR lines of $s (count, line without its timestamp):"
+            echo
+            echo '```'
+            cut -c1-300 "$work/$s.findings"
+            echo '```'
+        fi
+    done
+}
+
+report >"$work/report.md"
+cat "$work/report.md"
+if [[ $write == 1 ]]; then
+    mkdir -p docs
+    cp "$work/report.md" docs/bench-cluster.md
+    log "written to docs/bench-cluster.md"
+fi
