@@ -25,12 +25,23 @@ if [ ! -f "$oidc/node_modules/.package-lock.json" ] \
     || { echo "npm ci in $oidc failed: the OIDC provider tests need it (Node 20+, npm)" >&2; exit 1; }
 fi
 
+# The demo page's browser test drives Debian's chromium through playwright-core.
+./scripts/install-chromium.sh
+browser=testing/browser
+if [ ! -f "$browser/node_modules/.package-lock.json" ] \
+  || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+  npm ci --prefix "$browser" --no-audit --no-fund \
+    || { echo "npm ci in $browser failed: the browser test needs it (Node 20+, npm)" >&2; exit 1; }
+fi
+
 # One build shared by every suite; two cores, so no more than two test threads.
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --test-threads 2
 # The service's black-box tests again, each on a fresh PostgreSQL database
 # (the cluster tests always use PostgreSQL and Redis; the proxy's own tests
 # use neither: both ran above).
-TOKENGATE_TEST_DATABASE=postgres cargo nextest run -p tokengate-server --test service \
-  --locked --test-threads 2 -E 'not (test(/^cluster::/) | test(/^proxy::/))'
+# --workspace with a filter reuses the build above (one package alone would
+# resolve features anew and rebuild).
+TOKENGATE_TEST_DATABASE=postgres cargo nextest run --workspace --locked --test-threads 2 \
+  -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/))'
 cargo test --workspace --doc --locked

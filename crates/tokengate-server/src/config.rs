@@ -155,7 +155,6 @@ pub(crate) struct Settings {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     /// Served by `/files/{name}`; default `{data_dir}/files`.
-    #[allow(dead_code)] // read by the Redis, files, trusted-issuer and OIDC work to come
     pub(crate) files_dir: PathBuf,
     /// External issuers whose access tokens are accepted.
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,

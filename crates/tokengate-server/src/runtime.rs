@@ -31,6 +31,8 @@ pub(crate) const DEFAULT_ALGORITHM: Algorithm = Algorithm::ES256;
 pub(crate) enum StartError {
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
+    #[error("files_dir or link key: {0}")]
+    Files(std::io::Error),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]

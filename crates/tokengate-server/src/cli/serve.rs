@@ -63,6 +63,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         },
         #[cfg(feature = "redis")]
         redis: parts.redis.clone(),
+        links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
         settings: settings.clone(),
     };
     let app = router(state).layer(middleware::from_fn(log_request));

@@ -5,8 +5,11 @@ mod auth;
 mod body;
 mod browser;
 pub(crate) mod client_ip;
+pub(crate) mod files;
 pub(crate) mod limits;
+mod memos;
 mod oidc;
+mod page;
 mod resources;
 
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +51,8 @@ pub(crate) struct AppState {
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<crate::cluster::Redis>,
     pub(crate) settings: Arc<Settings>,
+    /// The key of signed file links.
+    pub(crate) links: files::LinkKey,
 }
 
 impl FromRef<AppState> for TokenGate {
@@ -95,7 +100,10 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::routes())
         .merge(browser::routes())
+        .merge(files::routes())
+        .merge(memos::routes())
         .merge(oidc::routes())
+        .merge(page::routes())
         .merge(resources::routes())
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -24,9 +24,20 @@ const BINDING_PATH: &str = "/auth/oidc";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/auth/oidc", get(providers))
         .route("/auth/oidc/{name}/login", get(login))
         .route("/auth/oidc/{name}/callback", get(callback))
         .route("/auth/oidc/{name}/logout", get(logout))
+}
+
+/// The providers users can log in with, for a login page's buttons.
+async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let names: Vec<serde_json::Value> = state
+        .oidc
+        .providers()
+        .map(|p| serde_json::json!({"name": p.name}))
+        .collect();
+    Json(serde_json::Value::Array(names))
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 //! backend in use, so there is one implementation of every query and sqlx
 //! keeps each driver's own types and options.
 
+mod memos;
 mod oidc;
 mod revocations;
 mod sessions;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub(crate) use memos::{Memo, MemoId, MemoUpdate};
 pub(crate) use revocations::SqlRevocations;
 #[cfg(feature = "redis")]
 pub(crate) use revocations::{Fanout, RevocationRow};

@@ -8,19 +8,23 @@
 //! need PostgreSQL and Redis (127.0.0.1:6379); the `trusted_issuers` tests
 //! and `oidc_login` tests need Node 20+ with `npm ci --prefix
 //! testing/oidc-provider` done (the other OIDC tests use a provider of their
-//! own, `fake_oidc`).
+//! own, `fake_oidc`); `browser_demo` needs `/usr/bin/chromium`
+//! (scripts/install-chromium.sh) and `npm ci --prefix testing/browser`.
 //! No test measures speed: what happens "within a few seconds" is polled
 //! with a bounded number of retries. The one exception is the issue's own
 //! bound for revocations between instances (`cluster`: 1 s with Redis).
 
 mod auth;
 mod browser;
+mod browser_demo;
 mod cli;
 mod cluster;
 mod common;
 mod concurrency;
 mod fake_oidc;
+mod files;
 mod limits;
+mod memos;
 mod oidc_attacks;
 mod oidc_login;
 mod oidc_provider;

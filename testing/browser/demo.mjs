@@ -1,0 +1,297 @@
+// The browser test of tokengate's demo page (issue 7): Debian's chromium,
+// headless, driven through playwright-core (never a downloaded browser).
+//
+//   node testing/browser/demo.mjs BASE_URL ARTIFACT_DIR
+//
+// The service at BASE_URL must have open registration, a short access token
+// lifetime (TOKENGATE_ACCESS_TOKEN_TTL of a few seconds: the silent refresh
+// is tested by waiting for it) and at least one image in its files directory
+// (a new one holds the service's samples).
+// crates/tokengate-server/tests/service/browser_demo.rs starts it so.
+// Writes ARTIFACT_DIR/memos.png (the memo page) and, on failure,
+// ARTIFACT_DIR/failure.png; exits 1 on any failed check.
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const [base, artifacts] = process.argv.slice(2);
+if (!base || !artifacts) {
+  console.error('usage: node demo.mjs BASE_URL ARTIFACT_DIR');
+  process.exit(2);
+}
+
+const CHROMIUM = '/usr/bin/chromium';
+const PASSWORD = 'correct horse battery';
+const JWT = /eyJ[\w-]*\.[\w-]+\.[\w-]*/;
+
+function check(condition, what) {
+  if (!condition) throw new Error(`check failed: ${what}`);
+}
+
+function step(what) {
+  console.log(`[demo] ${what}`);
+}
+
+/** A page that fails the test on any script error or CSP violation. */
+async function openPage(context, problems) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+      problems.push(`CSP violation: ${message.text()}`);
+    }
+  });
+  return page;
+}
+
+/** The page's session: its HttpOnly cookies, read from outside the page. */
+async function sessionCookies(context) {
+  const cookies = await context.cookies();
+  return Object.fromEntries(cookies.map((c) => [c.name, c]));
+}
+
+/** Sleeps until the access token in the context's cookie has expired;
+ *  returns the cookies as they were before (the browser drops the access
+ *  cookies when they expire). */
+async function waitForAccessExpiry(context) {
+  const before = await sessionCookies(context);
+  const access = before.access_token_cookie;
+  check(access, 'an access cookie to wait for');
+  const { exp } = JSON.parse(Buffer.from(access.value.split('.')[1], 'base64url').toString());
+  const wait = exp * 1000 - Date.now() + 1500;
+  check(wait < 30_000, `the access token expires within 30 s (start the service with a short TOKENGATE_ACCESS_TOKEN_TTL), not in ${wait} ms`);
+  if (wait > 0) await sleep(wait);
+  return before;
+}
+
+/** Counts the page's calls of /auth/session/refresh by status. */
+function watchRefreshes(page) {
+  const seen = [];
+  page.on('response', (response) => {
+    if (new URL(response.url()).pathname === '/auth/session/refresh') seen.push(response.status());
+  });
+  return seen;
+}
+
+/** Fetches from inside the page (its cookies, same origin): the status. */
+function fetchStatus(page, method, url) {
+  return page.evaluate(async ([method, url]) => {
+    const csrf = document.cookie.split('; ').find((c) => c.startsWith('csrf_access_token='));
+    const headers = csrf ? { 'X-CSRF-TOKEN': csrf.split('=')[1] } : {};
+    const response = await fetch(url, { method, headers, credentials: 'same-origin' });
+    return response.status;
+  }, [method, url]);
+}
+
+async function register(page, username) {
+  await page.getByTestId('username').fill(username);
+  await page.getByTestId('password').fill(PASSWORD);
+  await page.getByTestId('register').click();
+  await page.getByTestId('message').filter({ hasText: `Account ${username} created` }).waitFor();
+}
+
+async function logIn(page, username) {
+  await page.getByTestId('username').fill(username);
+  await page.getByTestId('password').fill(PASSWORD);
+  await page.getByTestId('login').click();
+  await page.getByTestId('app-view').waitFor();
+  const shown = await page.getByTestId('current-user').textContent();
+  check(shown === username, `logged in as ${username}, the page says ${shown}`);
+}
+
+async function createMemo(page, title, body) {
+  await page.getByTestId('memo-title').fill(title);
+  await page.getByTestId('memo-body').fill(body);
+  await page.getByTestId('memo-create').click();
+  return memoNamed(page, title).waitFor().then(() => memoNamed(page, title));
+}
+
+/** A memo by id: still found while it is being edited (no title shown). */
+async function memoById(page, memo) {
+  const id = await memo.getAttribute('data-memo-id');
+  return page.locator(`[data-testid="memo"][data-memo-id="${id}"]`);
+}
+
+function memoNamed(page, title) {
+  return page.getByTestId('memo').filter({
+    has: page.getByTestId('memo-title-text').getByText(title, { exact: true }),
+  });
+}
+
+async function alice(browser, problems) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 720 } });
+  const page = await openPage(context, problems);
+  const refreshes = watchRefreshes(page);
+
+  step('the page, with its security headers');
+  const response = await page.goto(base);
+  const headers = response.headers();
+  check(response.status() === 200, `GET / answers 200, not ${response.status()}`);
+  const csp = headers['content-security-policy'] ?? '';
+  check(csp.includes("script-src 'self'") && csp.includes("frame-ancestors 'none'"), `CSP: ${csp}`);
+  check(!csp.includes('unsafe-inline'), `no unsafe-inline: ${csp}`);
+  check(headers['x-content-type-options'] === 'nosniff', 'nosniff');
+  check(headers['referrer-policy'] === 'no-referrer', 'no-referrer');
+  await page.getByTestId('login-view').waitFor();
+
+  step('register and log in as alice');
+  await register(page, 'alice');
+  await logIn(page, 'alice');
+  await page.getByTestId('memo-empty').waitFor();
+
+  step('create memos (one with markup, shown as text), edit one, archive one, delete one');
+  const markup = '<img src=x onerror=alert(1)> <b>not bold</b>';
+  const milk = await createMemo(page, 'Buy milk', `Two litres. ${markup}`);
+  check((await milk.getByTestId('memo-body-text').textContent()).includes(markup), 'markup shown as text');
+  check(await milk.locator('b, img').count() === 0, 'no element made of user data');
+  const bank = await memoById(page, await createMemo(page, 'Call the bank', 'About the new card'));
+  await bank.getByTestId('memo-edit').click();
+  await bank.getByTestId('memo-edit-body').fill('About the new card, before Friday');
+  await bank.getByTestId('memo-save').click();
+  await memoNamed(page, 'Call the bank').getByText('before Friday').waitFor();
+  const trip = await createMemo(page, 'Plan the trip', 'Trains, not planes');
+  await trip.getByTestId('memo-archive').click();
+  await memoNamed(page, 'Plan the trip').and(page.locator('.archived')).waitFor();
+  const scratch = await createMemo(page, 'Scratch', 'to be deleted');
+  await scratch.getByTestId('memo-delete').click();
+  await memoNamed(page, 'Scratch').waitFor({ state: 'detached' });
+
+  step('reload: still logged in, memos still there');
+  await page.reload();
+  await page.getByTestId('app-view').waitFor();
+  await memoNamed(page, 'Buy milk').waitFor();
+  check(await page.getByTestId('memo').count() === 3, 'three memos after the reload');
+  const memoId = await memoNamed(page, 'Buy milk').getAttribute('data-memo-id');
+
+  step('document.cookie shows no JWT');
+  const visible = await page.evaluate(() => document.cookie);
+  check(!visible.includes('access_token_cookie') && !visible.includes('refresh_token_cookie'), `document.cookie: ${visible}`);
+  check(!JWT.test(visible), `no JWT in document.cookie: ${visible}`);
+  const cookies = await sessionCookies(context);
+  check(cookies.access_token_cookie?.httpOnly && cookies.refresh_token_cookie?.httpOnly, 'the JWT cookies exist, HttpOnly');
+
+  step('the gallery shows a signed image');
+  const image = page.getByTestId('gallery-image').first();
+  await image.waitFor();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-testid="gallery-image"]');
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  const src = await image.getAttribute('src');
+  check(new URL(src).origin === new URL(base).origin, `same-origin image link: ${src}`);
+  check(new URL(src).search !== '', `a signed link: ${src}`);
+  const anonymous = await page.evaluate((url) => fetch(url, { credentials: 'omit' }).then((r) => r.status), src);
+  check(anonymous === 200, `the signed link works without cookies: ${anonymous}`);
+
+  step('an expired access token is refreshed silently');
+  const expired = await waitForAccessExpiry(context);
+  const before = refreshes.length;
+  const milkById = await memoById(page, memoNamed(page, 'Buy milk'));
+  await milkById.getByTestId('memo-edit').click();
+  await milkById.getByTestId('memo-edit-title').fill('Buy oat milk');
+  await milkById.getByTestId('memo-save').click();
+  await memoNamed(page, 'Buy oat milk').waitFor();
+  check(refreshes.slice(before).includes(200), `a refresh after the expiry: ${refreshes}`);
+  check(await page.getByTestId('login-view').isHidden(), 'still logged in');
+  // The browser drops the access cookie when it expires; a client that
+  // still sends the expired token gets 401 token_expired: refreshed too.
+  const stale = [expired.access_token_cookie, expired.csrf_access_token];
+  check(stale.every(Boolean), 'the access cookies captured before the expiry');
+  await context.addCookies(stale.map(({ expires, ...cookie }) => ({ ...cookie, expires: -1 })));
+  const beforeStale = refreshes.length;
+  await page.reload();
+  await page.getByTestId('app-view').waitFor();
+  await memoNamed(page, 'Buy oat milk').waitFor();
+  check(refreshes.slice(beforeStale).includes(200), `a refresh for the expired token: ${refreshes}`);
+
+  step('screenshot of the memo page');
+  await page.evaluate(() => document.activeElement?.blur());
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="gallery-image"]')]
+    .every((img) => img.complete && img.naturalWidth > 0));
+  await page.screenshot({ path: path.join(artifacts, 'memos.png'), fullPage: true });
+
+  step('log out: back to the login form, memos refused');
+  await page.getByTestId('logout').click();
+  await page.getByTestId('login-view').waitFor();
+  check(await page.getByTestId('memo').count() === 0, 'no memo left on the page');
+  check(await fetchStatus(page, 'GET', '/api/memos') === 401, 'GET /api/memos refused after logout');
+  const left = await sessionCookies(context);
+  check(!left.access_token_cookie && !left.refresh_token_cookie, `no JWT cookie left: ${Object.keys(left)}`);
+  await page.reload();
+  await page.getByTestId('login-view').waitFor();
+  await context.close();
+  return memoId;
+}
+
+async function bob(browser, problems, aliceMemo) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 720 } });
+  const page = await openPage(context, problems);
+  const refreshes = watchRefreshes(page);
+  await page.goto(base);
+  await page.getByTestId('login-view').waitFor();
+
+  step('a second user in a second context does not see the first user\'s memo');
+  await register(page, 'bob');
+  await logIn(page, 'bob');
+  await page.getByTestId('memo-empty').waitFor();
+  check(await page.getByTestId('memo').count() === 0, 'bob sees no memo');
+  const listed = await page.evaluate(() => fetch('/api/memos', { credentials: 'same-origin' }).then((r) => r.json()));
+  check(Array.isArray(listed) && listed.length === 0, `bob's /api/memos: ${JSON.stringify(listed)}`);
+  const deleted = await fetchStatus(page, 'DELETE', `/api/memos/${encodeURIComponent(aliceMemo)}`);
+  check(deleted >= 400 && deleted < 500, `bob cannot delete alice's memo: ${deleted}`);
+  await createMemo(page, 'Bob\'s memo', 'only mine');
+
+  step('a failed refresh returns to the login form');
+  await context.clearCookies({ name: 'refresh_token_cookie' });
+  await waitForAccessExpiry(context);
+  const before = refreshes.length;
+  await page.getByTestId('memo-title').fill('Never saved');
+  await page.getByTestId('memo-create').click();
+  await page.getByTestId('login-view').waitFor();
+  check(refreshes.slice(before).some((status) => status === 401), `a refused refresh: ${refreshes}`);
+  const message = await page.getByTestId('message').textContent();
+  check(/session has ended/.test(message), `the login form says why: ${message}`);
+  await context.close();
+}
+
+async function main() {
+  await mkdir(artifacts, { recursive: true });
+  // launch() gives the browser a fresh user-data-dir of its own.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const problems = [];
+  try {
+    const aliceMemo = await alice(browser, problems);
+    await bob(browser, problems, aliceMemo);
+    check(problems.length === 0, `no script error or CSP violation:\n${problems.join('\n')}`);
+  } catch (error) {
+    for (const context of browser.contexts()) {
+      for (const page of context.pages()) {
+        await page.screenshot({ path: path.join(artifacts, 'failure.png'), fullPage: true }).catch(() => {});
+      }
+    }
+    throw error;
+  } finally {
+    await browser.close();
+  }
+  step('all checks passed');
+}
+
+main().catch((error) => {
+  console.error(`[demo] FAILED: ${error.stack ?? error}`);
+  process.exit(1);
+});
