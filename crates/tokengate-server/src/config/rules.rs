@@ -93,22 +93,19 @@ pub(super) fn cookie_samesite<E: Fn(&str) -> Option<String>>(
 /// The HMAC secret: its bytes as given, at least [`MIN_HMAC_SECRET`]. The
 /// message gives its length, never the value.
 pub(super) fn secret_key(raw: &Raw<'_>) -> Result<Secret, String> {
-    let secret = Secret::new(raw.text()?.into_owned());
-    if secret.len() < MIN_HMAC_SECRET {
-        return Err(format!(
-            "{} bytes is too short: an HMAC secret needs at least {MIN_HMAC_SECRET} bytes",
-            secret.len()
-        ));
-    }
-    Ok(secret)
+    long_secret(raw, "an HMAC secret")
 }
 
-/// `key_encryption_secret`: at least 32 bytes, never shown.
+/// `key_encryption_secret`: at least [`MIN_HMAC_SECRET`] bytes, never shown.
 pub(super) fn key_encryption_secret(raw: &Raw<'_>) -> Result<Secret, String> {
+    long_secret(raw, "the key encryption secret")
+}
+
+fn long_secret(raw: &Raw<'_>, what: &str) -> Result<Secret, String> {
     let secret = Secret::new(raw.text()?.into_owned());
     if secret.len() < MIN_HMAC_SECRET {
         return Err(format!(
-            "{} bytes is too short: the key encryption secret needs at least {MIN_HMAC_SECRET} bytes",
+            "{} bytes is too short: {what} needs at least {MIN_HMAC_SECRET} bytes",
             secret.len()
         ));
     }

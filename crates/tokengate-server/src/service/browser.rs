@@ -63,14 +63,7 @@ async fn logout(
     token: IssuedBy<FirstParty, AnyToken>,
 ) -> Result<Response, Error> {
     state.gate.logout(&token.token).await?;
-    let cleared: Vec<_> = state
-        .gate
-        .transport()
-        .unset_cookies()
-        .into_iter()
-        .map(|c| (SET_COOKIE, c))
-        .collect();
-    Ok((AppendHeaders(cleared), Json(json!({"msg": "logged out"}))).into_response())
+    Ok((state.cleared_cookies(), Json(json!({"msg": "logged out"}))).into_response())
 }
 
 async fn status(

@@ -19,8 +19,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokengate::axum::{TokenGate, UserLoader};
 use tokengate::token::VerifiedToken;
 use tokengate::users::{PasswordHasher, PasswordPolicy};
@@ -77,6 +77,17 @@ impl UserLoader for AppState {
 }
 
 impl AppState {
+    /// `Set-Cookie` headers that clear every session cookie (logouts).
+    pub(crate) fn cleared_cookies(&self) -> AppendHeaders<Vec<(HeaderName, HeaderValue)>> {
+        let cookies = self.gate.transport().unset_cookies();
+        AppendHeaders(
+            cookies
+                .into_iter()
+                .map(|c| (header::SET_COOKIE, c))
+                .collect(),
+        )
+    }
+
     pub(crate) fn password_policy(&self) -> PasswordPolicy {
         PasswordPolicy {
             min_length: self.settings.password_min_length,

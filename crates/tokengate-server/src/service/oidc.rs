@@ -194,14 +194,7 @@ async fn logout(
         .await
         .unwrap_or(None)
         .unwrap_or_else(|| "/".to_owned());
-    let cleared: Vec<_> = state
-        .gate
-        .transport()
-        .unset_cookies()
-        .into_iter()
-        .map(|c| (SET_COOKIE, c))
-        .collect();
-    Ok((AppendHeaders(cleared), Redirect::to(&target)).into_response())
+    Ok((state.cleared_cookies(), Redirect::to(&target)).into_response())
 }
 
 fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
