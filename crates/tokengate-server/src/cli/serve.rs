@@ -13,6 +13,7 @@ use super::CliError;
 use crate::config::{ConfigArgs, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
+use crate::service::metrics::{self, Metrics};
 use crate::service::{AppState, router};
 
 /// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
@@ -51,8 +52,11 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     // not every other route (BENCHMARKS.md measures both).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let concurrency = cores.saturating_sub(1).max(1);
+    let metrics = Metrics::install()
+        .map_err(|e| CliError::Usage(format!("cannot install the metrics recorder: {e}")))?;
     let state = AppState {
-        gate: parts.gate.clone(),
+        // Refusals by the extractors are counted, then answered as usual.
+        gate: parts.gate.clone().on_error(metrics::token_refused),
         db: parts.db.clone(),
         hasher: PasswordHasher::new(concurrency),
         limiter: Arc::new(limiter(&parts, &settings)),
@@ -65,6 +69,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         redis: parts.redis.clone(),
         links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
         settings: settings.clone(),
+        metrics,
     };
     let app = router(state).layer(middleware::from_fn(log_request));
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -18,6 +18,7 @@ use tokengate::users::{Password, Username};
 
 use super::AppState;
 use super::body::JsonBody;
+use super::metrics;
 use crate::storage::{NewUser, User, UserId};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -46,9 +47,7 @@ async fn register(
     }
     let username = Username::parse(&body.username)?;
     let password = Password::new(body.password, &state.password_policy())?;
-    let hash = state
-        .hasher
-        .hash(&password)
+    let hash = metrics::hashing(state.hasher.hash(&password))
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let user = state
@@ -67,7 +66,19 @@ async fn register(
 
 /// Checks credentials under the failed-login limits: the same status and
 /// body for an unknown user and a wrong password, after the same work.
+/// Counted in `logins_total{method="password"}`.
 pub(super) async fn authenticate(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    credentials: Credentials,
+) -> Result<User, Error> {
+    let result = check_credentials(state, peer, headers, credentials).await;
+    metrics::login("password", &result);
+    result
+}
+
+async fn check_credentials(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
@@ -89,19 +100,17 @@ pub(super) async fn authenticate(
     };
     let valid = match &password {
         Ok(password) => {
-            state
-                .hasher
-                .verify(
-                    password,
-                    user.as_ref().and_then(|u| u.password_hash.as_ref()),
-                )
-                .await
+            metrics::hashing(state.hasher.verify(
+                password,
+                user.as_ref().and_then(|u| u.password_hash.as_ref()),
+            ))
+            .await
         }
         // Too long to hash: refuse after the same work as a wrong password.
         Err(_) => {
             let dummy =
                 Password::for_login(String::new()).map_err(|_| Error::InvalidCredentials)?;
-            state.hasher.verify(&dummy, None).await
+            metrics::hashing(state.hasher.verify(&dummy, None)).await
         }
     };
     match user {
@@ -148,8 +157,9 @@ pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> 
 
 async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<Json<Value>, Error> {
     let user = subject(&state, token.subject()).await?;
-    let pair = state.gate.refresh(&user, &token.token).await?;
-    Ok(token_pair(&pair))
+    let pair = state.gate.refresh(&user, &token.token).await;
+    metrics::refresh(&pair);
+    Ok(token_pair(&pair?))
 }
 
 async fn logout(
@@ -157,6 +167,7 @@ async fn logout(
     token: IssuedBy<FirstParty, AnyToken>,
 ) -> Result<Json<Value>, Error> {
     state.gate.logout(&token.token).await?;
+    metrics::revoked("logout");
     Ok(Json(json!({"msg": "logged out"})))
 }
 
@@ -167,6 +178,7 @@ async fn logout_all(
     token: IssuedBy<FirstParty, AccessToken>,
 ) -> Result<Json<Value>, Error> {
     state.gate.logout_all(token.subject()).await?;
+    metrics::revoked("logout_all");
     Ok(Json(json!({"msg": "every session logged out"})))
 }
 
@@ -184,11 +196,7 @@ async fn change_password(
     let user = subject(&state, token.subject()).await?;
     let current =
         Password::for_login(body.current_password).map_err(|_| Error::InvalidCredentials)?;
-    if !state
-        .hasher
-        .verify(&current, user.password_hash.as_ref())
-        .await
-    {
+    if !metrics::hashing(state.hasher.verify(&current, user.password_hash.as_ref())).await {
         return Err(Error::InvalidCredentials);
     }
     let new = Password::new(body.new_password, &state.password_policy()).map_err(|_| {
@@ -197,13 +205,12 @@ async fn change_password(
             state.settings.password_min_length
         ))
     })?;
-    let hash = state
-        .hasher
-        .hash(&new)
+    let hash = metrics::hashing(state.hasher.hash(&new))
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     state.db.set_password(user.id, &hash).await?;
     state.gate.logout_all(token.subject()).await?;
+    metrics::revoked("password_change");
     let pair = state.gate.login(&user).await?;
     Ok(token_pair(&pair))
 }

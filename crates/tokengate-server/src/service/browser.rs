@@ -54,8 +54,9 @@ async fn login(
 
 async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<Response, Error> {
     let user = subject(&state, token.subject()).await?;
-    let pair = state.gate.refresh(&user, &token.token).await?;
-    Ok(with_cookies(&state, &pair, &user))
+    let pair = state.gate.refresh(&user, &token.token).await;
+    super::metrics::refresh(&pair);
+    Ok(with_cookies(&state, &pair?, &user))
 }
 
 async fn logout(
@@ -63,6 +64,7 @@ async fn logout(
     token: IssuedBy<FirstParty, AnyToken>,
 ) -> Result<Response, Error> {
     state.gate.logout(&token.token).await?;
+    super::metrics::revoked("logout");
     Ok((state.cleared_cookies(), Json(json!({"msg": "logged out"}))).into_response())
 }
 

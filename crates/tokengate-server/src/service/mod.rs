@@ -8,6 +8,7 @@ pub(crate) mod client_ip;
 pub(crate) mod files;
 pub(crate) mod limits;
 mod memos;
+pub(crate) mod metrics;
 mod oidc;
 mod page;
 mod resources;
@@ -23,6 +24,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokengate::axum::{TokenGate, UserLoader};
 use tokengate::token::VerifiedToken;
+use tokengate::transport::TokenLocation;
 use tokengate::users::{PasswordHasher, PasswordPolicy};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -53,6 +55,8 @@ pub(crate) struct AppState {
     pub(crate) settings: Arc<Settings>,
     /// The key of signed file links.
     pub(crate) links: files::LinkKey,
+    /// The renderer of `/metrics`.
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl FromRef<AppState> for TokenGate {
@@ -108,14 +112,23 @@ impl AppState {
 /// The router of SPEC.md's routes, with the service's limits.
 pub(crate) fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.cors_origins);
-    Router::new()
+    let routes = Router::new()
         .merge(auth::routes())
         .merge(browser::routes())
         .merge(files::routes())
         .merge(memos::routes())
+        .merge(metrics::routes())
         .merge(oidc::routes())
         .merge(page::routes())
-        .merge(resources::routes())
+        .merge(resources::routes());
+    // Tokens in JSON bodies are read by a middleware, installed only when
+    // the `json` location is configured (it buffers JSON bodies).
+    let routes = if state.settings.token_locations.contains(&TokenLocation::Json) {
+        routes.layer(middleware::from_fn(tokengate::axum::json_tokens))
+    } else {
+        routes
+    };
+    routes
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -128,6 +141,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(limit_time))
         .layer(cors)
+        // Outermost, so that every refusal above counts too; a `Router::layer`
+        // sees the `MatchedPath` of the route.
+        .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state)
 }
 

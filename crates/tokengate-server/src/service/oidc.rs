@@ -67,7 +67,9 @@ async fn callback(
 ) -> Response {
     let binding = cookie(&headers, BINDING_COOKIE);
     let clear = binding_cookie(&state, "", 0);
-    match finish(&state, &name, &query, binding.as_deref()).await {
+    let finished = finish(&state, &name, &query, binding.as_deref()).await;
+    super::metrics::login("oidc", &finished);
+    match finished {
         Ok((next, session)) => {
             let cookies = session.into_iter().chain([clear]).map(|c| (SET_COOKIE, c));
             (
@@ -186,6 +188,7 @@ async fn logout(
             state.db.delete_oidc_login(family).await?;
         }
         state.gate.logout(&token).await?;
+        super::metrics::revoked("logout");
         break;
     }
     let target = state

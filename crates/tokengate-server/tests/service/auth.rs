@@ -427,3 +427,35 @@ async fn me_describes_the_token_user() {
         .await
         .expect_token_error("invalid_token");
 }
+
+/// `token_locations` with `json`: a token in a JSON body is found (the
+/// service installs the body-reading middleware only then).
+#[tokio::test]
+async fn a_token_in_a_json_body_counts_when_configured() {
+    let dir = TestDir::new("json-location");
+    let server = Server::start(&dir, &[("TOKENGATE_TOKEN_LOCATIONS", "headers,json")]);
+    let api = server.api();
+    api.register_ok("jason", PASSWORD).await;
+    let pair = api.login_ok("jason", PASSWORD).await;
+    let resp = api
+        .send(
+            api.request(Method::POST, "/auth/logout")
+                .json(&json!({"access_token": pair.access})),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    api.assert_refused(&pair.access, "token_revoked").await;
+
+    // Without the json location the same body is not looked at.
+    let dir = TestDir::new("json-location-off");
+    let server = Server::start(&dir, &[]);
+    let api = server.api();
+    api.register_ok("jason", PASSWORD).await;
+    let pair = api.login_ok("jason", PASSWORD).await;
+    api.send(
+        api.request(Method::POST, "/auth/logout")
+            .json(&json!({"access_token": pair.access})),
+    )
+    .await
+    .expect_error(401, "authorization_header_missing");
+}

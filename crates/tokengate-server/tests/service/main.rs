@@ -25,6 +25,7 @@ mod fake_oidc;
 mod files;
 mod limits;
 mod memos;
+mod metrics;
 mod oidc_attacks;
 mod oidc_login;
 mod oidc_provider;
