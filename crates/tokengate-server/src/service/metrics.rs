@@ -12,7 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, Method, header};
-use metrics::{counter, describe_counter, describe_gauge, gauge};
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use metrics::{Counter, counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
 
@@ -86,14 +89,32 @@ pub(super) async fn count_requests(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = method_label(request.method());
     let response = next.run(request).await;
-    counter!(
-        "http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => response.status().as_str().to_owned(),
-    )
-    .increment(1);
+    request_counter(route, method, response.status()).increment(1);
     response
+}
+
+/// The counter of one (route, method, status), registered once: building
+/// the labelled key on every request cost more than the rest of a cached
+/// token check (measured with scripts/bench-service.sh).
+fn request_counter(route: String, method: &'static str, status: http::StatusCode) -> Counter {
+    type Counters = RwLock<HashMap<(String, &'static str, u16), Counter>>;
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(Default::default);
+    let key = (route, method, status.as_u16());
+    if let Some(counter) = counters.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return counter.clone();
+    }
+    let counter = counter!(
+        "http_requests_total",
+        "route" => key.0.clone(),
+        "method" => method,
+        "status" => status.as_str().to_owned(),
+    );
+    counters
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, counter.clone());
+    counter
 }
 
 /// The standard methods by name; any other as `other` (clients choose them).

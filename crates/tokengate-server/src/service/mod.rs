@@ -123,7 +123,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(resources::routes());
     // Tokens in JSON bodies are read by a middleware, installed only when
     // the `json` location is configured (it buffers JSON bodies).
-    let routes = if state.settings.token_locations.contains(&TokenLocation::Json) {
+    let routes = if state
+        .settings
+        .token_locations
+        .contains(&TokenLocation::Json)
+    {
         routes.layer(middleware::from_fn(tokengate::axum::json_tokens))
     } else {
         routes
