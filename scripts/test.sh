@@ -45,3 +45,18 @@ cargo nextest run --workspace --locked --test-threads 2
 TOKENGATE_TEST_DATABASE=postgres cargo nextest run --workspace --locked --test-threads 2 \
   -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/))'
 cargo test --workspace --doc --locked
+
+# Hardening (issue 8). The dependency audit: licenses, bans (one crypto
+# backend) and sources always; advisories only where the RustSec database
+# (a git repository on GitHub) can be fetched, which this machine cannot.
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install cargo-deny --version 0.20.2 --locked
+fi
+cargo deny --workspace check licenses bans sources
+if timeout 120 cargo deny fetch db >/dev/null 2>&1; then
+  cargo deny --workspace check advisories
+else
+  echo "cargo deny: the RustSec advisory database could not be fetched (github.com is out of reach): advisories NOT checked" >&2
+fi
+# Coverage-guided fuzzing, bounded: every target for a minute over its corpus.
+./scripts/fuzz.sh --time "${TOKENGATE_FUZZ_SECONDS:-60}"

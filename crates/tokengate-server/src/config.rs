@@ -156,6 +156,9 @@ pub(crate) struct Settings {
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     /// Served by `/files/{name}`; default `{data_dir}/files`.
     pub(crate) files_dir: PathBuf,
+    /// Bound on a request: its head must arrive, and its answer be ready,
+    /// within this (default 30s; 1s to 10m).
+    pub(crate) request_timeout: Duration,
     /// External issuers whose access tokens are accepted.
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,
     /// OpenID providers users can log in with.
@@ -167,6 +170,8 @@ const DEFAULT_DATA_DIR: &str = "./tokengate-data";
 const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// `request_timeout`: a request still running after it is answered 408.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Settings {
     /// Loads the settings from the process's flags, environment and config file.
@@ -251,6 +256,11 @@ impl Settings {
             files_dir: layers
                 .get_or("files_dir", values::optional_path, None)?
                 .unwrap_or_else(|| data_dir.join("files")),
+            request_timeout: layers.get_or(
+                "request_timeout",
+                rules::request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+            )?,
             trusted_issuers: tables::trusted_issuers(
                 layers.file_value("trusted_issuers"),
                 &file_path,

@@ -1,5 +1,15 @@
 //! The claim layout of tokengate's tokens (Flask-JWT-Extended's), and how a
 //! verified claim set is read.
+//!
+//! ```
+//! use tokengate::claims::{Fresh, TokenType};
+//! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+//! use tokengate::token::{NewToken, TokenEngine};
+//!
+//! let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+//! let claims = engine.verify(&engine.issue(NewToken::refresh("alice")).unwrap().token).unwrap().claims;
+//! assert_eq!((claims.token_type, claims.fresh), (Some(TokenType::Refresh), Fresh::No));
+//! ```
 
 use std::fmt;
 
@@ -26,6 +36,13 @@ pub enum TokenType {
 
 impl TokenType {
     /// The claim value.
+    ///
+    /// ```
+    /// use tokengate::claims::TokenType;
+    ///
+    /// assert_eq!(TokenType::Refresh.as_str(), "refresh");
+    /// assert_eq!(TokenType::Access.to_string(), TokenType::Access.as_str());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             TokenType::Access => "access",
@@ -62,6 +79,14 @@ pub enum Fresh {
 
 impl Fresh {
     /// Whether the token counts as fresh at `now`.
+    ///
+    /// ```
+    /// use tokengate::claims::Fresh;
+    ///
+    /// assert!(Fresh::Until(1_000).is_fresh_at(1_000));
+    /// assert!(!Fresh::Until(1_000).is_fresh_at(1_001));
+    /// assert!(!Fresh::No.is_fresh_at(0));
+    /// ```
     pub fn is_fresh_at(self, now: i64) -> bool {
         match self {
             Fresh::Yes => true,
@@ -83,6 +108,21 @@ impl Fresh {
 ///
 /// `sub`, `jti` and `type` are options because a trusted external issuer's
 /// tokens may lack them; tokengate's own tokens are refused without them.
+///
+/// ```
+/// use tokengate::claims::{Fresh, TokenType};
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let issued = engine.issue(NewToken::access("alice").fresh().scope("read:messages write:messages")).unwrap();
+/// let claims = engine.verify(&issued.token).unwrap().claims;
+/// assert_eq!(claims.sub.as_deref(), Some("alice"));
+/// assert_eq!(claims.token_type, Some(TokenType::Access));
+/// assert_eq!(claims.fresh, Fresh::Yes);
+/// assert_eq!(claims.exp, issued.expires_at);
+/// assert_eq!(claims.scopes, ["read:messages", "write:messages"]);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     /// The identity (`sub`).
@@ -215,6 +255,18 @@ impl Claims {
     /// `Ok` if the token is of `expected` type, else `wrong_token_type`. A
     /// token without `type` counts as an access token (Flask-JWT-Extended's
     /// rule), so it can never pass where a refresh token is required.
+    ///
+    /// ```
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let refresh = engine.issue(NewToken::refresh("alice")).unwrap();
+    /// let claims = engine.verify(&refresh.token).unwrap().claims;
+    /// assert!(claims.check_type(TokenType::Refresh).is_ok());
+    /// assert_eq!(claims.check_type(TokenType::Access).unwrap_err().code(), "wrong_token_type");
+    /// ```
     pub fn check_type(&self, expected: TokenType) -> Result<(), Error> {
         if self.token_type.unwrap_or(TokenType::Access) == expected {
             Ok(())
@@ -224,6 +276,17 @@ impl Claims {
     }
 
     /// Whether the token carries `scope`.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").scope("read:messages")).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// assert!(claims.has_scope("read:messages"));
+    /// assert!(!claims.has_scope("read"));
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

@@ -87,6 +87,13 @@ pub enum Error {
 }
 
 /// The JSON body of every error response: `{"code": "...", "msg": "..."}`.
+///
+/// ```
+/// use tokengate::{Error, ErrorBody};
+///
+/// let body: ErrorBody = Error::TokenRevoked.body();
+/// assert_eq!(serde_json::to_string(&body).unwrap(), r#"{"code":"token_revoked","msg":"token has been revoked"}"#);
+/// ```
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
     /// The machine-readable code, e.g. `token_expired`.
@@ -109,6 +116,13 @@ impl From<crate::keys::KeyError> for Error {
 
 impl Error {
     /// The code of SPEC.md's error table.
+    ///
+    /// ```
+    /// use tokengate::Error;
+    ///
+    /// assert_eq!(Error::AuthorizationHeaderMissing.code(), "authorization_header_missing");
+    /// assert_eq!(Error::InsufficientScope("admin".into()).code(), "insufficient_scope");
+    /// ```
     pub fn code(&self) -> &'static str {
         match self {
             Error::AuthorizationHeaderMissing => "authorization_header_missing",
@@ -132,7 +146,17 @@ impl Error {
         }
     }
 
-    /// The HTTP status of SPEC.md's error table.
+    /// The HTTP status of SPEC.md's error table: 401 for token problems,
+    /// 403 for a missing scope, never 401 for it.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tokengate::Error;
+    ///
+    /// assert_eq!(Error::InvalidToken("bad signature").status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(Error::InsufficientScope("admin".into()).status(), StatusCode::FORBIDDEN);
+    /// assert_eq!(Error::RateLimited { retry_after: 30 }.status(), StatusCode::TOO_MANY_REQUESTS);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InsufficientScope(_) | Error::RegistrationClosed => StatusCode::FORBIDDEN,
@@ -146,6 +170,17 @@ impl Error {
     }
 
     /// The `WWW-Authenticate` value (RFC 6750 §3), for 401s and scope 403s.
+    ///
+    /// ```
+    /// use tokengate::Error;
+    ///
+    /// assert_eq!(Error::AuthorizationHeaderMissing.www_authenticate().unwrap(), r#"Bearer realm="tokengate""#);
+    /// assert_eq!(Error::TokenExpired.www_authenticate().unwrap(),
+    ///     r#"Bearer realm="tokengate", error="invalid_token""#);
+    /// assert_eq!(Error::InsufficientScope("read:messages".into()).www_authenticate().unwrap(),
+    ///     r#"Bearer realm="tokengate", error="insufficient_scope", scope="read:messages""#);
+    /// assert_eq!(Error::UsernameTaken.www_authenticate(), None);
+    /// ```
     pub fn www_authenticate(&self) -> Option<String> {
         const REALM: &str = r#"Bearer realm="tokengate""#;
         match self {
@@ -164,6 +199,13 @@ impl Error {
     }
 
     /// The `{"code","msg"}` body.
+    ///
+    /// ```
+    /// use tokengate::Error;
+    ///
+    /// let body = Error::TokenExpired.body();
+    /// assert_eq!((body.code.as_str(), body.msg.as_str()), ("token_expired", "token has expired"));
+    /// ```
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             code: self.code().to_owned(),

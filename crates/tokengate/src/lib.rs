@@ -1,4 +1,15 @@
 #![doc = include_str!("../README.md")]
+// The README links to the `oidc` module, which exists with its feature only:
+// without it, those links go to docs.rs (built with every feature).
+#![cfg_attr(
+    not(feature = "oidc"),
+    doc = "",
+    doc = "[`oidc::OidcLogin`]: https://docs.rs/tokengate/latest/tokengate/oidc/struct.OidcLogin.html",
+    doc = "[`oidc::OidcLogin::begin`]: https://docs.rs/tokengate/latest/tokengate/oidc/struct.OidcLogin.html#method.begin",
+    doc = "[`oidc::OidcLogin::finish`]: https://docs.rs/tokengate/latest/tokengate/oidc/struct.OidcLogin.html#method.finish",
+    doc = "[`oidc::OidcLogin::end_session_url`]: https://docs.rs/tokengate/latest/tokengate/oidc/struct.OidcLogin.html#method.end_session_url"
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -8,6 +19,8 @@ mod error;
 pub mod issuers;
 mod jws;
 pub mod keys;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod revocation;

@@ -1,4 +1,13 @@
 //! Scope requirements: an OR of ANDs, as in Authlib.
+//!
+//! ```
+//! use tokengate::scope::ScopeRequirement;
+//!
+//! // (read and write) or admin
+//! let req = ScopeRequirement::any_of(["read write", "admin"]);
+//! assert!(req.is_met_by(&["admin".into()]));
+//! assert!(!req.is_met_by(&["read".into()]));
+//! ```
 
 use std::fmt;
 
@@ -23,6 +32,13 @@ pub struct ScopeRequirement {
 
 impl ScopeRequirement {
     /// Each item is one alternative: space-separated scopes that must all be present.
+    ///
+    /// ```
+    /// use tokengate::scope::ScopeRequirement;
+    ///
+    /// let req = ScopeRequirement::any_of(["read:messages"]);
+    /// assert_eq!(req.to_string(), "read:messages"); // what a 403 asks for
+    /// ```
     pub fn any_of<I, S>(alternatives: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -37,6 +53,15 @@ impl ScopeRequirement {
     }
 
     /// Whether `scopes` meet one alternative in full. No alternatives: always met.
+    ///
+    /// ```
+    /// use tokengate::scope::ScopeRequirement;
+    ///
+    /// let req = ScopeRequirement::any_of(["read write"]);
+    /// assert!(req.is_met_by(&["write".into(), "read".into(), "extra".into()]));
+    /// assert!(!req.is_met_by(&["read".to_string()]));
+    /// assert!(ScopeRequirement::any_of(Vec::<String>::new()).is_met_by(&[]));
+    /// ```
     pub fn is_met_by(&self, scopes: &[String]) -> bool {
         self.any_of.is_empty()
             || self
@@ -46,6 +71,19 @@ impl ScopeRequirement {
     }
 
     /// `Ok` when the claims meet the requirement, else `insufficient_scope` (403).
+    ///
+    /// ```
+    /// use tokengate::scope::ScopeRequirement;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").scope("read:messages")).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// assert!(ScopeRequirement::any_of(["read:messages", "admin"]).check(&claims).is_ok());
+    /// let err = ScopeRequirement::any_of(["admin"]).check(&claims).unwrap_err();
+    /// assert_eq!(err.code(), "insufficient_scope");
+    /// ```
     pub fn check(&self, claims: &Claims) -> Result<(), Error> {
         if self.is_met_by(&claims.scopes) {
             Ok(())
@@ -71,7 +109,17 @@ impl fmt::Display for ScopeRequirement {
 
 /// A scope requirement known at compile time, for the
 /// [`Scoped`](crate::axum::Scoped) extractor. Declare one with
-/// [`required_scopes!`](crate::required_scopes).
+/// [`required_scopes!`](crate::required_scopes), or by hand:
+///
+/// ```
+/// use tokengate::scope::RequiredScopes;
+///
+/// struct Moderate;
+/// impl RequiredScopes for Moderate {
+///     const ANY_OF: &'static [&'static str] = &["messages:moderate", "admin"];
+/// }
+/// assert!(Moderate::requirement().is_met_by(&["admin".to_string()]));
+/// ```
 pub trait RequiredScopes: Send + Sync + 'static {
     /// The alternatives, each a space-separated list of scopes.
     const ANY_OF: &'static [&'static str];

@@ -1,5 +1,16 @@
 //! Issue and verify tokens: the one place that decides which keys, claims
 //! and times are acceptable.
+//!
+//! ```
+//! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+//! use tokengate::token::{NewToken, TokenEngine};
+//!
+//! let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+//! let issued = engine.issue(NewToken::access("alice").scope("read:messages")).unwrap();
+//! let verified = engine.verify(&issued.token).unwrap();
+//! assert_eq!(verified.subject(), "alice");
+//! assert!(verified.claims.has_scope("read:messages"));
+//! ```
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +52,14 @@ impl Default for Validation {
 
 impl Validation {
     /// tokengate's own tokens: `sub`, `iat`, `exp`, `jti`, `type` required, no leeway.
+    ///
+    /// ```
+    /// use tokengate::token::Validation;
+    ///
+    /// let v = Validation::new();
+    /// assert!(v.own_tokens && v.issuer.is_none() && v.audience.is_empty());
+    /// assert_eq!(v.leeway, 0);
+    /// ```
     pub fn new() -> Self {
         Validation {
             issuer: None,
@@ -51,24 +70,56 @@ impl Validation {
     }
 
     /// Requires this `iss`.
+    ///
+    /// ```
+    /// use tokengate::token::Validation;
+    ///
+    /// let v = Validation::new().issuer("https://auth.example");
+    /// assert_eq!(v.issuer.as_deref(), Some("https://auth.example"));
+    /// ```
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
 
     /// Requires one of these audiences.
+    ///
+    /// ```
+    /// use tokengate::token::Validation;
+    ///
+    /// let v = Validation::new().audience(["api", "admin"]);
+    /// assert_eq!(v.audience, ["api", "admin"]);
+    /// ```
     pub fn audience<I: IntoIterator<Item = S>, S: Into<String>>(mut self, aud: I) -> Self {
         self.audience = aud.into_iter().map(Into::into).collect();
         self
     }
 
     /// Allows this much clock skew, in seconds.
+    ///
+    /// ```
+    /// use tokengate::token::Validation;
+    ///
+    /// assert_eq!(Validation::new().leeway(30).leeway, 30);
+    /// ```
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.leeway = seconds;
         self
     }
 
     /// Checks the claims of a token whose signature already verified.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine, Validation};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let claims = engine.verify(&engine.issue(NewToken::access("alice")).unwrap().token).unwrap().claims;
+    /// assert!(Validation::new().check(&claims, claims.exp - 1).is_ok());
+    /// assert_eq!(Validation::new().check(&claims, claims.exp).unwrap_err().code(), "token_expired");
+    /// let wrong_issuer = Validation::new().issuer("https://auth.example");
+    /// assert_eq!(wrong_issuer.check(&claims, claims.exp - 1).unwrap_err().code(), "invalid_claims");
+    /// ```
     pub fn check(&self, claims: &Claims, now: i64) -> Result<(), Error> {
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         if self.own_tokens {
@@ -106,6 +157,25 @@ impl Validation {
 }
 
 /// Lifetimes and claims of the tokens an engine issues.
+///
+/// ```
+/// use std::time::Duration;
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+///
+/// let settings = IssueSettings {
+///     access_ttl: Duration::from_secs(5 * 60),
+///     issuer: Some("https://auth.example.com".into()),
+///     audience: vec!["api".into()],
+///     ..IssueSettings::default()
+/// };
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
+///     .with_settings(settings);
+/// let issued = engine.issue(NewToken::access("alice")).unwrap();
+/// assert_eq!(issued.expires_in(), 300);
+/// let claims = engine.verify(&issued.token).unwrap().claims;
+/// assert_eq!((claims.iss.as_deref(), claims.aud), (Some("https://auth.example.com"), vec!["api".to_string()]));
+/// ```
 #[derive(Debug, Clone)]
 pub struct IssueSettings {
     /// Lifetime of access tokens (default 15 minutes).
@@ -179,40 +249,98 @@ impl NewToken {
     }
 
     /// An access token for `subject`.
+    ///
+    /// ```
+    /// use tokengate::claims::{Fresh, TokenType};
+    /// use tokengate::token::NewToken;
+    ///
+    /// let t = NewToken::access("alice");
+    /// assert_eq!((t.subject.as_str(), t.token_type, t.fresh), ("alice", TokenType::Access, Fresh::No));
+    /// ```
     pub fn access(subject: impl Into<String>) -> Self {
         Self::new(subject, TokenType::Access)
     }
 
     /// A refresh token for `subject`.
+    ///
+    /// ```
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::token::NewToken;
+    ///
+    /// assert_eq!(NewToken::refresh("alice").token_type, TokenType::Refresh);
+    /// ```
     pub fn refresh(subject: impl Into<String>) -> Self {
         Self::new(subject, TokenType::Refresh)
     }
 
     /// Marks the access token fresh (as after a password login).
+    ///
+    /// ```
+    /// use tokengate::claims::Fresh;
+    /// use tokengate::token::NewToken;
+    ///
+    /// assert_eq!(NewToken::access("alice").fresh().fresh, Fresh::Yes);
+    /// ```
     pub fn fresh(mut self) -> Self {
         self.fresh = Fresh::Yes;
         self
     }
 
     /// Sets the scopes (space-separated).
+    ///
+    /// ```
+    /// use tokengate::token::NewToken;
+    ///
+    /// let t = NewToken::access("alice").scope("read:messages write:messages");
+    /// assert_eq!(t.scope.as_deref(), Some("read:messages write:messages"));
+    /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
     }
 
     /// Adds a claim.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tokengate::token::NewToken;
+    ///
+    /// let t = NewToken::access("alice").claim("role", json!("admin"));
+    /// assert_eq!(t.claims["role"], "admin");
+    /// ```
     pub fn claim(mut self, name: impl Into<String>, value: Value) -> Self {
         self.claims.insert(name.into(), value);
         self
     }
 
     /// Sets the lifetime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").ttl(Duration::from_secs(60))).unwrap();
+    /// assert_eq!(issued.expires_in(), 60);
+    /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
     }
 
-    /// Adds a `csrf` claim.
+    /// Adds a `csrf` claim. [`TokenGate`](crate::axum::TokenGate) does it
+    /// by itself when cookies are a token location.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").with_csrf()).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// assert_eq!(claims.csrf, issued.csrf);
+    /// ```
     pub fn with_csrf(mut self) -> Self {
         self.csrf = true;
         self
@@ -220,6 +348,17 @@ impl NewToken {
 }
 
 /// A token just issued, with what the caller needs to store or send.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let issued = engine.issue(NewToken::access("alice")).unwrap();
+/// assert_eq!(issued.token.split('.').count(), 3);
+/// assert_eq!(issued.expires_in(), 15 * 60);
+/// assert_eq!(issued.csrf, None); // no `with_csrf`
+/// ```
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     /// The compact JWS.
@@ -238,6 +377,17 @@ pub struct IssuedToken {
 
 impl IssuedToken {
     /// Seconds from issue to expiry.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// use std::time::Duration;
+    ///
+    /// let issued = engine.issue(NewToken::access("alice").ttl(Duration::from_secs(90))).unwrap();
+    /// assert_eq!(issued.expires_in(), 90);
+    /// assert_eq!(issued.expires_at - issued.issued_at, 90);
+    /// ```
     pub fn expires_in(&self) -> i64 {
         self.expires_at - self.issued_at
     }
@@ -261,11 +411,25 @@ pub enum Origin {
 
 impl Origin {
     /// Whether the engine's own keys signed it.
+    ///
+    /// ```
+    /// use tokengate::token::Origin;
+    ///
+    /// assert!(Origin::FirstParty.is_first_party());
+    /// assert!(!Origin::Trusted("https://tenant.auth0.com/".into()).is_first_party());
+    /// ```
     pub fn is_first_party(&self) -> bool {
         matches!(self, Origin::FirstParty)
     }
 
     /// The trusted issuer's `iss`, for an external token.
+    ///
+    /// ```
+    /// use tokengate::token::Origin;
+    ///
+    /// assert_eq!(Origin::FirstParty.issuer(), None);
+    /// assert_eq!(Origin::Trusted("https://idp.example/".into()).issuer(), Some("https://idp.example/"));
+    /// ```
     pub fn issuer(&self) -> Option<&str> {
         match self {
             Origin::FirstParty => None,
@@ -275,6 +439,24 @@ impl Origin {
 }
 
 /// A token whose signature and claims verified.
+///
+/// ```
+/// use serde::Deserialize;
+/// use serde_json::json;
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let issued = engine.issue(NewToken::access("alice").claim("role", json!("admin"))).unwrap();
+/// let verified = engine.verify(&issued.token).unwrap();
+/// assert_eq!(verified.subject(), "alice");
+/// assert!(verified.origin.is_first_party());
+/// assert_eq!(verified.payload()["role"], "admin");
+///
+/// #[derive(Deserialize)]
+/// struct Custom { role: String }
+/// assert_eq!(verified.custom::<Custom>().unwrap().role, "admin");
+/// ```
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     /// The protected header (shared by the tokens that have the same one).
@@ -288,29 +470,80 @@ pub struct VerifiedToken {
 
 impl VerifiedToken {
     /// The payload as a typed claim set.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Mine { sub: String, tenant: u32 }
+    /// let issued = engine.issue(NewToken::access("alice").claim("tenant", 7.into())).unwrap();
+    /// let mine: Mine = engine.verify(&issued.token).unwrap().custom().unwrap();
+    /// assert_eq!((mine.sub.as_str(), mine.tenant), ("alice", 7));
+    /// ```
     pub fn custom<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.payload_json)
             .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))
     }
 
     /// The whole payload, for custom claims.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").claim("role", "admin".into())).unwrap();
+    /// let payload = engine.verify(&issued.token).unwrap().payload();
+    /// assert_eq!((payload["role"].as_str(), payload["sub"].as_str()), (Some("admin"), Some("alice")));
+    /// ```
     pub fn payload(&self) -> Map<String, Value> {
         // Already read strictly once; a JSON object always parses as a map.
         serde_json::from_slice(&self.payload_json).unwrap_or_default()
     }
 
     /// The payload's JSON text, as signed.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// let verified = engine.verify(&issued.token).unwrap();
+    /// let json: serde_json::Value = serde_json::from_slice(verified.payload_json()).unwrap();
+    /// assert_eq!(json["jti"], issued.jti);
+    /// ```
     pub fn payload_json(&self) -> &[u8] {
         &self.payload_json
     }
 
     /// `sub`, or `""` for an external token without one.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// assert_eq!(engine.verify(&issued.token).unwrap().subject(), "alice");
+    /// ```
     pub fn subject(&self) -> &str {
         self.claims.sub.as_deref().unwrap_or_default()
     }
 }
 
 /// A token whose header rules and signature verified; claims not checked.
+/// See [`TokenEngine::verify_signature`].
+///
+/// ```
+/// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// # use tokengate::token::{NewToken, TokenEngine};
+/// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let issued = engine.issue(NewToken::access("alice")).unwrap();
+/// let signed = engine.verify_signature(&issued.token).unwrap();
+/// let claims: serde_json::Value = serde_json::from_slice(&signed.payload).unwrap();
+/// assert_eq!((signed.header.alg, claims["sub"].as_str()), (Algorithm::EdDSA, Some("alice")));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignedPayload {
     /// The protected header.
@@ -320,6 +553,10 @@ pub struct SignedPayload {
 }
 
 /// Seconds since the Unix epoch.
+///
+/// ```
+/// assert!(tokengate::token::now() > 1_700_000_000);
+/// ```
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -328,6 +565,12 @@ pub fn now() -> i64 {
 }
 
 /// A random UUIDv4 string, as Flask-JWT-Extended uses for `jti` and `csrf`.
+///
+/// ```
+/// let id = tokengate::token::random_id();
+/// assert_eq!((id.len(), &id[14..15]), (36, "4"));
+/// assert_ne!(id, tokengate::token::random_id());
+/// ```
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     // SystemRandom only fails if the OS RNG is unavailable, where nothing is safe.
@@ -343,6 +586,14 @@ pub fn random_id() -> String {
 /// A UUIDv7 string for `ms` (milliseconds since the epoch): unique, and
 /// ordered in time finer than `iat`, so a revoke-all can spare tokens issued
 /// later within the same second.
+///
+/// ```
+/// use tokengate::token::{jti_millis, time_ordered_id};
+///
+/// let id = time_ordered_id(1_700_000_000_123);
+/// assert_eq!(jti_millis(&id), Some(1_700_000_000_123));
+/// assert!(time_ordered_id(1_700_000_000_123) < time_ordered_id(1_700_000_000_124));
+/// ```
 pub fn time_ordered_id(ms: u64) -> String {
     let mut random = [0u8; 10];
     SystemRandom::new()
@@ -355,6 +606,13 @@ pub fn time_ordered_id(ms: u64) -> String {
 }
 
 /// The issue time in milliseconds encoded in a UUIDv7 `jti`, if it is one.
+///
+/// ```
+/// use tokengate::token::{jti_millis, random_id};
+///
+/// assert_eq!(jti_millis(&random_id()), None); // a UUIDv4: no time in it
+/// assert_eq!(jti_millis("not a uuid"), None);
+/// ```
 pub fn jti_millis(jti: &str) -> Option<u64> {
     let id = uuid::Uuid::try_parse(jti).ok()?;
     if id.get_version_num() != 7 {
@@ -386,6 +644,15 @@ pub struct TokenEngine {
 
 impl TokenEngine {
     /// An engine with default settings (15 min access, 30 days refresh, no leeway).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// assert_eq!(engine.settings().access_ttl.as_secs(), 15 * 60);
+    /// assert_eq!(engine.validation().leeway, 0);
+    /// ```
     pub fn new(keys: KeyRing) -> Self {
         TokenEngine {
             keys,
@@ -396,7 +663,17 @@ impl TokenEngine {
     }
 
     /// Sets the lifetimes, and `iss`/`aud` of issued tokens; verification
-    /// then requires the same `iss` and `aud`.
+    /// then requires the same `iss` and `aud`. See [`IssueSettings`].
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{IssueSettings, TokenEngine};
+    ///
+    /// let settings = IssueSettings { issuer: Some("https://auth.example".into()), ..IssueSettings::default() };
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
+    ///     .with_settings(settings);
+    /// assert_eq!(engine.validation().issuer.as_deref(), Some("https://auth.example"));
+    /// ```
     pub fn with_settings(mut self, settings: IssueSettings) -> Self {
         self.validation.issuer = settings.issuer.clone();
         self.validation.audience = settings.audience.clone();
@@ -404,28 +681,83 @@ impl TokenEngine {
         self
     }
 
-    /// Replaces the validation policy.
+    /// Replaces the validation policy. Call it after
+    /// [`with_settings`](TokenEngine::with_settings), which sets the
+    /// policy's `iss` and `aud`.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine, Validation};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
+    ///     .with_validation(Validation::new().leeway(30));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// // Expired 10 seconds ago, but within the 30 seconds of leeway.
+    /// assert!(engine.verify_at(&issued.token, issued.expires_at + 10).is_ok());
+    /// ```
     pub fn with_validation(mut self, validation: Validation) -> Self {
         self.validation = validation;
         self
     }
 
     /// The key ring.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// let kid = key.kid().clone();
+    /// let engine = TokenEngine::new(KeyRing::new(key));
+    /// assert_eq!(engine.keys().signing_key().unwrap().kid(), &kid);
+    /// ```
     pub fn keys(&self) -> &KeyRing {
         &self.keys
     }
 
     /// The validation policy.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// use tokengate::token::Validation;
+    ///
+    /// let engine = engine.with_validation(Validation::new().leeway(10));
+    /// assert_eq!(engine.validation().leeway, 10);
+    /// ```
     pub fn validation(&self) -> &Validation {
         &self.validation
     }
 
     /// The issue settings.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{NewToken, TokenEngine};
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// assert_eq!(engine.settings().refresh_ttl.as_secs(), 30 * 24 * 3600);
+    /// assert!(engine.settings().issuer.is_none());
+    /// ```
     pub fn settings(&self) -> &IssueSettings {
         &self.settings
     }
 
-    /// Signs a new token with the ring's signing key.
+    /// Signs a new token with the ring's signing key. Fails only without a
+    /// signing key (a [`KeyRing::verify_only`] ring) or for a token over
+    /// [`MAX_TOKEN_LEN`](crate::MAX_TOKEN_LEN).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// let verifier = TokenEngine::new(KeyRing::verify_only([key.verifying_key().clone()]));
+    /// let engine = TokenEngine::new(KeyRing::new(key));
+    /// let issued = engine.issue(NewToken::access("alice").fresh().scope("read:messages")).unwrap();
+    /// assert!(verifier.verify(&issued.token).unwrap().claims.has_scope("read:messages"));
+    /// assert!(verifier.issue(NewToken::access("alice")).is_err());
+    /// ```
     pub fn issue(&self, new: NewToken) -> Result<IssuedToken, KeyError> {
         let key = self
             .keys
@@ -497,18 +829,52 @@ impl TokenEngine {
 
     /// Verifies signature and claims at the current time. The token type is
     /// not checked here: see [`TokenEngine::verify_type`].
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// assert_eq!(engine.verify(&issued.token).unwrap().subject(), "alice");
+    /// let other = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// assert_eq!(other.verify(&issued.token).unwrap_err().code(), "invalid_token");
+    /// assert_eq!(engine.verify("not.a.token").unwrap_err().code(), "invalid_token");
+    /// ```
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         self.verify_at(token, now())
     }
 
     /// Verifies signature and claims, and that the token is of `expected` type.
+    ///
+    /// ```
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let refresh = engine.issue(NewToken::refresh("alice")).unwrap();
+    /// assert!(engine.verify_type(&refresh.token, TokenType::Refresh).is_ok());
+    /// let err = engine.verify_type(&refresh.token, TokenType::Access).unwrap_err();
+    /// assert_eq!(err.code(), "wrong_token_type");
+    /// ```
     pub fn verify_type(&self, token: &str, expected: TokenType) -> Result<VerifiedToken, Error> {
         let verified = self.verify(token)?;
         verified.claims.check_type(expected)?;
         Ok(verified)
     }
 
-    /// Verifies signature and claims as of `now`.
+    /// Verifies signature and claims as of `now` (seconds since the epoch).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// assert!(engine.verify_at(&issued.token, issued.expires_at - 1).is_ok());
+    /// assert_eq!(engine.verify_at(&issued.token, issued.expires_at).unwrap_err().code(), "token_expired");
+    /// ```
     pub fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
         let compact = self.check_signature(token)?;
         let payload_json = jws::decode_segment(compact.payload_b64)?;
@@ -524,6 +890,17 @@ impl TokenEngine {
 
     /// Checks the header rules and the signature only, for a JWS whose
     /// payload need not be a claim set.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// let signed = engine.verify_signature(&issued.token).unwrap();
+    /// assert_eq!(signed.header.alg, Algorithm::EdDSA);
+    /// assert!(signed.payload.starts_with(b"{"));
+    /// ```
     pub fn verify_signature(&self, token: &str) -> Result<SignedPayload, Error> {
         let compact = self.check_signature(token)?;
         let payload = jws::decode_segment(compact.payload_b64)?;

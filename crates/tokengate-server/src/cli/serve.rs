@@ -1,6 +1,5 @@
 //! `tokengate serve`: the HTTP service.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use super::CliError;
 use crate::config::{ConfigArgs, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
-use crate::service::metrics::{self, Metrics};
+use crate::service::metrics::Metrics;
 use crate::service::{AppState, router};
 
 /// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
@@ -39,6 +38,10 @@ fn init_logs() {
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
     let settings = Arc::new(settings);
+    // Before anything runs that counts: tokengate registers its counters
+    // at first use, and the trusted issuers' first JWKS fetches start here.
+    let metrics = Metrics::install()
+        .map_err(|e| CliError::Usage(format!("cannot install the metrics recorder: {e}")))?;
     let parts = runtime::open(&settings).await?;
     runtime::spawn_upkeep(&parts, settings.clone());
     if parts.db.is_shared() && settings.issuer == format!("http://{}", settings.listen) {
@@ -48,30 +51,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
             "issuer is derived from listen; set the same issuer on every instance of this database"
         );
     }
-    // One core is left to the requests: a login storm then slows logins,
-    // not every other route (BENCHMARKS.md measures both).
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let concurrency = cores.saturating_sub(1).max(1);
-    let metrics = Metrics::install()
-        .map_err(|e| CliError::Usage(format!("cannot install the metrics recorder: {e}")))?;
-    let state = AppState {
-        // Refusals by the extractors are counted, then answered as usual.
-        gate: parts.gate.clone().on_error(metrics::token_refused),
-        db: parts.db.clone(),
-        hasher: PasswordHasher::new(concurrency),
-        limiter: Arc::new(limiter(&parts, &settings)),
-        oidc: {
-            let oidc = runtime::oidc_login(&settings)?;
-            oidc.start();
-            oidc
-        },
-        #[cfg(feature = "redis")]
-        redis: parts.redis.clone(),
-        links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
-        settings: settings.clone(),
-        metrics,
-    };
-    let app = router(state).layer(middleware::from_fn(log_request));
+    let app = app(&parts, settings.clone(), metrics)?.layer(middleware::from_fn(log_request));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -85,15 +65,40 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     );
     // Tests and scripts read the address from here (the port may be 0).
     println!("tokengate listening on http://{local}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| CliError::Usage(format!("server error: {e}")))?;
+    crate::listener::serve(listener, app, settings.request_timeout, shutdown_signal()).await;
     tracing::info!("tokengate stopped");
     Ok(())
+}
+
+/// The service's router over opened parts: what `serve` listens with, and
+/// what the fuzz targets drive in-process.
+pub(crate) fn app(
+    parts: &runtime::Parts,
+    settings: Arc<Settings>,
+    metrics: Metrics,
+) -> Result<axum::Router, CliError> {
+    // One core is left to the requests: a login storm then slows logins,
+    // not every other route (BENCHMARKS.md measures both).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let concurrency = cores.saturating_sub(1).max(1);
+    let state = AppState {
+        // Its extractors count their answers (tokengate's `metrics` feature).
+        gate: parts.gate.clone(),
+        db: parts.db.clone(),
+        hasher: PasswordHasher::new(concurrency),
+        limiter: Arc::new(limiter(parts, &settings)),
+        oidc: {
+            let oidc = runtime::oidc_login(&settings)?;
+            oidc.start();
+            oidc
+        },
+        #[cfg(feature = "redis")]
+        redis: parts.redis.clone(),
+        links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
+        settings,
+        metrics,
+    };
+    Ok(router(state))
 }
 
 /// Failed logins counted in memory, and in Redis when the instances share one.

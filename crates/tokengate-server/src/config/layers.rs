@@ -35,6 +35,7 @@ pub(super) const KEYS: &[&str] = &[
     "login_failure_window",
     "trusted_proxies",
     "files_dir",
+    "request_timeout",
     "trusted_issuers",
     "oidc_providers",
 ];

@@ -121,6 +121,15 @@ pub(super) fn poll_interval(raw: &Raw<'_>) -> Result<Duration, String> {
     Ok(every)
 }
 
+/// `request_timeout`: from 1s to 10m.
+pub(super) fn request_timeout(raw: &Raw<'_>) -> Result<Duration, String> {
+    let timeout = values::duration(raw)?;
+    if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+        return Err(format!("{timeout:?} is not between 1s and 10m"));
+    }
+    Ok(timeout)
+}
+
 /// `iss` of issued tokens: an http(s) URL, kept as written.
 pub(super) fn issuer(raw: &Raw<'_>) -> Result<Option<String>, String> {
     values::optional_text(raw)?

@@ -3,51 +3,102 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tokengate::Error;
 use tokengate::axum::{
     AccessToken, AnyToken, CurrentUser, FirstParty, FreshAccessToken, IssuedBy, RefreshToken,
     TokenPair,
 };
 use tokengate::users::{Password, Username};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::body::JsonBody;
 use super::metrics;
+use super::openapi::{InvalidRequest, RateLimited, Unauthorized, Unavailable};
 use crate::storage::{NewUser, User, UserId};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout).delete(logout))
-        .route("/auth/logout-all", post(logout_all))
-        .route("/auth/password", post(change_password))
-        .route("/auth/me", get(me))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout, logout_by_delete))
+        .routes(routes!(logout_all))
+        .routes(routes!(change_password))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+/// A username and a password.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct Credentials {
+    /// 3–64 letters, digits, `.`, `_`, `-`; unique whatever the case.
+    #[schema(example = "ada")]
     pub(super) username: String,
+    /// At least 8 characters (`password_min_length`), at most 1024 bytes.
+    #[schema(format = Password)]
     pub(super) password: String,
 }
 
+/// A registered user.
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    #[schema(value_type = i64)]
+    id: UserId,
+    username: String,
+}
+
+/// A new token pair.
+#[derive(Serialize, ToSchema)]
+struct TokenPairBody {
+    access_token: String,
+    refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+}
+
+/// A confirmation.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Message {
+    #[schema(example = "logged out")]
+    pub(super) msg: &'static str,
+}
+
+/// Register an account
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "The new user", body = Registered),
+        (status = 400, response = InvalidRequest),
+        (status = 403, description = "`registration_closed`: registration is disabled", body = super::openapi::ErrorBody),
+        (status = 409, description = "`username_taken`: the name exists (in any case)", body = super::openapi::ErrorBody),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<(StatusCode, Json<Value>), Error> {
+) -> Result<(StatusCode, Json<Registered>), Error> {
     if !state.registration_open() {
         return Err(Error::RegistrationClosed);
     }
     let username = Username::parse(&body.username)?;
     let password = Password::new(body.password, &state.password_policy())?;
-    let hash = metrics::hashing(state.hasher.hash(&password))
+    let hash = state
+        .hasher
+        .hash(&password)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let user = state
@@ -60,7 +111,10 @@ async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": user.id, "username": user.username})),
+        Json(Registered {
+            id: user.id,
+            username: user.username,
+        }),
     ))
 }
 
@@ -100,17 +154,19 @@ async fn check_credentials(
     };
     let valid = match &password {
         Ok(password) => {
-            metrics::hashing(state.hasher.verify(
-                password,
-                user.as_ref().and_then(|u| u.password_hash.as_ref()),
-            ))
-            .await
+            state
+                .hasher
+                .verify(
+                    password,
+                    user.as_ref().and_then(|u| u.password_hash.as_ref()),
+                )
+                .await
         }
         // Too long to hash: refuse after the same work as a wrong password.
         Err(_) => {
             let dummy =
                 Password::for_login(String::new()).map_err(|_| Error::InvalidCredentials)?;
-            metrics::hashing(state.hasher.verify(&dummy, None)).await
+            state.hasher.verify(&dummy, None).await
         }
     };
     match user {
@@ -125,21 +181,39 @@ async fn check_credentials(
     }
 }
 
-fn token_pair(pair: &TokenPair) -> Json<Value> {
-    Json(json!({
-        "access_token": pair.access.token,
-        "refresh_token": pair.refresh.token,
-        "token_type": "Bearer",
-        "expires_in": pair.access.expires_in(),
-    }))
+fn token_pair(pair: &TokenPair) -> Json<TokenPairBody> {
+    Json(TokenPairBody {
+        access_token: pair.access.token.clone(),
+        refresh_token: pair.refresh.token.clone(),
+        token_type: "Bearer",
+        expires_in: pair.access.expires_in(),
+    })
 }
 
+/// Log in
+///
+/// A fresh access token and a refresh token. Failed logins are limited per
+/// username and per client IP.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "A token pair", body = TokenPairBody),
+        (status = 400, response = InvalidRequest),
+        (status = 401, description = "`invalid_credentials`: wrong username or password", body = super::openapi::ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<TokenPairBody>, Error> {
     let user = authenticate(&state, peer, &headers, body).await?;
     let pair = state.gate.login(&user).await?;
     Ok(token_pair(&pair))
@@ -155,48 +229,151 @@ pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> 
         .ok_or(Error::UserNotFound)
 }
 
-async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<Json<Value>, Error> {
+/// Refresh a token pair
+///
+/// With a refresh token: a new pair; the used refresh token is spent, and
+/// presenting it again revokes every token of that login.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    operation_id = "refresh",
+    tag = "auth",
+    security(("bearer" = []), ("refresh_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPairBody),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    token: RefreshToken,
+) -> Result<Json<TokenPairBody>, Error> {
     let user = subject(&state, token.subject()).await?;
     let pair = state.gate.refresh(&user, &token.token).await;
     metrics::refresh(&pair);
     Ok(token_pair(&pair?))
 }
 
+/// Log out
+///
+/// With an access or refresh token of this service: that token and its
+/// login's refresh token are revoked.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = []), ("refresh_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = Message),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AnyToken>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<Message>, Error> {
     state.gate.logout(&token.token).await?;
     metrics::revoked("logout");
-    Ok(Json(json!({"msg": "logged out"})))
+    Ok(Json(Message { msg: "logged out" }))
 }
 
-/// Only this service's tokens name a local user: a trusted issuer's `sub`
-/// lives in that issuer's namespace, so these routes refuse its tokens.
+/// Log out (DELETE)
+///
+/// The same as `POST /auth/logout` (an operation of its own: OpenAPI
+/// operation ids are unique).
+#[utoipa::path(
+    delete,
+    path = "/auth/logout",
+    operation_id = "logout_delete",
+    tag = "auth",
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = []), ("refresh_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = Message),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn logout_by_delete(
+    state: State<AppState>,
+    token: IssuedBy<FirstParty, AnyToken>,
+) -> Result<Json<Message>, Error> {
+    logout(state, token).await
+}
+
+/// Log out everywhere
+///
+/// Every token of the user issued before this request is revoked. Only this
+/// service's tokens name a local user: a trusted issuer's `sub` lives in
+/// that issuer's namespace, so these routes refuse its tokens.
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    operation_id = "logout_all",
+    tag = "auth",
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Every session logged out", body = Message),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout_all(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AccessToken>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<Message>, Error> {
     state.gate.logout_all(token.subject()).await?;
     metrics::revoked("logout_all");
-    Ok(Json(json!({"msg": "every session logged out"})))
+    Ok(Json(Message {
+        msg: "every session logged out",
+    }))
 }
 
-#[derive(Deserialize)]
+/// A password change.
+#[derive(Deserialize, ToSchema)]
 struct PasswordChange {
+    #[schema(format = Password)]
     current_password: String,
+    /// At least 8 characters (`password_min_length`), at most 1024 bytes.
+    #[schema(format = Password)]
     new_password: String,
 }
 
+/// Change the password
+///
+/// Needs a fresh access token (from a login, not a refresh). Every token
+/// issued before is revoked; the answer is a new pair.
+#[utoipa::path(
+    post,
+    path = "/auth/password",
+    operation_id = "change_password",
+    tag = "auth",
+    request_body = PasswordChange,
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPairBody),
+        (status = 400, response = InvalidRequest),
+        (status = 401, description = "A token error (`fresh_token_required` for a refreshed token, …) \
+            or `invalid_credentials`: the current password is wrong", body = super::openapi::ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"tokengate\"`, with `error=\"invalid_token\"` for a token error"))),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     token: FreshAccessToken,
     JsonBody(body): JsonBody<PasswordChange>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<TokenPairBody>, Error> {
     let user = subject(&state, token.subject()).await?;
     let current =
         Password::for_login(body.current_password).map_err(|_| Error::InvalidCredentials)?;
-    if !metrics::hashing(state.hasher.verify(&current, user.password_hash.as_ref())).await {
+    if !state
+        .hasher
+        .verify(&current, user.password_hash.as_ref())
+        .await
+    {
         return Err(Error::InvalidCredentials);
     }
     let new = Password::new(body.new_password, &state.password_policy()).map_err(|_| {
@@ -205,7 +382,9 @@ async fn change_password(
             state.settings.password_min_length
         ))
     })?;
-    let hash = metrics::hashing(state.hasher.hash(&new))
+    let hash = state
+        .hasher
+        .hash(&new)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     state.db.set_password(user.id, &hash).await?;
@@ -215,22 +394,58 @@ async fn change_password(
     Ok(token_pair(&pair))
 }
 
-/// The user, with the provider accounts linked to it (OIDC logins).
+/// The caller's account.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    #[schema(value_type = i64)]
+    id: UserId,
+    username: String,
+    /// Granted scopes.
+    scopes: Vec<String>,
+    /// Provider accounts linked to the user (OIDC logins).
+    identities: Vec<Identity>,
+}
+
+/// A provider account linked to a user.
+#[derive(Serialize, ToSchema)]
+struct Identity {
+    /// The provider's configured name.
+    provider: String,
+    /// The user's `sub` at that provider.
+    sub: String,
+}
+
+/// The current user
+///
+/// The user of this service's access token, with the provider accounts
+/// linked to it (OIDC logins).
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    operation_id = "me",
+    tag = "auth",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The user", body = Me),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn me(
     State(state): State<AppState>,
     CurrentUser(user, _): CurrentUser<User>,
-) -> Result<Json<Value>, Error> {
-    let identities: Vec<Value> = state
+) -> Result<Json<Me>, Error> {
+    let identities = state
         .db
         .oidc_identities(user.id)
         .await?
         .into_iter()
-        .map(|(provider, sub)| json!({"provider": provider, "sub": sub}))
+        .map(|(provider, sub)| Identity { provider, sub })
         .collect();
-    Ok(Json(json!({
-        "id": user.id,
-        "username": user.username,
-        "scopes": user.scopes,
-        "identities": identities,
-    })))
+    Ok(Json(Me {
+        id: user.id,
+        username: user.username,
+        scopes: user.scopes,
+        identities,
+    }))
 }

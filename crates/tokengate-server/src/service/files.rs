@@ -22,21 +22,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::hmac;
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path as UrlPath, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokengate::Error;
 use tokengate::axum::{AccessToken, FirstParty, IssuedBy};
 use tokio::io::AsyncReadExt;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
+use super::openapi::{NotFound, Unauthorized};
 use super::{AppState, error_body};
 use crate::config::Settings;
 
@@ -164,22 +166,48 @@ pub(crate) fn prepare(settings: &Settings) -> io::Result<LinkKey> {
     LinkKey::from_settings(settings)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/files", get(list))
-        .route("/api/files/{name}/link", post(link))
-        .route("/files/{name}", get(file))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(link))
+        .routes(routes!(file))
 }
 
 /// One entry of `GET /api/files`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FileEntry)]
 struct Entry {
     name: String,
+    /// In bytes.
     size: u64,
 }
 
+/// A signed link to a file.
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedLink {
+    /// `/files/{name}?expires=E&sub=S&sig=M`, relative to the service.
+    url: String,
+    /// Seconds the link works.
+    #[schema(example = 300)]
+    expires_in: u64,
+}
+
+/// List files
+///
 /// `GET /api/files`: the regular files directly in `files_dir` (no
 /// dotfiles, symlinks or subdirectories), by name.
+#[utoipa::path(
+    get,
+    path = "/api/files",
+    operation_id = "list_files",
+    tag = "files",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The files, by name", body = Vec<Entry>),
+        (status = 401, response = Unauthorized),
+        (status = 503, description = "`unavailable`: the files cannot be listed", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list(
     _: IssuedBy<FirstParty, AccessToken>,
     State(state): State<AppState>,
@@ -224,8 +252,23 @@ fn unavailable(error: io::Error) -> Response {
     )
 }
 
+/// Sign a link to a file
+///
 /// `POST /api/files/{name}/link`: a link to the file that works without a
-/// token for [`LINK_LIFETIME`], for this file only.
+/// token for five minutes (`LINK_LIFETIME`), for this file only.
+#[utoipa::path(
+    post,
+    path = "/api/files/{name}/link",
+    operation_id = "link_file",
+    tag = "files",
+    params(("name" = String, Path, description = "The file's name")),
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "A signed link", body = SignedLink),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn link(
     token: IssuedBy<FirstParty, AccessToken>,
     State(state): State<AppState>,
@@ -245,7 +288,10 @@ async fn link(
         "{path}?expires={expires}&sub={}&sig={sig}",
         percent_encode(sub)
     );
-    let body: Value = json!({"url": url, "expires_in": LINK_LIFETIME.as_secs()});
+    let body = SignedLink {
+        url,
+        expires_in: LINK_LIFETIME.as_secs(),
+    };
     (StatusCode::OK, Json(body)).into_response()
 }
 
@@ -257,8 +303,29 @@ enum Caching {
     NoStore,
 }
 
+/// Download a file
+///
 /// `GET /files/{name}`: with `sig`, a signed link; else an access token
 /// wherever the gate looks for one.
+#[utoipa::path(
+    get,
+    path = "/files/{name}",
+    operation_id = "get_file",
+    tag = "files",
+    params(
+        ("name" = String, Path, description = "The file's name"),
+        ("expires" = Option<u64>, Query, description = "A signed link's expiry (Unix seconds)"),
+        ("sub" = Option<String>, Query, description = "A signed link's user"),
+        ("sig" = Option<String>, Query, description = "A signed link's MAC (base64url)"),
+    ),
+    security((), ("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The file; its type by extension", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("Cache-Control" = String, description = "`no-store` with a token; `private, max-age=…` until a link expires"))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn file(
     State(state): State<AppState>,
     name: Result<UrlPath<String>, PathRejection>,

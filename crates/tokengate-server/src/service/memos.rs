@@ -4,18 +4,21 @@
 //! methods: the gate checks it). Another user's memo, an unknown id and an
 //! id that is not a number are all 404 `not_found`.
 
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokengate::Error;
 use tokengate::axum::{AccessToken, FirstParty, IssuedBy};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::subject;
 use super::body::JsonBody;
+use super::openapi::{InvalidRequest, NotFound, Unauthorized, Unavailable};
 use crate::storage::{Memo, MemoId, MemoUpdate, UserId};
 
 /// The longest title, in characters (after trimming).
@@ -23,24 +26,51 @@ const MAX_TITLE: usize = 200;
 /// The longest body, in characters.
 const MAX_BODY: usize = 10_000;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/memos", get(list).post(create))
-        .route("/api/memos/{id}", put(update).delete(delete))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update, delete))
 }
 
-#[derive(Deserialize)]
+/// A new memo.
+#[derive(Deserialize, ToSchema)]
 struct NewMemo {
+    /// 1–200 characters once trimmed.
     title: String,
+    /// At most 10 000 characters.
     #[serde(default)]
     body: String,
 }
 
-#[derive(Deserialize)]
+/// The fields to change; those left out keep their value.
+#[derive(Deserialize, ToSchema)]
 struct Changes {
+    /// 1–200 characters once trimmed.
     title: Option<String>,
+    /// At most 10 000 characters.
     body: Option<String>,
     archived: Option<bool>,
+}
+
+/// A memo, as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Memo)]
+struct MemoBody {
+    id: i64,
+    title: String,
+    body: String,
+    archived: bool,
+}
+
+impl From<Memo> for MemoBody {
+    fn from(memo: Memo) -> MemoBody {
+        MemoBody {
+            id: memo.id.0,
+            title: memo.title,
+            body: memo.body,
+            archived: memo.archived,
+        }
+    }
 }
 
 /// The local user of a first-party access token; a deleted user's tokens
@@ -83,32 +113,80 @@ fn memo_id(path: Result<Path<String>, PathRejection>) -> Result<MemoId, Error> {
     id.parse().map(MemoId).map_err(|_| Error::NotFound)
 }
 
+/// List memos
+///
+/// The caller's memos.
+#[utoipa::path(
+    get,
+    path = "/api/memos",
+    operation_id = "list_memos",
+    tag = "memos",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's memos", body = Vec<MemoBody>),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AccessToken>,
-) -> Result<Json<Vec<Memo>>, Error> {
+) -> Result<Json<Vec<MemoBody>>, Error> {
     let user = owner(&state, &token).await?;
-    Ok(Json(state.db.memos(user).await?))
+    let memos = state.db.memos(user).await?;
+    Ok(Json(memos.into_iter().map(MemoBody::from).collect()))
 }
 
+/// Create a memo
+#[utoipa::path(
+    post,
+    path = "/api/memos",
+    operation_id = "create_memo",
+    tag = "memos",
+    request_body = NewMemo,
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The new memo", body = MemoBody),
+        (status = 400, response = InvalidRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AccessToken>,
     JsonBody(new): JsonBody<NewMemo>,
-) -> Result<(StatusCode, Json<Memo>), Error> {
+) -> Result<(StatusCode, Json<MemoBody>), Error> {
     let title = title(&new.title)?;
     let body = body(new.body)?;
     let user = owner(&state, &token).await?;
     let memo = state.db.create_memo(user, &title, &body).await?;
-    Ok((StatusCode::CREATED, Json(memo)))
+    Ok((StatusCode::CREATED, Json(memo.into())))
 }
 
+/// Change a memo
+#[utoipa::path(
+    put,
+    path = "/api/memos/{id}",
+    operation_id = "update_memo",
+    tag = "memos",
+    params(("id" = i64, Path, description = "The memo's id")),
+    request_body = Changes,
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The changed memo", body = MemoBody),
+        (status = 400, response = InvalidRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AccessToken>,
     path: Result<Path<String>, PathRejection>,
     JsonBody(changes): JsonBody<Changes>,
-) -> Result<Json<Memo>, Error> {
+) -> Result<Json<MemoBody>, Error> {
     let id = memo_id(path)?;
     let update = MemoUpdate {
         title: changes.title.as_deref().map(title).transpose()?,
@@ -120,10 +198,25 @@ async fn update(
         .db
         .update_memo(user, id, update)
         .await?
-        .map(Json)
+        .map(|memo| Json(memo.into()))
         .ok_or(Error::NotFound)
 }
 
+/// Delete a memo
+#[utoipa::path(
+    delete,
+    path = "/api/memos/{id}",
+    operation_id = "delete_memo",
+    tag = "memos",
+    params(("id" = i64, Path, description = "The memo's id")),
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn delete(
     State(state): State<AppState>,
     token: IssuedBy<FirstParty, AccessToken>,

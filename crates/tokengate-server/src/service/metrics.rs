@@ -5,17 +5,23 @@
 //!
 //! Every label value is bounded: routes are the router's patterns (never the
 //! raw path), methods the standard ones, outcomes tokengate's error codes.
+//!
+//! The library counts what only it sees (its `metrics` feature, described
+//! here too): `tokengate_token_verifications_total{result}` (each answer of
+//! a token extractor, accepted ones included),
+//! `tokengate_refresh_reuse_detected_total`,
+//! `tokengate_jwks_fetches_total{issuer,outcome}` and the password hashing
+//! pool's `tokengate_password_hashing_queue` and
+//! `tokengate_password_hashing_running` gauges.
 
-use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::{HeaderValue, Method, header};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
-use metrics::{Counter, counter, describe_counter, describe_gauge, gauge};
+use metrics::{Counter, counter, describe_counter};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
 
@@ -45,33 +51,37 @@ fn describe() {
         "HTTP requests by route pattern, method and status"
     );
     describe_counter!(
-        "token_verifications_total",
-        "Requests refused by a token extractor, by tokengate error code"
-    );
-    describe_counter!(
         "logins_total",
         "Login attempts by method (password, oidc) and outcome"
     );
     describe_counter!(
         "refreshes_total",
-        "Refresh-token uses by outcome (token_revoked includes reuse of a spent refresh token)"
+        "Refresh-token uses by outcome (token_revoked: a revoked login, or reuse of a spent refresh token, also counted in tokengate_refresh_reuse_detected_total)"
     );
     describe_counter!(
         "revocations_total",
         "Revocations made by the service, by kind (logout, logout_all, password_change)"
     );
-    describe_gauge!(
-        "password_hashing_in_flight",
-        "Password hashes and verifications started by requests and not finished (waiting or running)"
-    );
+    tokengate::metrics::describe();
 }
 
 /// `GET /metrics`. Unauthenticated like `/healthz`: operators should not
 /// expose it publicly (route it only to the scraper, or block it at the proxy).
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(render))
+pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(render))
 }
 
+/// Metrics
+///
+/// The process's metrics in the Prometheus text format. Unauthenticated:
+/// keep it off the public side of the proxy.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String))
+)]
 async fn render(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
@@ -131,14 +141,6 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The gate's error responder: counts the refusal by its code and leaves
-/// the response to tokengate. Accepted tokens are not counted: the library
-/// has no hook for them.
-pub(crate) fn token_refused(error: &Error) -> Option<Response> {
-    counter!("token_verifications_total", "result" => error.code()).increment(1);
-    None
-}
-
 /// The outcome label of a result: `success` or the error's code.
 fn outcome<T>(result: &Result<T, Error>) -> &'static str {
     match result {
@@ -154,7 +156,8 @@ pub(super) fn login<T>(method: &'static str, result: &Result<T, Error>) {
 }
 
 /// A use of a refresh token; `token_revoked` counts reuse of a spent one
-/// (the library then revokes the whole login) as well as revoked logins.
+/// (the library then revokes the whole login, and counts the reuse in
+/// `tokengate_refresh_reuse_detected_total`) as well as revoked logins.
 pub(super) fn refresh<T>(result: &Result<T, Error>) {
     counter!("refreshes_total", "outcome" => outcome(result)).increment(1);
 }
@@ -162,18 +165,4 @@ pub(super) fn refresh<T>(result: &Result<T, Error>) {
 /// A revocation made by the service (not by the admin CLI, another process).
 pub(super) fn revoked(kind: &'static str) {
     counter!("revocations_total", "kind" => kind).increment(1);
-}
-
-/// Runs a password hash or verification, counted in
-/// `password_hashing_in_flight` while it waits for the pool or runs.
-pub(super) async fn hashing<T>(work: impl Future<Output = T>) -> T {
-    struct InFlight;
-    impl Drop for InFlight {
-        fn drop(&mut self) {
-            gauge!("password_hashing_in_flight").decrement(1.0);
-        }
-    }
-    gauge!("password_hashing_in_flight").increment(1.0);
-    let _in_flight = InFlight;
-    work.await
 }

@@ -10,6 +10,7 @@ pub(crate) mod limits;
 mod memos;
 pub(crate) mod metrics;
 mod oidc;
+mod openapi;
 mod page;
 mod resources;
 
@@ -27,6 +28,7 @@ use tokengate::token::VerifiedToken;
 use tokengate::transport::TokenLocation;
 use tokengate::users::{PasswordHasher, PasswordPolicy};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Registration, Settings};
 use crate::storage::{Database, User, UserId};
@@ -37,8 +39,6 @@ use limits::LoginLimiter;
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// Requests whose headers add up to more than this are refused.
 pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
-/// A request still running after this is answered 408.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -109,10 +109,11 @@ impl AppState {
     }
 }
 
-/// The router of SPEC.md's routes, with the service's limits.
-pub(crate) fn router(state: AppState) -> Router {
-    let cors = cors(&state.settings.cors_origins);
-    let routes = Router::new()
+/// Every route of the service, each with its OpenAPI documentation (a
+/// module adds a route with `routes!`, which takes the handler's
+/// `#[utoipa::path]`).
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(auth::routes())
         .merge(browser::routes())
         .merge(files::routes())
@@ -120,7 +121,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(oidc::routes())
         .merge(page::routes())
-        .merge(resources::routes());
+        .merge(resources::routes())
+}
+
+/// The router of SPEC.md's routes and `/openapi.json`, with the service's limits.
+pub(crate) fn router(state: AppState) -> Router {
+    let cors = cors(&state.settings.cors_origins);
+    let routes = openapi::with_document(routes());
     // Tokens in JSON bodies are read by a middleware, installed only when
     // the `json` location is configured (it buffers JSON bodies).
     let routes = if state
@@ -143,7 +150,10 @@ pub(crate) fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(limit_headers))
-        .layer(middleware::from_fn(limit_time))
+        .layer(middleware::from_fn_with_state(
+            state.settings.request_timeout,
+            limit_time,
+        ))
         .layer(cors)
         // Outermost, so that every refusal above counts too; a `Router::layer`
         // sees the `MatchedPath` of the route.
@@ -171,9 +181,14 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Answers 408 with a JSON body when a request takes longer than [`REQUEST_TIMEOUT`].
-async fn limit_time(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+/// Answers 408 with a JSON body when a request (reading its body included)
+/// takes longer than `request_timeout`; the listener bounds its head.
+async fn limit_time(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => error_body(
             StatusCode::REQUEST_TIMEOUT,

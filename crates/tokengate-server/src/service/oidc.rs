@@ -4,47 +4,92 @@
 //! (linked by provider and `sub`, never by email) and tokengate's own
 //! session cookies.
 
+use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use http::header::{ACCEPT, COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokengate::Error;
 use tokengate::axum::Requirement;
 use tokengate::claims::TokenType;
 use tokengate::oidc::{Callback, LOGIN_TIMEOUT};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::openapi::{NotFound, Unavailable};
 
 /// The cookie that ties a callback to the browser that started the login.
 const BINDING_COOKIE: &str = "tg_oidc";
 const BINDING_PATH: &str = "/auth/oidc";
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/oidc", get(providers))
-        .route("/auth/oidc/{name}/login", get(login))
-        .route("/auth/oidc/{name}/callback", get(callback))
-        .route("/auth/oidc/{name}/logout", get(logout))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(providers))
+        .routes(routes!(login))
+        .routes(routes!(callback))
+        .routes(routes!(logout))
 }
 
+/// A provider users can log in with.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OidcProvider)]
+struct Provider {
+    /// Its configured name, as in `/auth/oidc/{name}/login`.
+    name: String,
+}
+
+/// OpenID providers
+///
 /// The providers users can log in with, for a login page's buttons.
-async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let names: Vec<serde_json::Value> = state
+#[utoipa::path(
+    get,
+    path = "/auth/oidc",
+    operation_id = "oidc_providers",
+    tag = "oidc",
+    responses((status = 200, description = "The configured providers", body = Vec<Provider>))
+)]
+async fn providers(State(state): State<AppState>) -> Json<Vec<Provider>> {
+    let names = state
         .oidc
         .providers()
-        .map(|p| serde_json::json!({"name": p.name}))
+        .map(|p| Provider {
+            name: p.name.clone(),
+        })
         .collect();
-    Json(serde_json::Value::Array(names))
+    Json(names)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoginQuery {
+    /// A local path to return to after the login (default `/`).
     next: Option<String>,
 }
 
+/// The provider's name of the OIDC routes' path.
+const PROVIDER_NAME: &str = "A configured provider's name";
+
+/// Start an OpenID login
+///
+/// Redirects to the provider's authorization endpoint (authorization code
+/// with PKCE, state and nonce) and sets a cookie binding the login to this
+/// browser.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/{name}/login",
+    operation_id = "oidc_login",
+    tag = "oidc",
+    params(("name" = String, Path, description = PROVIDER_NAME), LoginQuery),
+    responses(
+        (status = 303, description = "To the provider",
+            headers(("Location" = String), ("Set-Cookie" = String, description = "`tg_oidc`, the browser binding"))),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -59,6 +104,33 @@ async fn login(
         .into_response())
 }
 
+/// Finish an OpenID login
+///
+/// The provider's redirect: the code is exchanged, the ID token checked,
+/// the identity linked to a local user, and the session cookies set. A
+/// refusal is JSON, or an HTML page for a browser (`Accept: text/html`).
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/{name}/callback",
+    operation_id = "oidc_callback",
+    tag = "oidc",
+    params(
+        ("name" = String, Path, description = PROVIDER_NAME),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = Option<String>, Query, description = "The state of the request"),
+        ("iss" = Option<String>, Query, description = "The provider's issuer (RFC 9207)"),
+        ("error" = Option<String>, Query, description = "The provider's error code"),
+        ("error_description" = Option<String>, Query, description = "Its description"),
+    ),
+    responses(
+        (status = 303, description = "Logged in: to the `next` path, with the session cookies",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 400, description = "The login was refused (`invalid_request`, `invalid_token`, …)",
+            content((super::openapi::ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn callback(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -157,8 +229,24 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Log out at the provider
+///
 /// Ends tokengate's session (whichever of its tokens the cookies hold) and
 /// sends the browser to the provider's logout with the login's ID token.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/{name}/logout",
+    operation_id = "oidc_logout",
+    tag = "oidc",
+    params(("name" = String, Path, description = PROVIDER_NAME)),
+    security((), ("access_cookie" = []), ("refresh_cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 303, description = "To the provider's logout (or `/`); the cookies cleared",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -2,14 +2,14 @@
 //! sheet, embedded in the binary (no Node build to run the service). The
 //! page only talks to the service's own JSON routes.
 
-use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use http::{HeaderName, HeaderValue};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
@@ -22,20 +22,47 @@ const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'sel
      style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'";
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/assets/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/assets/app.css",
-            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
-        )
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(script))
+        .routes(routes!(style))
+}
+
+/// The demo page
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "page",
+    tag = "page",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String))
+)]
+async fn index() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// The demo page's script
+#[utoipa::path(
+    get,
+    path = "/assets/app.js",
+    operation_id = "page_script",
+    tag = "page",
+    responses((status = 200, description = "The script", content_type = "text/javascript", body = String))
+)]
+async fn script() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// The demo page's style sheet
+#[utoipa::path(
+    get,
+    path = "/assets/app.css",
+    operation_id = "page_style",
+    tag = "page",
+    responses((status = 200, description = "The style sheet", content_type = "text/css", body = String))
+)]
+async fn style() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", APP_CSS)
 }
 
 /// One embedded file with its type and the page's security headers.

@@ -273,13 +273,14 @@ async fn a_wrong_method_answers_json() {
 }
 
 /// A client that stops sending its body is answered by the request timeout
-/// (30 s), and that answer is SPEC's JSON like every other failure.
+/// (`request_timeout`, 2 s here), and that answer is SPEC's JSON like every
+/// other failure.
 #[tokio::test]
 async fn a_stalled_request_times_out_with_a_json_error() {
     use std::io::{Read, Write};
 
     let dir = TestDir::new("timeout");
-    let server = Server::start(&dir, &[]);
+    let server = Server::start(&dir, &[("TOKENGATE_REQUEST_TIMEOUT", "2s")]);
     let addr = server.api().addr().to_owned();
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -309,5 +310,53 @@ async fn a_stalled_request_times_out_with_a_json_error() {
         "{answer:?}"
     );
     // The service is still there.
+    server.api().get("/healthz").await.expect(200);
+}
+
+/// Slowloris: a client sending its request head one byte at a time never
+/// completes it, and holds no connection past `request_timeout` (2 s here):
+/// the connection is closed long before the 40 bytes (20 s) it tries.
+#[tokio::test]
+async fn a_head_sent_one_byte_at_a_time_is_dropped_after_the_request_timeout() {
+    use std::io::{Read, Write};
+
+    let dir = TestDir::new("slowloris");
+    let server = Server::start(&dir, &[("TOKENGATE_REQUEST_TIMEOUT", "2s")]);
+    let addr = server.api().addr().to_owned();
+    let sent = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        let head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ";
+        for (sent, byte) in head
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+            .take(40)
+            .enumerate()
+        {
+            if stream.write_all(&[*byte]).is_err() {
+                return Some(sent);
+            }
+            // Waits up to 500 ms for the server: data (a 408) or a close.
+            let mut buf = [0u8; 512];
+            match stream.read(&mut buf) {
+                Ok(0) => return Some(sent),
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Some(sent),
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert!(
+        sent.is_some(),
+        "a dribbled head held its connection for 20 s"
+    );
+    // Other clients were served all along.
     server.api().get("/healthz").await.expect(200);
 }

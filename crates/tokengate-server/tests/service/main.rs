@@ -14,6 +14,7 @@
 //! with a bounded number of retries. The one exception is the issue's own
 //! bound for revocations between instances (`cluster`: 1 s with Redis).
 
+mod attacks;
 mod auth;
 mod browser;
 mod browser_demo;
@@ -30,8 +31,10 @@ mod oidc_attacks;
 mod oidc_login;
 mod oidc_provider;
 mod oidc_redirects;
+mod openapi;
 mod proxy;
 mod resources;
 mod restart;
 mod rp;
+mod secrets;
 mod trusted_issuers;

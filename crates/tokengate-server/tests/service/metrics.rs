@@ -1,6 +1,9 @@
 //! `GET /metrics` (issue 9): Prometheus text whose counters move with the
-//! traffic: requests by route pattern and status, refused tokens by code,
-//! logins, refreshes and revocations by outcome.
+//! traffic: requests by route pattern and status, token verifications by
+//! result (accepted or the code), logins, refreshes and revocations by
+//! outcome, refresh-token reuse, and the password hashing pool's gauges.
+//! JWKS fetches (`tokengate_jwks_fetches_total`) are tested in the
+//! library's `tests/metrics.rs`, against a fake issuer.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +125,10 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
     api.send(api.request(Method::GET, "/api/private"))
         .await
         .expect_missing();
+    // A good token without the scope: refused once, not also accepted.
+    api.get_bearer("/api/private-scoped", &first.access)
+        .await
+        .expect_error(403, "insufficient_scope");
     let garbage = api
         .private("not-a-token")
         .await
@@ -159,6 +166,7 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         ("/auth/login", "POST", "429", 1.0),
         ("/api/private", "GET", "200", 1.0),
         ("/api/private", "GET", "401", 3.0),
+        ("/api/private-scoped", "GET", "403", 1.0),
         ("/auth/refresh", "POST", "200", 1.0),
         ("/auth/refresh", "POST", "401", 1.0),
         ("/auth/logout", "POST", "200", 1.0),
@@ -181,19 +189,46 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         series(&samples, http)
     );
 
-    let refused = "token_verifications_total";
+    // Counted by tokengate's extractors (the library's `metrics` feature),
+    // once per extractor's answer.
+    let verifications = "tokengate_token_verifications_total";
+    // /api/private, both refreshes (the reused token still verifies: its
+    // reuse is found by the rotation), logout, logout-all.
+    assert_counter(&samples, verifications, &[("result", "accepted")], 5.0);
     assert_counter(
         &samples,
-        refused,
+        verifications,
         &[("result", "authorization_header_missing")],
         1.0,
     );
-    assert_counter(&samples, refused, &[("result", "token_revoked")], 1.0);
+    assert_counter(&samples, verifications, &[("result", "token_revoked")], 1.0);
+    assert_counter(
+        &samples,
+        verifications,
+        &[("result", "insufficient_scope")],
+        1.0,
+    );
     assert!(
-        garbage != "token_revoked" && garbage != "authorization_header_missing",
+        ![
+            "token_revoked",
+            "authorization_header_missing",
+            "insufficient_scope"
+        ]
+        .contains(&garbage.as_str()),
         "a garbage token refused as {garbage}"
     );
-    assert_counter(&samples, refused, &[("result", garbage.as_str())], 1.0);
+    assert_counter(
+        &samples,
+        verifications,
+        &[("result", garbage.as_str())],
+        1.0,
+    );
+    // The service's own refusal counter is gone: the library's replaces it.
+    assert!(
+        series(&samples, "token_verifications_total").is_empty(),
+        "{:#?}",
+        series(&samples, "token_verifications_total")
+    );
 
     let logins = "logins_total";
     let password = ("method", "password");
@@ -218,6 +253,7 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         &[("outcome", "token_revoked")],
         1.0,
     );
+    assert_counter(&samples, "tokengate_refresh_reuse_detected_total", &[], 1.0);
 
     assert_counter(&samples, "revocations_total", &[("kind", "logout")], 1.0);
     assert_counter(
@@ -227,13 +263,18 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         1.0,
     );
 
-    // Every hash (2 registrations, 8 logins) has finished.
-    let in_flight = "password_hashing_in_flight";
-    assert!(
-        samples.iter().any(|(n, _, _)| n == in_flight),
-        "no {in_flight}"
-    );
-    assert_counter(&samples, in_flight, &[], 0.0);
+    // Every hash (2 registrations, 8 logins) has gone through the pool and
+    // finished: the library's gauges are there, and back to 0.
+    for gauge in [
+        "tokengate_password_hashing_queue",
+        "tokengate_password_hashing_running",
+    ] {
+        assert!(samples.iter().any(|(n, _, _)| n == gauge), "no {gauge}");
+        assert_counter(&samples, gauge, &[], 0.0);
+    }
+    assert!(series(&samples, "password_hashing_in_flight").is_empty());
+    // No trusted issuer: no JWKS fetch.
+    assert!(series(&samples, "tokengate_jwks_fetches_total").is_empty());
 
     // The scrape itself is counted, by the next one.
     let again = scrape(api).await;

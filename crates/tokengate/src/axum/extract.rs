@@ -19,7 +19,22 @@ use crate::scope::RequiredScopes;
 use crate::token::{Origin, VerifiedToken};
 use crate::transport::TokenLocation;
 
-/// A verified token with its custom claims decoded as `C`.
+/// A verified token with its custom claims decoded as `C`: what every
+/// extractor holds and derefs to.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tokengate::axum::AccessToken;
+/// use tokengate::transport::TokenLocation;
+///
+/// #[derive(Deserialize)]
+/// struct Tenant { tenant: String }
+///
+/// async fn handler(token: AccessToken<Tenant>) -> String {
+///     let from_cookie = token.location == TokenLocation::Cookies;
+///     format!("{} of {} (cookie: {from_cookie}, jti {:?})", token.subject(), token.custom.tenant, token.claims().jti)
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Authenticated<C = IgnoredAny> {
     /// The verified token.
@@ -32,18 +47,64 @@ pub struct Authenticated<C = IgnoredAny> {
 
 impl<C> Authenticated<C> {
     /// The registered claims.
+    ///
+    /// ```
+    /// use axum::extract::FromRequestParts;
+    /// use tokengate::axum::AccessToken;
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    ///
+    /// let login = gate.login("alice").await.unwrap();
+    /// let (mut parts, _) = http::Request::get("/").header("Authorization", format!("Bearer {}", login.access.token))
+    ///     .body(()).unwrap().into_parts();
+    /// let token: AccessToken = AccessToken::from_request_parts(&mut parts, &gate).await.unwrap();
+    /// assert_eq!(token.claims().jti.as_deref(), Some(login.access.jti.as_str()));
+    /// # });
+    /// ```
     pub fn claims(&self) -> &Claims {
         &self.token.claims
     }
 
     /// The `sub` claim.
+    ///
+    /// ```
+    /// use axum::extract::FromRequestParts;
+    /// use tokengate::axum::AccessToken;
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    ///
+    /// let login = gate.login("alice").await.unwrap();
+    /// let (mut parts, _) = http::Request::get("/").header("Authorization", format!("Bearer {}", login.access.token))
+    ///     .body(()).unwrap().into_parts();
+    /// let token: AccessToken = AccessToken::from_request_parts(&mut parts, &gate).await.unwrap();
+    /// assert_eq!(token.subject(), "alice");
+    /// # });
+    /// ```
     pub fn subject(&self) -> &str {
         self.token.subject()
     }
 }
 
 /// The rejection of every tokengate extractor: the error, answered with the
-/// gate's custom response if one is set.
+/// gate's custom response if one is set. Take `Result<AccessToken,
+/// AuthRejection>` to handle it in the handler.
+///
+/// ```
+/// use tokengate::axum::{AccessToken, AuthRejection};
+///
+/// async fn greeting(token: Result<AccessToken, AuthRejection>) -> String {
+///     match token {
+///         Ok(token) => format!("hello {}", token.subject()),
+///         Err(rejection) => format!("hello stranger ({})", rejection.error().code()),
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct AuthRejection {
     error: Error,
@@ -52,6 +113,22 @@ pub struct AuthRejection {
 
 impl AuthRejection {
     /// The error.
+    ///
+    /// ```
+    /// use axum::extract::FromRequestParts;
+    /// use tokengate::axum::AccessToken;
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    ///
+    /// let (mut parts, _) = http::Request::get("/").header("Authorization", "Bearer not-a-jwt").body(()).unwrap().into_parts();
+    /// let rejection = AccessToken::<serde::de::IgnoredAny>::from_request_parts(&mut parts, &gate).await.unwrap_err();
+    /// assert_eq!(rejection.error().code(), "invalid_token");
+    /// assert_eq!(rejection.error().status(), 401);
+    /// # });
+    /// ```
     pub fn error(&self) -> &Error {
         &self.error
     }
@@ -63,7 +140,8 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-async fn authenticate<S, C>(
+/// The token of `requirement`, uncounted: what every extractor starts with.
+pub(super) async fn authenticate<S, C>(
     parts: &Parts,
     state: &S,
     requirement: Requirement,
@@ -93,6 +171,28 @@ where
     result.map_err(|error| AuthRejection { error, gate })
 }
 
+/// Marks a request whose extractor wraps another ([`IssuedBy`]): the outer
+/// one counts the answer, the inner one does not.
+#[cfg(feature = "metrics")]
+#[derive(Clone)]
+struct OuterCounts;
+
+/// Counts an extractor's answer (feature `metrics`), unless an outer
+/// extractor will count its own.
+#[cfg_attr(not(feature = "metrics"), inline(always))]
+pub(super) fn counted<T>(
+    parts: &Parts,
+    result: Result<T, AuthRejection>,
+) -> Result<T, AuthRejection> {
+    #[cfg(feature = "metrics")]
+    if parts.extensions.get::<OuterCounts>().is_none() {
+        crate::metrics::token_verification(result.as_ref().err().map(AuthRejection::error));
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = parts;
+    result
+}
+
 macro_rules! token_extractor {
     ($(#[$doc:meta])* $name:ident, $token_type:expr, $fresh:expr) => {
         $(#[$doc])*
@@ -116,7 +216,7 @@ macro_rules! token_extractor {
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
                 let requirement = Requirement { token_type: $token_type, fresh: $fresh };
-                authenticate(parts, state, requirement).await.map($name)
+                counted(parts, authenticate(parts, state, requirement).await.map($name))
             }
         }
 
@@ -130,10 +230,11 @@ macro_rules! token_extractor {
             type Rejection = AuthRejection;
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
-                match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-                    Ok(token) => Ok(Some(token)),
+                let requirement = Requirement { token_type: $token_type, fresh: $fresh };
+                match authenticate(parts, state, requirement).await {
+                    // No token, no verification: nothing counted.
                     Err(AuthRejection { error: Error::AuthorizationHeaderMissing, .. }) => Ok(None),
-                    Err(rejection) => Err(rejection),
+                    result => counted(parts, result.map(|token| Some($name(token)))),
                 }
             }
         }
@@ -162,13 +263,34 @@ token_extractor!(
 token_extractor!(
     /// A verified access token that is fresh (issued by a password login,
     /// not by a refresh): for sensitive routes such as a password change.
+    /// Otherwise 401 `fresh_token_required`.
+    ///
+    /// ```
+    /// use tokengate::axum::FreshAccessToken;
+    ///
+    /// async fn change_password(token: FreshAccessToken) -> String {
+    ///     format!("{} may change the password", token.subject())
+    /// }
+    /// ```
     FreshAccessToken,
     TokenType::Access,
     true
 );
 
 token_extractor!(
-    /// A verified, unrevoked refresh token.
+    /// A verified, unrevoked refresh token; an access token is refused
+    /// with 401 `wrong_token_type`.
+    ///
+    /// ```
+    /// use axum::{Json, extract::State};
+    /// use tokengate::Error;
+    /// use tokengate::axum::{RefreshToken, TokenGate};
+    ///
+    /// async fn refresh(State(gate): State<TokenGate>, token: RefreshToken) -> Result<Json<String>, Error> {
+    ///     let pair = gate.refresh(token.subject(), &token.token).await?;
+    ///     Ok(Json(pair.access.token))
+    /// }
+    /// ```
     RefreshToken,
     TokenType::Refresh,
     false
@@ -176,6 +298,16 @@ token_extractor!(
 
 /// A verified, unrevoked token of either type: for logout, which accepts
 /// the access or the refresh token of a login.
+///
+/// ```
+/// use axum::extract::State;
+/// use tokengate::Error;
+/// use tokengate::axum::{AnyToken, TokenGate};
+///
+/// async fn logout(State(gate): State<TokenGate>, token: AnyToken) -> Result<(), Error> {
+///     gate.logout(&token.token).await
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AnyToken<C = IgnoredAny>(pub Authenticated<C>);
 
@@ -199,7 +331,7 @@ where
             token_type: TokenType::Access,
             fresh: false,
         };
-        match authenticate(parts, state, access).await {
+        let result = match authenticate(parts, state, access).await {
             Err(AuthRejection {
                 error: Error::WrongTokenType(_) | Error::AuthorizationHeaderMissing,
                 ..
@@ -208,10 +340,11 @@ where
                     token_type: TokenType::Refresh,
                     fresh: false,
                 };
-                authenticate(parts, state, refresh).await.map(AnyToken)
+                authenticate(parts, state, refresh).await
             }
-            other => other.map(AnyToken),
-        }
+            other => other,
+        };
+        counted(parts, result.map(AnyToken))
     }
 }
 
@@ -247,15 +380,20 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let AccessToken(token) =
-            <AccessToken<C> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        match R::requirement().check(token.claims()) {
-            Ok(()) => Ok(Scoped(token, PhantomData)),
-            Err(error) => Err(AuthRejection {
-                error,
-                gate: TokenGate::from_ref(state),
-            }),
-        }
+        let access = Requirement {
+            token_type: TokenType::Access,
+            fresh: false,
+        };
+        let result = authenticate::<S, C>(parts, state, access)
+            .await
+            .and_then(|token| match R::requirement().check(token.claims()) {
+                Ok(()) => Ok(Scoped(token, PhantomData)),
+                Err(error) => Err(AuthRejection {
+                    error,
+                    gate: TokenGate::from_ref(state),
+                }),
+            });
+        counted(parts, result)
     }
 }
 
@@ -266,6 +404,17 @@ impl AuthRejection {
 }
 
 /// The verified token an extractor holds: what [`IssuedBy`] inspects.
+///
+/// ```
+/// use tokengate::axum::{AccessToken, HoldsToken};
+///
+/// fn issuer_of(token: &impl HoldsToken) -> Option<&str> {
+///     token.verified().origin.issuer()
+/// }
+/// async fn handler(token: AccessToken) -> String {
+///     issuer_of(&token).unwrap_or("this service").to_owned()
+/// }
+/// ```
 pub trait HoldsToken {
     /// The verified token.
     fn verified(&self) -> &VerifiedToken;
@@ -284,13 +433,37 @@ macro_rules! holds_token {
 holds_token!(AccessToken<C>, FreshAccessToken<C>, RefreshToken<C>, AnyToken<C>, Scoped<R, C>);
 
 /// Which issuers a route accepts, for [`IssuedBy`]: [`FirstParty`], or an
-/// issuer declared with [`trusted_issuer!`](crate::trusted_issuer).
+/// issuer declared with [`trusted_issuer!`](crate::trusted_issuer), or your own:
+///
+/// ```
+/// use tokengate::axum::{AcceptIssuer, AccessToken, IssuedBy};
+/// use tokengate::token::Origin;
+///
+/// /// Any external issuer, never this service's own tokens.
+/// struct Partners;
+/// impl AcceptIssuer for Partners {
+///     fn accepts(origin: &Origin) -> bool { !origin.is_first_party() }
+/// }
+/// async fn partner_api(token: IssuedBy<Partners, AccessToken>) -> String {
+///     token.subject().to_owned()
+/// }
+/// ```
 pub trait AcceptIssuer: Send + Sync + 'static {
     /// Whether a token of `origin` is accepted.
     fn accepts(origin: &Origin) -> bool;
 }
 
-/// Tokens this service's own keys signed.
+/// Tokens this service's own keys signed: see [`IssuedBy`].
+///
+/// ```
+/// use tokengate::axum::{AcceptIssuer, AccessToken, FirstParty, IssuedBy};
+/// use tokengate::token::Origin;
+///
+/// assert!(FirstParty::accepts(&Origin::FirstParty));
+/// assert!(!FirstParty::accepts(&Origin::Trusted("https://tenant.auth0.com/".into())));
+/// // A route that refuses tokens of trusted issuers:
+/// async fn admin(token: IssuedBy<FirstParty, AccessToken>) -> String { token.subject().to_owned() }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FirstParty;
 
@@ -360,14 +533,24 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let inner = T::from_request_parts(parts, state).await?;
-        if A::accepts(&inner.verified().origin) {
-            Ok(IssuedBy(inner, PhantomData))
-        } else {
-            Err(AuthRejection {
-                error: Error::InvalidClaims("this route does not accept this issuer".into()),
-                gate: TokenGate::from_ref(state),
-            })
+        // The inner extractor's answer may be refused here: count only ours.
+        #[cfg(feature = "metrics")]
+        let outermost = parts.extensions.insert(OuterCounts).is_none();
+        let inner = T::from_request_parts(parts, state).await;
+        #[cfg(feature = "metrics")]
+        if outermost {
+            parts.extensions.remove::<OuterCounts>();
         }
+        let result = inner.and_then(|inner| {
+            if A::accepts(&inner.verified().origin) {
+                Ok(IssuedBy(inner, PhantomData))
+            } else {
+                Err(AuthRejection {
+                    error: Error::InvalidClaims("this route does not accept this issuer".into()),
+                    gate: TokenGate::from_ref(state),
+                })
+            }
+        });
+        counted(parts, result)
     }
 }

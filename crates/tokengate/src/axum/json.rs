@@ -9,7 +9,21 @@ use http::header;
 use crate::Error;
 use crate::transport::JsonTokens;
 
-/// JSON bodies larger than this are refused by [`json_tokens`].
+/// JSON bodies larger than this are refused by [`json_tokens`] (400
+/// `invalid_request`).
+///
+/// ```
+/// use axum::{Router, body::Body, middleware, routing::post};
+/// use tokengate::axum::{JSON_BODY_LIMIT, json_tokens};
+/// use tower::ServiceExt;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app: Router = Router::new().route("/", post(|| async { "ok" })).layer(middleware::from_fn(json_tokens));
+/// let body = format!(r#"{{"pad": "{}"}}"#, "x".repeat(JSON_BODY_LIMIT));
+/// let request = http::Request::post("/").header("Content-Type", "application/json").body(Body::from(body)).unwrap();
+/// assert_eq!(app.oneshot(request).await.unwrap().status(), 400);
+/// # });
+/// ```
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// Reads `access_token` / `refresh_token` from a JSON body into the

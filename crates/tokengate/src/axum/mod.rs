@@ -82,7 +82,16 @@ impl Identity for String {
     }
 }
 
-/// What a route demands of a token.
+/// What a route demands of a token, for [`TokenGate::authenticate`].
+///
+/// ```
+/// use tokengate::axum::Requirement;
+/// use tokengate::claims::TokenType;
+///
+/// // What `FreshAccessToken` asks for.
+/// let sensitive = Requirement { token_type: TokenType::Access, fresh: true };
+/// # let _ = sensitive;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requirement {
     /// Access or refresh.
@@ -94,6 +103,31 @@ pub struct Requirement {
 /// Everything a route needs to authenticate requests: the token engine, the
 /// transport, the revocation store and the error responses. Cheap to clone;
 /// use it as (part of) the router state.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::extract::FromRef;
+/// use tokengate::axum::{AccessToken, TokenGate};
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::revocation::InMemoryRevocations;
+/// use tokengate::token::TokenEngine;
+/// use tokengate::transport::{TokenLocation, Transport};
+///
+/// // In a larger state, the extractors find the gate through `FromRef`.
+/// #[derive(Clone)]
+/// struct AppState { gate: TokenGate, app_name: &'static str }
+/// impl FromRef<AppState> for TokenGate {
+///     fn from_ref(state: &AppState) -> TokenGate { state.gate.clone() }
+/// }
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let gate = TokenGate::new(engine)
+///     .with_transport(Transport::default().locations([TokenLocation::Headers]))
+///     .with_revocation(Arc::new(InMemoryRevocations::new()));
+/// let app: axum::Router = axum::Router::new()
+///     .route("/me", axum::routing::get(|token: AccessToken| async move { token.subject().to_owned() }))
+///     .with_state(AppState { gate, app_name: "memos" });
+/// ```
 #[derive(Clone)]
 pub struct TokenGate {
     inner: Arc<Inner>,
@@ -125,6 +159,16 @@ impl TokenGate {
     /// revocations and logins kept in memory (lost on restart: give it
     /// persistent stores with [`TokenGate::with_revocation`] and
     /// [`TokenGate::with_sessions`]).
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    /// use tokengate::transport::TokenLocation;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// assert_eq!(gate.transport().locations, [TokenLocation::Headers, TokenLocation::Cookies]);
+    /// ```
     pub fn new(engine: TokenEngine) -> Self {
         TokenGate {
             inner: Arc::new(Inner {
@@ -140,19 +184,59 @@ impl TokenGate {
         }
     }
 
-    /// Sets where tokens travel.
+    /// Sets where tokens travel. See [`Transport`].
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::transport::{TokenLocation, Transport};
+    ///
+    /// let gate = gate.with_transport(Transport::default().locations([TokenLocation::Cookies]));
+    /// assert!(gate.transport().uses_cookies());
+    /// assert_eq!(gate.transport().locations, [TokenLocation::Cookies]);
+    /// ```
     pub fn with_transport(mut self, transport: Transport) -> Self {
         Arc::make_mut(&mut self.inner).transport = transport;
         self
     }
 
-    /// Checks every token against this store.
+    /// Checks every token against this store. See
+    /// [`RevocationStore`].
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use std::sync::Arc;
+    /// use tokengate::revocation::{InMemoryRevocations, Revocation};
+    ///
+    /// let store = Arc::new(InMemoryRevocations::new());
+    /// let gate = gate.with_revocation(store.clone());
+    /// let issued = gate.engine().issue(tokengate::token::NewToken::access("alice")).unwrap();
+    /// store.apply(&Revocation::Token { jti: issued.jti.clone(), expires_at: issued.expires_at });
+    /// assert!(gate.revocation_store().is_revoked(&gate.engine().verify(&issued.token).unwrap().claims));
+    /// ```
     pub fn with_revocation(mut self, store: Arc<dyn RevocationStore>) -> Self {
         Arc::make_mut(&mut self.inner).revocation = store;
         self
     }
 
-    /// Keeps refresh-token families (logins) in this store.
+    /// Keeps refresh-token families (logins) in this store. See
+    /// [`SessionStore`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tokengate::session::InMemorySessions;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = gate.with_sessions(Arc::new(InMemorySessions::default()));
+    /// ```
     pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
         Arc::make_mut(&mut self.inner).sessions = store;
         self
@@ -161,6 +245,18 @@ impl TokenGate {
     /// Also accepts access tokens of these external issuers (a token is
     /// routed to them by its `iss`); start their key fetching with
     /// [`TrustedIssuers::start`](crate::issuers::TrustedIssuers::start).
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    /// let auth0 = TrustedIssuer::new("https://tenant.eu.auth0.com/", ["https://api.example.com"]);
+    /// let gate = gate.with_trusted_issuers(TrustedIssuers::new(vec![auth0]).unwrap());
+    /// assert!(gate.trusted_issuers().unwrap().trusts("https://tenant.eu.auth0.com/"));
+    /// ```
     #[cfg(feature = "issuers")]
     pub fn with_trusted_issuers(mut self, issuers: crate::issuers::TrustedIssuers) -> Self {
         Arc::make_mut(&mut self.inner).issuers = (!issuers.is_empty()).then_some(issuers);
@@ -168,6 +264,18 @@ impl TokenGate {
     }
 
     /// The trusted external issuers, if any.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::issuers::TrustedIssuers;
+    ///
+    /// assert!(gate.trusted_issuers().is_none());
+    /// let gate = gate.with_trusted_issuers(TrustedIssuers::new(Vec::new()).unwrap()); // empty: none
+    /// assert!(gate.trusted_issuers().is_none());
+    /// ```
     #[cfg(feature = "issuers")]
     pub fn trusted_issuers(&self) -> Option<&crate::issuers::TrustedIssuers> {
         self.inner.issuers.as_ref()
@@ -175,6 +283,23 @@ impl TokenGate {
 
     /// Replaces the response of any error: return `Some` to answer with your
     /// own response, `None` to keep tokengate's.
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use tokengate::Error;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// // Flask-JWT-Extended's expired-token body, `{"msg": ...}` only.
+    /// let gate = gate.on_error(|error| match error {
+    ///     Error::TokenExpired => Some((http::StatusCode::UNAUTHORIZED,
+    ///         axum::Json(serde_json::json!({"msg": "Token has expired"}))).into_response()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(gate.error_response(Error::TokenExpired).status(), 401);
+    /// ```
     pub fn on_error<F>(mut self, responder: F) -> Self
     where
         F: Fn(&Error) -> Option<Response> + Send + Sync + 'static,
@@ -184,6 +309,17 @@ impl TokenGate {
     }
 
     /// The current engine.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::token::NewToken;
+    ///
+    /// let issued = gate.engine().issue(NewToken::access("alice")).unwrap();
+    /// assert_eq!(gate.engine().verify(&issued.token).unwrap().subject(), "alice");
+    /// ```
     pub fn engine(&self) -> Arc<TokenEngine> {
         self.inner
             .engine
@@ -193,27 +329,95 @@ impl TokenGate {
     }
 
     /// Replaces the engine (after a key rotation); every clone of this gate sees it.
+    ///
+    /// ```
+    /// use tokengate::token::NewToken;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let clone = gate.clone(); // e.g. the router's state
+    /// let mut keys = gate.engine().keys().clone();
+    /// let old = gate.engine().issue(NewToken::access("alice")).unwrap();
+    /// keys.rotate(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    /// gate.replace_engine(TokenEngine::new(keys));
+    /// let new = clone.engine().issue(NewToken::access("alice")).unwrap();
+    /// assert!(clone.engine().verify(&old.token).is_ok()); // the old key still verifies
+    /// assert!(clone.engine().verify(&new.token).is_ok());
+    /// ```
     pub fn replace_engine(&self, engine: TokenEngine) {
         *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
         self.inner.cache.clear();
     }
 
     /// The transport.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// assert_eq!(gate.transport().header_type, "Bearer");
+    /// assert_eq!(gate.transport().query_param, "jwt");
+    /// ```
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
     }
 
     /// The revocation store.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::revocation::Revocation;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// gate.revocation_store().revoke(Revocation::Token { jti: login.access.jti.clone(), expires_at: login.access.expires_at }).await.unwrap();
+    /// let claims = gate.engine().verify(&login.access.token).unwrap().claims;
+    /// assert!(gate.revocation_store().is_revoked(&claims));
+    /// # });
+    /// ```
     pub fn revocation_store(&self) -> &Arc<dyn RevocationStore> {
         &self.inner.revocation
     }
 
     /// The store of logins (refresh-token families).
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::session::Rotation;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// let family = login.refresh.family.as_deref().unwrap();
+    /// let rotation = gate.sessions().rotate(family, &login.refresh.jti, "next", i64::MAX).await.unwrap();
+    /// assert_eq!(rotation, Rotation::Rotated);
+    /// # });
+    /// ```
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.inner.sessions
     }
 
     /// The response for `error`: the custom responder's, else tokengate's.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// use tokengate::Error;
+    ///
+    /// let response = gate.error_response(Error::TokenExpired);
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(gate.error_response(Error::NotFound).status(), 404);
+    /// ```
     pub fn error_response(&self, error: Error) -> Response {
         self.inner
             .on_error
@@ -223,7 +427,28 @@ impl TokenGate {
     }
 
     /// Finds, verifies and checks the token of a request: location, signature,
-    /// claims, type, CSRF, revocation, freshness, in that order.
+    /// claims, type, CSRF, revocation, freshness, in that order. The
+    /// extractors call it; call it yourself in a middleware.
+    ///
+    /// ```
+    /// use tokengate::axum::Requirement;
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// let (parts, _) = http::Request::get("/").header("Authorization", format!("Bearer {}", login.access.token))
+    ///     .body(()).unwrap().into_parts();
+    /// let fresh = Requirement { token_type: TokenType::Access, fresh: true };
+    /// let (_, token) = gate.authenticate(&parts, fresh).await.unwrap();
+    /// assert_eq!(token.subject(), "alice");
+    /// let refresh = Requirement { token_type: TokenType::Refresh, fresh: false };
+    /// assert_eq!(gate.authenticate(&parts, refresh).await.unwrap_err().code(), "wrong_token_type");
+    /// # });
+    /// ```
     pub async fn authenticate(
         &self,
         parts: &http::request::Parts,
@@ -256,7 +481,22 @@ impl TokenGate {
     }
 
     /// Verifies a token (this engine's, or a trusted issuer's), or finds it
-    /// among those verified before and not yet expired.
+    /// among those verified before and not yet expired. Revocation is not
+    /// checked here: see [`TokenGate::authenticate`].
+    ///
+    /// ```
+    /// use tokengate::token::NewToken;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let issued = gate.engine().issue(NewToken::access("alice")).unwrap();
+    /// assert_eq!(gate.verify(&issued.token).await.unwrap().subject(), "alice");
+    /// assert_eq!(gate.verify("a.b.c").await.unwrap_err().code(), "invalid_token");
+    /// # });
+    /// ```
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
         let now = now();
         let engine = self.engine();
@@ -312,7 +552,19 @@ impl TokenGate {
     }
 
     /// Issues an access token for `user` outside any login (no refresh
-    /// family), with a `csrf` claim when cookies are a location.
+    /// family), with a `csrf` claim when cookies are a location: for
+    /// machine clients and tests. A login is [`TokenGate::login`].
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let issued = gate.access_token_for("alice", false).unwrap();
+    /// assert!(issued.csrf.is_some()); // the default transport accepts cookies
+    /// assert_eq!(issued.family, None);
+    /// ```
     pub fn access_token_for(
         &self,
         user: &(impl Identity + ?Sized),

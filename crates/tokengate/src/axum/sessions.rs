@@ -10,7 +10,20 @@ use crate::revocation::Revocation;
 use crate::session::Rotation;
 use crate::token::{IssuedToken, NewToken, VerifiedToken, random_id};
 
-/// The tokens of a login or a refresh.
+/// The tokens of a login or a refresh, of one refresh-token family.
+///
+/// ```
+/// use tokengate::axum::TokenGate;
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::TokenEngine;
+///
+/// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let pair = gate.login("alice").await.unwrap();
+/// assert_eq!(pair.access.family, pair.refresh.family);
+/// assert!(pair.refresh.expires_in() > pair.access.expires_in());
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct TokenPair {
     /// The access token.
@@ -73,6 +86,22 @@ impl TokenGate {
     /// `user` is the token's subject as loaded now, so that its scopes and
     /// claims are current. A refresh token without a family (issued before
     /// tokengate, e.g. by Flask-JWT-Extended) starts one and is revoked.
+    ///
+    /// ```
+    /// # use tokengate::axum::TokenGate;
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// let presented = gate.engine().verify(&login.refresh.token).unwrap();
+    /// let next = gate.refresh("alice", &presented).await.unwrap();
+    /// assert_eq!(next.access.family, login.access.family); // the same login
+    /// assert!(!gate.engine().verify(&next.access.token).unwrap().claims.fresh.is_fresh_at(0));
+    /// // The spent refresh token again: reuse, the login is revoked.
+    /// assert_eq!(gate.refresh("alice", &presented).await.unwrap_err().code(), "token_revoked");
+    /// # });
+    /// ```
     pub async fn refresh(
         &self,
         user: &(impl Identity + ?Sized),
@@ -103,6 +132,8 @@ impl TokenGate {
             Rotation::Reused => {
                 // Reuse means the token leaked: worth a line for operators.
                 tracing::warn!(family = %family, "refresh token reuse detected; login revoked");
+                #[cfg(feature = "metrics")]
+                crate::metrics::refresh_reuse_detected();
                 self.revoke_family(&family).await?;
                 Err(Error::TokenRevoked)
             }
@@ -111,6 +142,21 @@ impl TokenGate {
     }
 
     /// Revokes the presented token and every token of its login.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// let access = gate.verify(&login.access.token).await.unwrap();
+    /// gate.logout(&access).await.unwrap();
+    /// let refresh = gate.verify(&login.refresh.token).await.unwrap();
+    /// assert!(gate.revocation_store().is_revoked(&refresh.claims));
+    /// # });
+    /// ```
     pub async fn logout(&self, token: &VerifiedToken) -> Result<(), Error> {
         let claims = &token.claims;
         if let Some(jti) = &claims.jti {
@@ -128,6 +174,22 @@ impl TokenGate {
 
     /// Revokes every token of `sub` issued before this call. Tokens issued
     /// after it returns stay valid, even within the same second.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let phone = gate.login("alice").await.unwrap();
+    /// gate.logout_all("alice").await.unwrap();
+    /// let laptop = gate.login("alice").await.unwrap();
+    /// let revoked = |token: &str| gate.revocation_store().is_revoked(&gate.engine().verify(token).unwrap().claims);
+    /// assert!(revoked(&phone.access.token) && revoked(&phone.refresh.token));
+    /// assert!(!revoked(&laptop.access.token));
+    /// # });
+    /// ```
     pub async fn logout_all(&self, sub: &str) -> Result<(), Error> {
         let cut = now_ms();
         self.revoke(Revocation::SubjectBefore {

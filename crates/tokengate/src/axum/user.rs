@@ -5,8 +5,10 @@ use std::future::Future;
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 
-use super::{AccessToken, AuthRejection, Authenticated, TokenGate};
+use super::extract::{authenticate, counted};
+use super::{AuthRejection, Authenticated, Requirement, TokenGate};
 use crate::Error;
+use crate::claims::TokenType;
 use crate::token::VerifiedToken;
 
 /// Loads the user a token is for: Flask-JWT-Extended's `user_lookup_loader`.
@@ -42,7 +44,37 @@ pub trait UserLoader: Send + Sync {
     ) -> impl Future<Output = Result<Option<Self::User>, Error>> + Send;
 }
 
-/// The user of a verified access token, loaded by the state's [`UserLoader`].
+/// The user of a verified access token, loaded by the state's
+/// [`UserLoader`]; 401 when the user no longer exists. See [`UserLoader`]
+/// for an example.
+///
+/// ```
+/// use axum::extract::{FromRef, FromRequestParts};
+/// use tokengate::axum::{CurrentUser, TokenGate, UserLoader};
+/// use tokengate::token::VerifiedToken;
+/// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// # use tokengate::token::TokenEngine;
+/// # #[derive(Clone)]
+/// # struct AppState { gate: TokenGate }
+/// # impl FromRef<AppState> for TokenGate { fn from_ref(s: &AppState) -> TokenGate { s.gate.clone() } }
+///
+/// struct User { name: String }
+/// impl UserLoader for AppState {
+///     type User = User;
+///     async fn load_user(&self, token: &VerifiedToken) -> Result<Option<User>, tokengate::Error> {
+///         Ok((token.subject() == "alice").then(|| User { name: "Alice".into() })) // bob is gone
+///     }
+/// }
+/// # let state = AppState { gate: TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))) };
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// for (who, expected) in [("alice", Ok("Alice")), ("bob", Err("invalid_token"))] {
+///     let token = state.gate.login(who).await.unwrap().access.token;
+///     let (mut parts, _) = http::Request::get("/me").header("Authorization", format!("Bearer {token}")).body(()).unwrap().into_parts();
+///     let user = CurrentUser::<User>::from_request_parts(&mut parts, &state).await;
+///     assert_eq!(user.map(|u| u.0.name).map_err(|e| e.error().code()), expected.map(String::from));
+/// }
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentUser<U>(pub U, pub Authenticated);
 
@@ -55,15 +87,22 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let AccessToken(token) =
-            <AccessToken as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        match state.load_user(&token.token).await {
+        let access = Requirement {
+            token_type: TokenType::Access,
+            fresh: false,
+        };
+        let token = match authenticate(parts, state, access).await {
+            Ok(token) => token,
+            Err(rejection) => return counted(parts, Err(rejection)),
+        };
+        let result = match state.load_user(&token.token).await {
             Ok(Some(user)) => Ok(CurrentUser(user, token)),
             Ok(None) => Err(AuthRejection::new(
                 Error::UserNotFound,
                 TokenGate::from_ref(state),
             )),
             Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
-        }
+        };
+        counted(parts, result)
     }
 }

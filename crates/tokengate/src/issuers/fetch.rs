@@ -17,6 +17,15 @@ const MAX_DOCUMENT: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 3;
 
 /// Why an issuer's keys could not be (re)loaded. The keys held before stay.
+///
+/// ```
+/// use tokengate::issuers::{IssuerError, TrustedIssuer, TrustedIssuers};
+///
+/// let twice = TrustedIssuer::new("https://idp.example/", ["api"]);
+/// let err = TrustedIssuers::new(vec![twice.clone(), twice]).unwrap_err();
+/// assert!(matches!(&err, IssuerError::Config(why) if why.contains("listed twice")));
+/// assert_eq!(err.to_string(), "trusted issuers: issuer https://idp.example/ is listed twice");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
     /// The configuration cannot work.
@@ -46,6 +55,43 @@ pub enum IssuerError {
         /// Why.
         reason: String,
     },
+}
+
+/// How a load of an issuer's keys failed: the `outcome` of
+/// `tokengate_jwks_fetches_total` (feature `metrics`) and of the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// No answer: connection refused, timed out, redirect refused.
+    Unreachable,
+    /// An answer other than 200.
+    HttpError,
+    /// A 200 whose document is not usable: too large, not JSON, another
+    /// issuer, no usable key.
+    Invalid,
+}
+
+impl Failure {
+    /// The label value.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Failure::Unreachable => "unreachable",
+            Failure::HttpError => "http_error",
+            Failure::Invalid => "invalid",
+        }
+    }
+}
+
+/// A failed fetch: why, for the metrics, and the error.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub(super) failure: Failure,
+    pub(super) error: IssuerError,
+}
+
+impl Failed {
+    pub(super) fn new(failure: Failure, error: IssuerError) -> Failed {
+        Failed { failure, error }
+    }
 }
 
 /// The client every issuer shares: bounded in time, following redirects
@@ -88,21 +134,35 @@ pub(super) struct Fetched {
 }
 
 /// GETs `url`, refusing a non-200 answer and a body over the limit.
-pub(super) async fn get(client: &reqwest::Client, url: &str) -> Result<Fetched, IssuerError> {
-    let fail = |reason: String| IssuerError::Http {
-        url: url.to_owned(),
-        reason,
+pub(super) async fn get(client: &reqwest::Client, url: &str) -> Result<Fetched, Failed> {
+    let fail = |failure: Failure, reason: String| {
+        Failed::new(
+            failure,
+            IssuerError::Http {
+                url: url.to_owned(),
+                reason,
+            },
+        )
     };
+    let unreachable = |e: reqwest::Error| fail(Failure::Unreachable, without_url(&e));
     let mut response = client
         .get(url)
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| fail(without_url(&e)))?;
+        .map_err(unreachable)?;
     if response.status() != http::StatusCode::OK {
-        return Err(fail(format!("answered {}", response.status())));
+        return Err(fail(
+            Failure::HttpError,
+            format!("answered {}", response.status()),
+        ));
     }
-    let too_large = || fail(format!("larger than {MAX_DOCUMENT} bytes"));
+    let too_large = || {
+        fail(
+            Failure::Invalid,
+            format!("larger than {MAX_DOCUMENT} bytes"),
+        )
+    };
     let declared = response
         .headers()
         .get(CONTENT_LENGTH)
@@ -116,7 +176,7 @@ pub(super) async fn get(client: &reqwest::Client, url: &str) -> Result<Fetched, 
         .and_then(|v| v.to_str().ok())
         .and_then(max_age);
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| fail(without_url(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
         if body.len() + chunk.len() > MAX_DOCUMENT {
             return Err(too_large());
         }
@@ -169,17 +229,19 @@ struct Discovery {
 
 /// The JWKS URI of `issuer`, from its discovery document, whose `issuer`
 /// must be the configured one exactly (OpenID Connect Discovery §4.3).
-pub(super) async fn discover(
-    client: &reqwest::Client,
-    issuer: &str,
-) -> Result<String, IssuerError> {
+pub(super) async fn discover(client: &reqwest::Client, issuer: &str) -> Result<String, Failed> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let fail = |reason: String| IssuerError::Discovery {
-        issuer: issuer.to_owned(),
-        reason,
+    let fail = |reason: String| {
+        Failed::new(
+            Failure::Invalid,
+            IssuerError::Discovery {
+                issuer: issuer.to_owned(),
+                reason,
+            },
+        )
     };
     let fetched = get(client, &url).await?;
     let doc: Discovery = serde_json::from_slice(&fetched.body)
@@ -204,11 +266,16 @@ pub(super) async fn jwks(
     client: &reqwest::Client,
     url: &str,
     config: &TrustedIssuer,
-) -> Result<Keys, IssuerError> {
+) -> Result<Keys, Failed> {
     let fetched = get(client, url).await?;
-    let fail = |reason: String| IssuerError::Jwks {
-        url: url.to_owned(),
-        reason,
+    let fail = |reason: String| {
+        Failed::new(
+            Failure::Invalid,
+            IssuerError::Jwks {
+                url: url.to_owned(),
+                reason,
+            },
+        )
     };
     let set: JwkSet =
         serde_json::from_slice(&fetched.body).map_err(|e| fail(format!("not a JWK set: {e}")))?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::fetch::{self, IssuerError};
+use super::fetch::{self, Failed, Failure, IssuerError};
 use super::{ScopesClaim, TrustedIssuer, strings_at};
 use crate::Error;
 use crate::claims::{Fresh, TokenType};
@@ -79,6 +79,29 @@ impl IssuerKeys {
     }
 
     async fn fetch_and_install(&self) -> Result<Option<Duration>, IssuerError> {
+        let fetched = self.fetch().await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::jwks_fetch(
+            &self.config.issuer,
+            fetched
+                .as_ref()
+                .map_or_else(|f| f.failure.as_str(), |_| "ok"),
+        );
+        let fetched = fetched.map_err(|failed| {
+            tracing::debug!(issuer = %self.config.issuer, failure = failed.failure.as_str(), "cannot load trusted issuer keys");
+            failed.error
+        })?;
+        tracing::info!(issuer = %self.config.issuer, keys = fetched.keys.len(), "trusted issuer keys loaded");
+        let ring = KeyRing::verify_only(fetched.keys);
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(engine(&self.config, ring));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.keys_version.fetch_add(1, Ordering::AcqRel);
+        Ok(fetched.max_age)
+    }
+
+    /// Discovery when the JWKS URI is not known yet, then the JWKS.
+    async fn fetch(&self) -> Result<fetch::Keys, Failed> {
         let known = self
             .jwks_uri
             .lock()
@@ -95,18 +118,15 @@ impl IssuerKeys {
         let fetched = fetch::jwks(&self.client, &uri, &self.config).await?;
         if fetched.keys.is_empty() {
             // An empty set would lock every user out: keep what we have.
-            return Err(IssuerError::Jwks {
-                url: uri,
-                reason: "no usable signing key".into(),
-            });
+            return Err(Failed::new(
+                Failure::Invalid,
+                IssuerError::Jwks {
+                    url: uri,
+                    reason: "no usable signing key".into(),
+                },
+            ));
         }
-        tracing::info!(issuer = %self.config.issuer, keys = fetched.keys.len(), "trusted issuer keys loaded");
-        let ring = KeyRing::verify_only(fetched.keys);
-        *self.engine.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(engine(&self.config, ring));
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.keys_version.fetch_add(1, Ordering::AcqRel);
-        Ok(fetched.max_age)
+        Ok(fetched)
     }
 
     /// Loads the keys, then refreshes them on `max-age` or the interval,

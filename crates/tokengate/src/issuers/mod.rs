@@ -39,6 +39,14 @@ pub use fetch::IssuerError;
 use keys::IssuerKeys;
 
 /// Where a trusted issuer's tokens carry their scopes.
+///
+/// ```
+/// use tokengate::issuers::ScopesClaim;
+///
+/// let auth0_rbac: ScopesClaim = "permissions".parse().unwrap();
+/// assert_eq!(auth0_rbac, ScopesClaim::Permissions);
+/// assert_eq!(ScopesClaim::default().name(), "scope");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ScopesClaim {
     /// `scope`: a space-separated string (RFC 9068, Keycloak, Auth0 with scopes).
@@ -52,6 +60,13 @@ pub enum ScopesClaim {
 
 impl ScopesClaim {
     /// The claim's name.
+    ///
+    /// ```
+    /// use tokengate::issuers::ScopesClaim;
+    ///
+    /// assert_eq!(ScopesClaim::Scp.name(), "scp");
+    /// assert_eq!(ScopesClaim::Permissions.name().parse::<ScopesClaim>(), Ok(ScopesClaim::Permissions));
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ScopesClaim::Scope => "scope",
@@ -119,6 +134,15 @@ pub struct TrustedIssuer {
 impl TrustedIssuer {
     /// An issuer with the defaults: discovery, asymmetric algorithms,
     /// `scope`, no roles, any `typ`, no leeway.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let auth0 = TrustedIssuer::new("https://tenant.eu.auth0.com/", ["https://api.example.com"]);
+    /// assert_eq!(auth0.audience, ["https://api.example.com"]);
+    /// assert!(auth0.jwks_uri.is_none() && auth0.algorithms.is_empty() && auth0.leeway == 0);
+    /// ```
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
         issuer: impl Into<String>,
         audience: I,
@@ -138,48 +162,116 @@ impl TrustedIssuer {
     }
 
     /// Fetches keys from this JWKS instead of discovering it.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri("https://idp.example/keys");
+    /// assert_eq!(issuer.jwks_uri.as_deref(), Some("https://idp.example/keys"));
+    /// ```
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
         self
     }
 
     /// Accepts only these algorithms.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    /// use tokengate::keys::Algorithm;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://idp.example/", ["api"]).algorithms([Algorithm::RS256, Algorithm::PS256]);
+    /// assert_eq!(issuer.algorithms, [Algorithm::RS256, Algorithm::PS256]);
+    /// ```
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
     }
 
     /// Reads scopes from this claim.
+    ///
+    /// ```
+    /// use tokengate::issuers::{ScopesClaim, TrustedIssuer};
+    ///
+    /// let okta = TrustedIssuer::new("https://dev.okta.com/oauth2/default", ["api://default"]).scopes_claim(ScopesClaim::Scp);
+    /// assert_eq!(okta.scopes_claim, ScopesClaim::Scp);
+    /// ```
     pub fn scopes_claim(mut self, claim: ScopesClaim) -> Self {
         self.scopes_claim = claim;
         self
     }
 
     /// Reads roles from this dotted path.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://kc.example/realms/dev", ["account"]).roles_claim("resource_access.memos.roles");
+    /// assert_eq!(issuer.roles_claim.as_deref(), Some("resource_access.memos.roles"));
+    /// ```
     pub fn roles_claim(mut self, path: impl Into<String>) -> Self {
         self.roles_claim = Some(path.into());
         self
     }
 
     /// Requires this `typ` header.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://idp.example/", ["api"]).required_typ("at+jwt"); // RFC 9068
+    /// assert_eq!(issuer.required_typ.as_deref(), Some("at+jwt"));
+    /// ```
     pub fn required_typ(mut self, typ: impl Into<String>) -> Self {
         self.required_typ = Some(typ.into());
         self
     }
 
     /// Allows this much clock skew, in seconds.
+    ///
+    /// ```
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// assert_eq!(TrustedIssuer::new("https://idp.example/", ["api"]).leeway(30).leeway, 30);
+    /// ```
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.leeway = seconds;
         self
     }
 
     /// Refreshes keys this often when the issuer gives no `max-age`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://idp.example/", ["api"]);
+    /// assert_eq!(issuer.refresh_interval, Duration::from_secs(3600));
+    /// assert_eq!(issuer.refresh_interval(Duration::from_secs(600)).refresh_interval, Duration::from_secs(600));
+    /// ```
     pub fn refresh_interval(mut self, every: Duration) -> Self {
         self.refresh_interval = every;
         self
     }
 
     /// Refetches for unknown key ids at most this often.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::issuers::TrustedIssuer;
+    ///
+    ///
+    /// let issuer = TrustedIssuer::new("https://idp.example/", ["api"]);
+    /// assert_eq!(issuer.unknown_kid_cooldown, Duration::from_secs(60));
+    /// let issuer = issuer.unknown_kid_cooldown(Duration::from_secs(5));
+    /// assert_eq!(issuer.unknown_kid_cooldown, Duration::from_secs(5));
+    /// ```
     pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
         self.unknown_kid_cooldown = cooldown;
         self
@@ -211,7 +303,27 @@ impl TrustedIssuer {
     }
 }
 
-/// The configured issuers, with their keys. Cheap to clone.
+/// The configured issuers, with their keys. Cheap to clone. Give them to
+/// [`TokenGate::with_trusted_issuers`](crate::axum::TokenGate::with_trusted_issuers)
+/// so that the extractors accept their tokens.
+///
+/// ```
+/// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+///
+/// let issuers = TrustedIssuers::new(vec![
+///     TrustedIssuer::new("https://tenant.eu.auth0.com/", ["https://api.example.com"]).leeway(30),
+///     TrustedIssuer::new("https://keycloak.example.com/realms/dev", ["account"]),
+/// ]).unwrap();
+/// assert!(issuers.trusts("https://tenant.eu.auth0.com/"));
+/// assert!(!issuers.trusts("https://tenant.eu.auth0.com")); // exact match: no trailing slash, no trust
+/// assert_eq!(issuers.leeway_of("https://tenant.eu.auth0.com/"), Some(30));
+/// assert_eq!(issuers.configs().count(), 2);
+///
+/// // Refused: an issuer without an audience, and one listed twice.
+/// assert!(TrustedIssuers::new(vec![TrustedIssuer::new("https://a.example/", [""; 0])]).is_err());
+/// let twice = TrustedIssuer::new("https://a.example/", ["api"]);
+/// assert!(TrustedIssuers::new(vec![twice.clone(), twice]).is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub struct TrustedIssuers {
     issuers: Arc<[Arc<IssuerKeys>]>,
@@ -224,6 +336,16 @@ impl TrustedIssuers {
     /// The issuers of `list`, no keys yet: call [`TrustedIssuers::start`]
     /// (or let the first token fetch them). Refuses two entries for one
     /// `iss` and an HTTP client that cannot be built.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    ///
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"])]).unwrap();
+    /// assert!(issuers.trusts("https://idp.example/"));
+    /// let err = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", [""])]).unwrap_err();
+    /// assert_eq!(err.to_string(), "trusted issuers: issuer https://idp.example/ has no audience");
+    /// ```
     pub fn new(list: Vec<TrustedIssuer>) -> Result<Self, IssuerError> {
         let client = fetch::client()?;
         let keys_version = Arc::new(AtomicU64::new(1));
@@ -256,17 +378,58 @@ impl TrustedIssuers {
     }
 
     /// Whether no issuer is configured.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    ///
+    /// assert!(TrustedIssuers::new(Vec::new()).unwrap().is_empty());
+    /// assert!(!TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"])]).unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.issuers.is_empty()
     }
 
     /// The configured issuers.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    ///
+    /// let issuers = TrustedIssuers::new(vec![
+    ///     TrustedIssuer::new("https://a.example/", ["api"]),
+    ///     TrustedIssuer::new("https://b.example/", ["api"]),
+    /// ]).unwrap();
+    /// let names: Vec<&str> = issuers.configs().map(|c| c.issuer.as_str()).collect();
+    /// assert_eq!(names, ["https://a.example/", "https://b.example/"]);
+    /// ```
     pub fn configs(&self) -> impl Iterator<Item = &TrustedIssuer> {
         self.issuers.iter().map(|i| i.config())
     }
 
     /// Fetches every issuer's keys in the background and keeps them fresh,
     /// for as long as the runtime runs. Needs a Tokio runtime.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    /// # use axum::{Json, Router, routing::get};
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
+    /// # let jwks = idp.keys().jwks();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    /// # tokio::spawn(async move { axum::serve(listener, Router::new().route("/jwks", get(move || async move { Json(jwks) }))).await });
+    ///
+    /// // `idp`: a provider whose keys are served at `jwks_uri`.
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri(jwks_uri)]).unwrap();
+    /// issuers.start(); // from within a Tokio runtime
+    /// let token = idp.issue(NewToken::access("alice")).unwrap().token;
+    /// assert_eq!(issuers.verify(&token).await.unwrap().subject(), "alice");
+    /// # });
+    /// ```
     pub fn start(&self) {
         for issuer in self.issuers.iter() {
             tokio::spawn(IssuerKeys::keep_fresh(issuer.clone()));
@@ -274,6 +437,26 @@ impl TrustedIssuers {
     }
 
     /// Fetches every issuer's keys now (for tests and tools); the first error.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    /// # use axum::{Json, Router, routing::get};
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
+    /// # let jwks = idp.keys().jwks();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    /// # tokio::spawn(async move { axum::serve(listener, Router::new().route("/jwks", get(move || async move { Json(jwks) }))).await });
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri(jwks_uri)]).unwrap();
+    /// issuers.refresh_all().await.unwrap();
+    /// let unreachable = TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri("http://127.0.0.1:1/jwks");
+    /// let err = TrustedIssuers::new(vec![unreachable]).unwrap().refresh_all().await.unwrap_err();
+    /// assert!(err.to_string().starts_with("http://127.0.0.1:1/jwks: "));
+    /// # });
+    /// ```
     pub async fn refresh_all(&self) -> Result<(), IssuerError> {
         for issuer in self.issuers.iter() {
             issuer.refresh().await?;
@@ -287,21 +470,74 @@ impl TrustedIssuers {
     }
 
     /// Whether `iss` is one of the configured issuers.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    ///
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"])]).unwrap();
+    /// assert!(issuers.trusts("https://idp.example/"));
+    /// assert!(!issuers.trusts("https://idp.example")); // an exact match only
+    /// ```
     pub fn trusts(&self, iss: &str) -> bool {
         self.find(iss).is_some()
     }
 
     /// The leeway of the issuer `iss`, if it is configured.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    ///
+    ///
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"]).leeway(10)]).unwrap();
+    /// assert_eq!(issuers.leeway_of("https://idp.example/"), Some(10));
+    /// assert_eq!(issuers.leeway_of("https://other.example/"), None);
+    /// ```
     pub fn leeway_of(&self, iss: &str) -> Option<u64> {
         self.find(iss).map(|i| i.config().leeway)
     }
 
     /// A number that changes whenever any issuer's keys change.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    /// # use axum::{Json, Router, routing::get};
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
+    /// # let jwks = idp.keys().jwks();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    /// # tokio::spawn(async move { axum::serve(listener, Router::new().route("/jwks", get(move || async move { Json(jwks) }))).await });
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri(jwks_uri)]).unwrap();
+    /// let before = issuers.keys_version();
+    /// issuers.refresh_all().await.unwrap(); // the first keys
+    /// assert_ne!(issuers.keys_version(), before);
+    /// # });
+    /// ```
     pub fn keys_version(&self) -> u64 {
         self.keys_version.load(Ordering::Acquire)
     }
 
     /// Verifies an access token of one of the issuers at the current time.
+    /// A token of any other issuer is refused before any key is fetched.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://tenant.eu.auth0.com/", ["api"])]).unwrap();
+    /// let settings = IssueSettings { issuer: Some("https://evil.example/".into()), ..IssueSettings::default() };
+    /// let stranger = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap()))
+    ///     .with_settings(settings);
+    /// let token = stranger.issue(NewToken::access("mallory")).unwrap().token;
+    /// assert_eq!(issuers.verify(&token).await.unwrap_err().code(), "invalid_claims"); // untrusted issuer
+    /// # });
+    /// ```
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         self.verify_at(token, now()).await
     }
@@ -310,6 +546,28 @@ impl TrustedIssuers {
     /// issuer by `iss`, its algorithms, `typ`, the key by `kid` among its
     /// keys (refetched once if unknown), the signature, `exp`/`nbf`/`iat`,
     /// `iss` and `aud`; then scopes and roles from the configured claims.
+    ///
+    /// ```
+    /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
+    /// # use axum::{Json, Router, routing::get};
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
+    /// # let jwks = idp.keys().jwks();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let jwks_uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    /// # tokio::spawn(async move { axum::serve(listener, Router::new().route("/jwks", get(move || async move { Json(jwks) }))).await });
+    ///
+    /// // `idp`: a provider whose keys are served at `jwks_uri`.
+    /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://idp.example/", ["api"]).jwks_uri(jwks_uri)]).unwrap();
+    /// let issued = idp.issue(NewToken::access("alice").scope("read")).unwrap();
+    /// let verified = issuers.verify_at(&issued.token, issued.expires_at - 1).await.unwrap();
+    /// assert_eq!((verified.subject(), verified.origin.issuer()), ("alice", Some("https://idp.example/")));
+    /// assert_eq!(issuers.verify_at(&issued.token, issued.expires_at).await.unwrap_err().code(), "token_expired");
+    /// # });
+    /// ```
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
         let iss = peek_issuer(token)?.ok_or(Error::InvalidClaims("missing claim: iss".into()))?;
         let issuer = self

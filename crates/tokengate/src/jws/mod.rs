@@ -20,6 +20,15 @@ use crate::Error;
 use crate::keys::Algorithm;
 
 /// Tokens longer than this are refused before any decoding.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::TokenEngine;
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let huge = "a".repeat(tokengate::MAX_TOKEN_LEN + 1);
+/// assert_eq!(engine.verify(&huge).unwrap_err().code(), "invalid_token");
+/// ```
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// base64url without padding, refusing padding, whitespace, the standard
@@ -37,6 +46,20 @@ pub(crate) fn b64_encode(bytes: &[u8]) -> String {
 }
 
 /// The protected header of a token, after the header rules passed.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+/// let kid = key.kid().as_str().to_owned();
+/// let engine = TokenEngine::new(KeyRing::new(key));
+/// let verified = engine.verify(&engine.issue(NewToken::access("alice")).unwrap().token).unwrap();
+/// assert_eq!(verified.header.alg, Algorithm::ES256);
+/// assert_eq!(verified.header.kid.as_deref(), Some(kid.as_str()));
+/// assert_eq!(verified.header.typ.as_deref(), Some("JWT"));
+/// assert_eq!(verified.header.fields()["typ"], "JWT");
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct Header {
     /// The algorithm (never `none`).
@@ -50,6 +73,18 @@ pub struct Header {
 
 impl Header {
     /// Every member, for callers that need custom header parameters.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let mut new = NewToken::access("alice");
+    /// new.headers.insert("x-tenant".into(), json!("acme")); // a custom header parameter
+    /// let verified = engine.verify(&engine.issue(new).unwrap().token).unwrap();
+    /// assert_eq!(verified.header.fields()["x-tenant"], "acme");
+    /// ```
     pub fn fields(&self) -> Map<String, Value> {
         serde_json::from_slice(&self.json).unwrap_or_default()
     }

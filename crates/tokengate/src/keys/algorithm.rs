@@ -30,6 +30,13 @@ pub enum Algorithm {
 }
 
 /// The family of key an algorithm needs.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyFamily};
+///
+/// assert_eq!(Algorithm::PS256.family(), KeyFamily::Rsa);
+/// assert_eq!(Algorithm::EdDSA.family(), KeyFamily::Ed25519);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFamily {
     /// A shared secret (HS*).
@@ -46,6 +53,13 @@ pub enum KeyFamily {
 
 impl Algorithm {
     /// Every supported algorithm.
+    ///
+    /// ```
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+    /// assert_eq!(names.join(" "), "HS256 HS384 HS512 RS256 RS384 RS512 PS256 ES256 ES384 EdDSA");
+    /// ```
     pub const ALL: [Algorithm; 10] = [
         Algorithm::HS256,
         Algorithm::HS384,
@@ -60,6 +74,12 @@ impl Algorithm {
     ];
 
     /// The `alg` string.
+    ///
+    /// ```
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// assert_eq!(Algorithm::EdDSA.as_str(), "EdDSA");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::HS256 => "HS256",
@@ -76,6 +96,14 @@ impl Algorithm {
     }
 
     /// The key family this algorithm needs.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyFamily};
+    ///
+    /// assert_eq!(Algorithm::PS256.family(), KeyFamily::Rsa);
+    /// assert_eq!(Algorithm::ES384.family(), KeyFamily::P384);
+    /// assert_eq!(Algorithm::EdDSA.family(), KeyFamily::Ed25519);
+    /// ```
     pub fn family(self) -> KeyFamily {
         match self {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => KeyFamily::Hmac,
@@ -147,6 +175,13 @@ impl fmt::Display for Algorithm {
 }
 
 /// The `alg` string is not one tokengate supports.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, UnsupportedAlgorithm};
+///
+/// // Case-sensitive, as RFC 7515 requires.
+/// assert_eq!("hs256".parse::<Algorithm>(), Err(UnsupportedAlgorithm("hs256".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unsupported algorithm {0:?}")]
 pub struct UnsupportedAlgorithm(pub String);

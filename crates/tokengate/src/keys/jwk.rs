@@ -10,17 +10,39 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// A private JWK member (`d`, `k`): never printed.
+///
+/// ```
+/// use tokengate::keys::JwkSecret;
+///
+/// let secret = JwkSecret::new("c2VjcmV0".into());
+/// assert_eq!(format!("{secret:?}"), "[redacted]");
+/// assert_eq!(secret.expose(), "c2VjcmV0");
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JwkSecret(Zeroizing<String>);
 
 impl JwkSecret {
     /// Wraps a base64url string.
+    ///
+    /// ```
+    /// use tokengate::keys::JwkSecret;
+    ///
+    /// assert_eq!(JwkSecret::new("AQID".into()).expose(), "AQID");
+    /// ```
     pub fn new(value: String) -> Self {
         JwkSecret(Zeroizing::new(value))
     }
 
     /// The base64url text.
+    ///
+    /// ```
+    /// use tokengate::keys::JwkSecret;
+    ///
+    /// let secret = JwkSecret::new("c2VjcmV0".into());
+    /// assert_eq!(secret.expose(), "c2VjcmV0");
+    /// assert!(!format!("{secret:?}").contains("c2VjcmV0"));
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -82,6 +104,15 @@ pub struct Jwk {
 }
 
 /// A JWK Set: `{"keys": [...]}`.
+///
+/// ```
+/// use tokengate::keys::{JwkSet, VerifyingKey};
+///
+/// let jwks: JwkSet = serde_json::from_str(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","use":"sig"}]}"#).unwrap();
+/// let key = VerifyingKey::from_jwk(&jwks.keys[0], None).unwrap();
+/// assert_eq!(key.kid().as_str(), "k1");
+/// ```
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct JwkSet {
     /// The keys.
@@ -91,6 +122,15 @@ pub struct JwkSet {
 impl Jwk {
     /// The RFC 7638 thumbprint (SHA-256, base64url), or `None` when a required
     /// member is missing or `kty` is unknown.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Jwk, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// let jwk = key.verifying_key().to_jwk().unwrap();
+    /// assert_eq!(jwk.thumbprint().as_deref(), Some(key.kid().as_str())); // the default kid
+    /// assert_eq!(Jwk { kty: "EC".into(), ..Jwk::default() }.thumbprint(), None); // no crv, x, y
+    /// ```
     pub fn thumbprint(&self) -> Option<String> {
         let mut members: BTreeMap<&str, &str> = BTreeMap::new();
         members.insert("kty", &self.kty);
@@ -119,6 +159,17 @@ impl Jwk {
     }
 
     /// This key without its private members.
+    ///
+    /// ```
+    /// use tokengate::keys::Jwk;
+    ///
+    /// let private: Jwk = serde_json::from_str(r#"{"kty":"OKP","crv":"Ed25519",
+    ///     "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+    ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+    /// let public = private.to_public();
+    /// assert!(public.d.is_none());
+    /// assert_eq!(public.thumbprint(), private.thumbprint());
+    /// ```
     pub fn to_public(&self) -> Jwk {
         Jwk {
             d: None,

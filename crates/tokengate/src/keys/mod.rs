@@ -3,6 +3,15 @@
 //! Every key is bound to exactly one [`Algorithm`] when it is made. A token's
 //! `alg` header only selects among the configured (key, algorithm) pairs of a
 //! [`KeyRing`]; it never decides how key material is interpreted.
+//!
+//! ```
+//! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+//!
+//! let key = SigningKey::generate(Algorithm::ES256).unwrap();
+//! let ring = KeyRing::new(key);
+//! let jwks = serde_json::to_value(ring.jwks()).unwrap();
+//! assert_eq!(jwks["keys"][0]["alg"], "ES256"); // what /.well-known/jwks.json serves
+//! ```
 
 mod algorithm;
 mod jwk;
@@ -19,8 +28,23 @@ pub use signing::SigningKey;
 pub use verifying::VerifyingKey;
 
 /// The shortest HMAC secret accepted, in bytes.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, MIN_HMAC_SECRET, SigningKey};
+///
+/// assert!(SigningKey::from_secret(Algorithm::HS256, &[7; MIN_HMAC_SECRET]).is_ok());
+/// assert!(SigningKey::from_secret(Algorithm::HS256, &[7; MIN_HMAC_SECRET - 1]).is_err());
+/// ```
 pub const MIN_HMAC_SECRET: usize = 32;
 /// The smallest RSA modulus accepted, in bits.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, MIN_RSA_BITS, SigningKey};
+///
+/// let key = SigningKey::generate(Algorithm::RS256).unwrap(); // RSA-2048
+/// let der = key.verifying_key().public_key_der().unwrap();
+/// assert!(der.len() * 8 > MIN_RSA_BITS);
+/// ```
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// A key id (`kid`).
@@ -35,11 +59,23 @@ pub struct Kid(String);
 
 impl Kid {
     /// Wraps a key id.
+    ///
+    /// ```
+    /// use tokengate::keys::Kid;
+    ///
+    /// assert_eq!(Kid::new("2024-01").to_string(), "2024-01");
+    /// ```
     pub fn new(kid: impl Into<String>) -> Self {
         Kid(kid.into())
     }
 
     /// The key id text.
+    ///
+    /// ```
+    /// use tokengate::keys::Kid;
+    ///
+    /// assert_eq!(Kid::new(String::from("k1")).as_str(), "k1");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,6 +88,14 @@ impl fmt::Display for Kid {
 }
 
 /// A key that cannot be used: a start-up error, never a request error.
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyError, SigningKey};
+///
+/// let err = SigningKey::from_secret(Algorithm::HS256, b"too short").unwrap_err();
+/// assert_eq!(err, KeyError::SecretTooShort(9));
+/// assert_eq!(err.to_string(), "HMAC secret is 9 bytes; at least 32 bytes are required");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {

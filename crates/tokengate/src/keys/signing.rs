@@ -48,6 +48,14 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// A new random key: 64 random bytes for HS*, RSA-2048 for RS*/PS*, the
     /// algorithm's curve otherwise.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// for alg in [Algorithm::HS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+    ///     assert_eq!(SigningKey::generate(alg).unwrap().algorithm(), alg);
+    /// }
+    /// ```
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let failed = |_| KeyError::Malformed("key generation failed");
         match alg.family() {
@@ -69,6 +77,15 @@ impl SigningKey {
     }
 
     /// An HMAC key from a shared secret of at least 32 bytes.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyError, SigningKey};
+    ///
+    /// let key = SigningKey::from_secret(Algorithm::HS256, b"a shared secret of 32 bytes or more").unwrap();
+    /// assert_eq!(key.algorithm(), Algorithm::HS256);
+    /// assert_eq!(SigningKey::from_secret(Algorithm::HS256, b"short").unwrap_err(), KeyError::SecretTooShort(5));
+    /// assert!(SigningKey::from_secret(Algorithm::ES256, &[1; 32]).is_err()); // not an HMAC algorithm
+    /// ```
     pub fn from_secret(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         let verifying = VerifyingKey::from_secret(alg, secret)?;
         let hmac_alg = alg.hmac().expect("checked by VerifyingKey::from_secret");
@@ -81,6 +98,15 @@ impl SigningKey {
     /// A key from a PEM private key: PKCS#8 (`PRIVATE KEY`), PKCS#1
     /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`). `alg` defaults to the
     /// key's natural algorithm (RS256, ES256, ES384, EdDSA).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let pem = SigningKey::generate(Algorithm::ES256).unwrap().to_pkcs8_pem().unwrap();
+    /// let key = SigningKey::from_pem(&pem, None).unwrap();
+    /// assert_eq!(key.algorithm(), Algorithm::ES256);
+    /// assert!(SigningKey::from_pem(&pem, Some(Algorithm::RS256)).is_err()); // not an RSA key
+    /// ```
     pub fn from_pem(pem_text: &str, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         let pem = pem::parse(pem_text).map_err(|_| KeyError::Malformed("PEM"))?;
         let der = Zeroizing::new(pem.into_contents());
@@ -143,6 +169,18 @@ impl SigningKey {
 
     /// A key from a private JWK: `oct` (`k`), `EC` and `OKP` (`d` with the
     /// public members). RSA private JWKs are not read: use PEM for RSA.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Jwk, SigningKey};
+    ///
+    /// // RFC 8037 A.1: an Ed25519 private key.
+    /// let jwk: Jwk = serde_json::from_str(r#"{"kty":"OKP","crv":"Ed25519",
+    ///     "d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+    ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+    /// let key = SigningKey::from_jwk(&jwk, None).unwrap();
+    /// assert_eq!(key.algorithm(), Algorithm::EdDSA);
+    /// assert_eq!(key.kid().as_str(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"); // the thumbprint
+    /// ```
     pub fn from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         let alg = super::jwk_algorithm(jwk, alg)?;
         let secret = |v: Option<&super::jwk::JwkSecret>, name: &'static str| {
@@ -219,28 +257,69 @@ impl SigningKey {
     }
 
     /// Replaces the key id (default: the RFC 7638 thumbprint of the public key).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Kid, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap().with_kid(Kid::new("2025-06"));
+    /// assert_eq!(key.kid().as_str(), "2025-06");
+    /// assert_eq!(key.verifying_key().kid().as_str(), "2025-06");
+    /// ```
     pub fn with_kid(mut self, kid: Kid) -> Self {
         self.verifying = self.verifying.with_kid(kid);
         self
     }
 
     /// The one algorithm this key signs with.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::from_secret(Algorithm::HS384, &[1; 48]).unwrap();
+    /// assert_eq!(key.algorithm(), Algorithm::HS384);
+    /// ```
     pub fn algorithm(&self) -> Algorithm {
         self.verifying.algorithm()
     }
 
     /// The key id.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// // By default, the RFC 7638 thumbprint of the public JWK.
+    /// assert_eq!(key.kid().as_str(), key.verifying_key().to_jwk().unwrap().thumbprint().unwrap());
+    /// ```
     pub fn kid(&self) -> &Kid {
         self.verifying.kid()
     }
 
     /// The verifying half (for HMAC, the same secret).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// let public = key.verifying_key();
+    /// assert_eq!((public.algorithm(), public.kid()), (Algorithm::EdDSA, key.kid()));
+    /// assert!(public.verify_signature(b"hello", &key.sign(b"hello").unwrap()));
+    /// ```
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.verifying
     }
 
     /// Signs `message`, returning the JWS signature bytes (fixed-size `r||s`
     /// for ECDSA, as RFC 7518 requires).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let es256 = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// assert_eq!(es256.sign(b"message").unwrap().len(), 64); // r||s, 32 bytes each
+    /// let hs256 = SigningKey::from_secret(Algorithm::HS256, &[7; 32]).unwrap();
+    /// assert_eq!(hs256.sign(b"message").unwrap(), hs256.sign(b"message").unwrap());
+    /// ```
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let failed = |_| KeyError::Malformed("signing failed");
         Ok(match &self.inner {
@@ -262,6 +341,16 @@ impl SigningKey {
     }
 
     /// The private key as PKCS#8 PEM, to keep on disk; `None` for HMAC secrets.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// let pem = key.to_pkcs8_pem().unwrap();
+    /// assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    /// assert_eq!(SigningKey::from_pem(&pem, None).unwrap().kid(), key.kid());
+    /// assert!(SigningKey::generate(Algorithm::HS256).unwrap().to_pkcs8_pem().is_none());
+    /// ```
     pub fn to_pkcs8_pem(&self) -> Option<Zeroizing<String>> {
         let der: Pkcs8V1Der<'static> = match &self.inner {
             Inner::Hmac(_) => return None,

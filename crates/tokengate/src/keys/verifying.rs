@@ -54,6 +54,16 @@ impl fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     /// An HMAC key from a shared secret of at least 32 bytes.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
+    ///
+    /// let secret = [7u8; 32];
+    /// let key = VerifyingKey::from_secret(Algorithm::HS256, &secret).unwrap();
+    /// let sig = SigningKey::from_secret(Algorithm::HS256, &secret).unwrap().sign(b"msg").unwrap();
+    /// assert!(key.verify_signature(b"msg", &sig));
+    /// assert_eq!(VerifyingKey::from_secret(Algorithm::HS256, &[7; 16]).unwrap_err(), KeyError::SecretTooShort(16));
+    /// ```
     pub fn from_secret(alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         let hmac_alg = alg.hmac().ok_or(KeyError::WrongFamily {
             alg,
@@ -76,6 +86,16 @@ impl VerifyingKey {
 
     /// A public key from DER: SubjectPublicKeyInfo, PKCS#1 `RSAPublicKey`, or
     /// a raw EC point / Ed25519 key.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey, VerifyingKey};
+    ///
+    /// let signing = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// let der = signing.verifying_key().public_key_der().unwrap();
+    /// let key = VerifyingKey::from_public_der(Algorithm::ES256, der).unwrap();
+    /// assert!(key.verify_signature(b"msg", &signing.sign(b"msg").unwrap()));
+    /// assert!(VerifyingKey::from_public_der(Algorithm::ES384, der).is_err()); // a P-256 key
+    /// ```
     pub fn from_public_der(alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         let verification = alg.verification().ok_or_else(|| {
             KeyError::Algorithm(format!("{alg} needs a shared secret, not a public key"))
@@ -111,6 +131,15 @@ impl VerifyingKey {
     /// A verifying key from a PEM public key (`PUBLIC KEY`, `RSA PUBLIC KEY`)
     /// or from the public half of a PEM private key. `alg` defaults to the
     /// key's natural algorithm (RS256, ES256, ES384, EdDSA).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey, VerifyingKey};
+    ///
+    /// let signing = SigningKey::generate(Algorithm::ES384).unwrap();
+    /// let pem = signing.verifying_key().public_key_pem().unwrap();
+    /// let key = VerifyingKey::from_pem(&pem, None).unwrap();
+    /// assert_eq!((key.algorithm(), key.kid()), (Algorithm::ES384, signing.kid()));
+    /// ```
     pub fn from_pem(pem_text: &str, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         let pem = pem::parse(pem_text).map_err(|_| KeyError::Malformed("PEM"))?;
         match pem.tag() {
@@ -143,6 +172,16 @@ impl VerifyingKey {
     /// A verifying key from a JWK (public members suffice; `oct` needs `k`).
     /// `alg` defaults to the JWK's `alg`, then to the curve's algorithm; an
     /// RSA JWK without `alg` needs `alg` given.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Jwk, VerifyingKey};
+    ///
+    /// let jwk: Jwk = serde_json::from_str(r#"{"kty":"OKP","crv":"Ed25519","kid":"k1",
+    ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+    /// let key = VerifyingKey::from_jwk(&jwk, None).unwrap();
+    /// assert_eq!((key.algorithm(), key.kid().as_str()), (Algorithm::EdDSA, "k1"));
+    /// assert!(VerifyingKey::from_jwk(&jwk, Some(Algorithm::ES256)).is_err());
+    /// ```
     pub fn from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         if let Some(use_) = jwk.use_.as_deref().filter(|u| *u != "sig") {
             return Err(KeyError::Algorithm(format!(
@@ -209,22 +248,53 @@ impl VerifyingKey {
     }
 
     /// Replaces the key id (default: the RFC 7638 thumbprint).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Kid, VerifyingKey};
+    ///
+    /// let key = VerifyingKey::from_secret(Algorithm::HS256, &[7; 32]).unwrap().with_kid(Kid::new("shared-1"));
+    /// assert_eq!(key.kid().as_str(), "shared-1");
+    /// ```
     pub fn with_kid(mut self, kid: Kid) -> Self {
         self.kid = kid;
         self
     }
 
     /// The one algorithm this key verifies.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES384).unwrap();
+    /// assert_eq!(key.verifying_key().algorithm(), Algorithm::ES384);
+    /// ```
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }
 
     /// The key id.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, Jwk, VerifyingKey};
+    ///
+    /// let jwk: Jwk = serde_json::from_str(r#"{"kty":"OKP","crv":"Ed25519","kid":"k1",
+    ///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#).unwrap();
+    /// assert_eq!(VerifyingKey::from_jwk(&jwk, None).unwrap().kid().as_str(), "k1");
+    /// ```
     pub fn kid(&self) -> &Kid {
         &self.kid
     }
 
     /// Checks `signature` over `message`. Constant time for HMAC.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// let sig = key.sign(b"message").unwrap();
+    /// assert!(key.verifying_key().verify_signature(b"message", &sig));
+    /// assert!(!key.verifying_key().verify_signature(b"message", &sig[1..]));
+    /// ```
     #[inline]
     pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.inner {
@@ -235,6 +305,16 @@ impl VerifyingKey {
 
     /// The public JWK (`kid`, `alg`, `use: sig`); `None` for HMAC secrets,
     /// which are never published.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256).unwrap();
+    /// let jwk = key.verifying_key().to_jwk().unwrap();
+    /// assert_eq!((jwk.kty.as_str(), jwk.alg.as_deref(), jwk.use_.as_deref()), ("EC", Some("ES256"), Some("sig")));
+    /// assert!(jwk.d.is_none());
+    /// assert!(SigningKey::generate(Algorithm::HS256).unwrap().verifying_key().to_jwk().is_none());
+    /// ```
     pub fn to_jwk(&self) -> Option<Jwk> {
         match &self.inner {
             Inner::Hmac(_) => None,
@@ -248,6 +328,14 @@ impl VerifyingKey {
     }
 
     /// The public key as DER SubjectPublicKeyInfo; `None` for HMAC.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// assert_eq!(key.verifying_key().public_key_der().unwrap().len(), 44); // SPKI of a 32-byte key
+    /// assert!(SigningKey::generate(Algorithm::HS256).unwrap().verifying_key().public_key_der().is_none());
+    /// ```
     pub fn public_key_der(&self) -> Option<&[u8]> {
         match &self.inner {
             Inner::Hmac(_) => None,
@@ -256,6 +344,14 @@ impl VerifyingKey {
     }
 
     /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`); `None` for HMAC.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, SigningKey};
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    /// let pem = key.verifying_key().public_key_pem().unwrap();
+    /// assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    /// ```
     pub fn public_key_pem(&self) -> Option<String> {
         self.public_key_der()
             .map(|der| pem::encode(&pem::Pem::new("PUBLIC KEY", der.to_vec())))

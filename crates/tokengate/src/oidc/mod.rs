@@ -44,7 +44,12 @@ use crate::issuers::IssuerError;
 use client::ProviderClient;
 use pending::{Pending, PendingLogins};
 
-/// How long a browser may take between the login redirect and the callback.
+/// How long a browser may take between the login redirect and the callback:
+/// also the `Max-Age` to give the browser-binding cookie.
+///
+/// ```
+/// assert_eq!(tokengate::oidc::LOGIN_TIMEOUT.as_secs(), 600);
+/// ```
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One OpenID provider users may log in with.
@@ -96,6 +101,16 @@ impl std::fmt::Debug for OidcProvider {
 
 impl OidcProvider {
     /// A public client of `issuer` with the default scopes.
+    ///
+    /// ```
+    /// use tokengate::oidc::OidcProvider;
+    ///
+    ///
+    /// let p = OidcProvider::new("keycloak", "http://127.0.0.1:8080/realms/dev", "my-app",
+    ///     "http://127.0.0.1:5000/auth/oidc/keycloak/callback");
+    /// assert_eq!((p.name.as_str(), p.client_id.as_str()), ("keycloak", "my-app"));
+    /// assert!(p.client_secret.is_none()); // a public client: PKCE only
+    /// ```
     pub fn new(
         name: impl Into<String>,
         issuer: impl Into<String>,
@@ -115,24 +130,57 @@ impl OidcProvider {
     }
 
     /// A confidential client: authenticates to the token endpoint.
+    ///
+    /// ```
+    /// use tokengate::oidc::OidcProvider;
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback")
+    ///     .client_secret("s3cret");
+    /// assert_eq!(p.client_secret.as_deref().map(String::as_str), Some("s3cret"));
+    /// assert!(!format!("{p:?}").contains("s3cret"));
+    /// ```
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(Zeroizing::new(secret.into()));
         self
     }
 
     /// Asks for these scopes (`openid` is always added).
+    ///
+    /// ```
+    /// use tokengate::oidc::OidcProvider;
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback")
+    ///     .scopes(["openid", "email"]);
+    /// assert_eq!(p.scopes, ["openid", "email"]);
+    /// ```
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
     /// Where the provider's logout returns to.
+    ///
+    /// ```
+    /// use tokengate::oidc::OidcProvider;
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback")
+    ///     .post_logout_redirect_url("http://127.0.0.1:5000/");
+    /// assert_eq!(p.post_logout_redirect_url.as_deref(), Some("http://127.0.0.1:5000/"));
+    /// ```
     pub fn post_logout_redirect_url(mut self, url: impl Into<String>) -> Self {
         self.post_logout_redirect_url = Some(url.into());
         self
     }
 
     /// Reads the display name from this claim.
+    ///
+    /// ```
+    /// use tokengate::oidc::OidcProvider;
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback")
+    ///     .display_name_claim("nickname");
+    /// assert_eq!(p.display_name_claim.as_deref(), Some("nickname"));
+    /// ```
     pub fn display_name_claim(mut self, claim: impl Into<String>) -> Self {
         self.display_name_claim = Some(claim.into());
         self
@@ -141,6 +189,30 @@ impl OidcProvider {
 
 /// A login begun: send the browser to `redirect_url`, and keep
 /// `browser_binding` in a short-lived HttpOnly cookie for the callback.
+/// See [`OidcLogin::begin`] and the crate's step 8.
+///
+/// ```
+/// use tokengate::oidc::{OidcLogin, OidcProvider};
+/// # use axum::{Json, Router, routing::get};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// # let issuer = format!("http://{}", listener.local_addr().unwrap());
+/// # let discovery = serde_json::json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
+/// #     "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
+/// #     "end_session_endpoint": format!("{issuer}/logout"), "response_types_supported": ["code"],
+/// #     "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["ES256"]});
+/// # let app = Router::new().route("/.well-known/openid-configuration", get(move || async move { Json(discovery) }))
+/// #     .route("/jwks", get(|| async { Json(serde_json::json!({"keys": []})) }));
+/// # tokio::spawn(async move { axum::serve(listener, app).await });
+/// // `issuer`: a provider on 127.0.0.1, serving its discovery document.
+/// let provider = OidcProvider::new("dev", issuer.as_str(), "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+/// let oidc = OidcLogin::new(vec![provider.post_logout_redirect_url("http://127.0.0.1:5000/")]).unwrap();
+/// let begun = oidc.begin("dev", Some("/memos")).await.unwrap();
+/// assert!(begun.redirect_url.starts_with(&format!("{issuer}/authorize?response_type=code&client_id=web")));
+/// assert!(begun.redirect_url.contains("code_challenge_method=S256"));
+/// assert_eq!(begun.browser_binding.len(), 36); // for a short-lived HttpOnly cookie
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct BegunLogin {
     /// The provider's authorization URL with every parameter.
@@ -150,6 +222,17 @@ pub struct BegunLogin {
 }
 
 /// The query of the callback.
+///
+/// ```
+/// use tokengate::oidc::Callback;
+///
+/// // axum's `Query<Callback>` does this for a handler.
+/// let callback: Callback = serde_json::from_value(serde_json::json!({
+///     "code": "SplxlOBeZQQYbYS6WxSbIA", "state": "af0ifjsldkj", "iss": "https://server.example.com"
+/// })).unwrap();
+/// assert_eq!(callback.state.as_deref(), Some("af0ifjsldkj"));
+/// assert_eq!(callback.error, None);
+/// ```
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct Callback {
     /// The authorization code.
@@ -164,7 +247,18 @@ pub struct Callback {
     pub error_description: Option<String>,
 }
 
-/// Who logged in.
+/// Who logged in: what [`OidcLogin::finish`] returns. Link it to a local
+/// user by `provider` and `subject`, never by `email`. Its `Debug` shows
+/// neither the ID token nor the email.
+///
+/// ```
+/// use tokengate::oidc::OidcIdentity;
+///
+/// let who = OidcIdentity { provider: "keycloak".into(), subject: "f81d4fae".into(), display_name: Some("Alice".into()),
+///     email: Some("alice@example.com".into()), id_token: "eyJ.secret.sig".into(), next: "/memos".into() };
+/// let debug = format!("{who:?}");
+/// assert!(debug.contains("f81d4fae") && !debug.contains("eyJ.secret.sig") && !debug.contains("alice@"));
+/// ```
 #[derive(Clone)]
 pub struct OidcIdentity {
     /// The provider's name.
@@ -192,6 +286,16 @@ impl std::fmt::Debug for OidcIdentity {
 }
 
 /// Every configured provider, and the logins in progress. Cheap to clone.
+///
+/// ```
+/// use tokengate::oidc::{OidcLogin, OidcProvider};
+///
+/// let provider = |name: &str| OidcProvider::new(name, "http://127.0.0.1:8080/realms/dev", "my-app",
+///     format!("http://127.0.0.1:5000/auth/oidc/{name}/callback"));
+/// let oidc = OidcLogin::new(vec![provider("keycloak"), provider("staging")]).unwrap();
+/// assert_eq!(oidc.providers().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["keycloak", "staging"]);
+/// assert!(OidcLogin::new(vec![provider("keycloak"), provider("keycloak")]).is_err()); // one name, one provider
+/// ```
 #[derive(Debug, Clone)]
 pub struct OidcLogin {
     providers: Arc<[ProviderClient]>,
@@ -201,6 +305,15 @@ pub struct OidcLogin {
 impl OidcLogin {
     /// The providers of `list`; nothing is fetched yet. Refuses two
     /// providers of one name.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+    /// assert!(OidcLogin::new(vec![p.clone()]).is_ok()); // nothing fetched yet
+    /// let err = OidcLogin::new(vec![p.clone(), p]).unwrap_err();
+    /// assert_eq!(err.to_string(), "trusted issuers: OIDC provider dev is listed twice");
+    /// ```
     pub fn new(list: Vec<OidcProvider>) -> Result<Self, IssuerError> {
         let mut providers: Vec<ProviderClient> = Vec::with_capacity(list.len());
         for config in list {
@@ -219,17 +332,55 @@ impl OidcLogin {
     }
 
     /// Whether no provider is configured.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    ///
+    /// assert!(OidcLogin::new(Vec::new()).unwrap().is_empty());
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+    /// assert!(!OidcLogin::new(vec![p]).unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
     }
 
     /// The configured providers.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    ///
+    /// let p = OidcProvider::new("dev", "http://127.0.0.1:3000", "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+    /// let oidc = OidcLogin::new(vec![p]).unwrap();
+    /// let issuers: Vec<&str> = oidc.providers().map(|p| p.issuer.as_str()).collect();
+    /// assert_eq!(issuers, ["http://127.0.0.1:3000"]);
+    /// ```
     pub fn providers(&self) -> impl Iterator<Item = &OidcProvider> {
         self.providers.iter().map(|p| p.config())
     }
 
     /// Discovers every provider and keeps its keys fresh in the background.
     /// Needs a Tokio runtime.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    /// # use axum::{Json, Router, routing::get};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let issuer = format!("http://{}", listener.local_addr().unwrap());
+    /// # let discovery = serde_json::json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
+    /// #     "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
+    /// #     "end_session_endpoint": format!("{issuer}/logout"), "response_types_supported": ["code"],
+    /// #     "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["ES256"]});
+    /// # let app = Router::new().route("/.well-known/openid-configuration", get(move || async move { Json(discovery) }))
+    /// #     .route("/jwks", get(|| async { Json(serde_json::json!({"keys": []})) }));
+    /// # tokio::spawn(async move { axum::serve(listener, app).await });
+    /// // `issuer`: a provider on 127.0.0.1, serving its discovery document.
+    /// let provider = OidcProvider::new("dev", issuer.as_str(), "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+    /// let oidc = OidcLogin::new(vec![provider.post_logout_redirect_url("http://127.0.0.1:5000/")]).unwrap();
+    /// oidc.start(); // from within a Tokio runtime: the provider's keys, in the background
+    /// assert!(oidc.begin("dev", None).await.is_ok());
+    /// # });
+    /// ```
     pub fn start(&self) {
         for provider in self.providers.iter() {
             provider.start();
@@ -244,7 +395,19 @@ impl OidcLogin {
     }
 
     /// Starts a login with provider `name`, returning to `next` (a local
-    /// path; anything else becomes `/`) afterwards.
+    /// path; anything else becomes `/`) afterwards. Discovers the provider
+    /// at first use; an unreachable provider is 503 `unavailable`, an
+    /// unknown name 404 `not_found`. The crate's step 8 runs it.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    ///
+    /// let oidc = OidcLogin::new(vec![OidcProvider::new("keycloak", "http://127.0.0.1:8080/realms/dev",
+    ///     "my-app", "http://127.0.0.1:5000/auth/oidc/keycloak/callback")]).unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// assert_eq!(oidc.begin("github", None).await.unwrap_err().code(), "not_found");
+    /// # });
+    /// ```
     pub async fn begin(&self, name: &str, next: Option<&str>) -> Result<BegunLogin, Error> {
         let provider = self.provider(name)?;
         let (redirect_url, secrets) = provider.authorization_request().await?;
@@ -268,6 +431,20 @@ impl OidcLogin {
     /// Completes a login at provider `name`'s callback, for the browser
     /// holding `browser_binding`. Every failure refuses the login; the state
     /// is spent either way.
+    ///
+    /// ```
+    /// use tokengate::oidc::Callback;
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    ///
+    /// let oidc = OidcLogin::new(vec![OidcProvider::new("keycloak", "http://127.0.0.1:8080/realms/dev",
+    ///     "my-app", "http://127.0.0.1:5000/auth/oidc/keycloak/callback")]).unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // A callback must carry a state that `begin` made, once.
+    /// let forged = Callback { code: Some("abc".into()), state: Some("made-up".into()), ..Callback::default() };
+    /// let err = oidc.finish("keycloak", &forged, Some("binding")).await.unwrap_err();
+    /// assert_eq!(err.code(), "invalid_request");
+    /// # });
+    /// ```
     pub async fn finish(
         &self,
         name: &str,
@@ -329,6 +506,29 @@ impl OidcLogin {
     /// Where to send the browser to end its session at provider `name`:
     /// the provider's `end_session_endpoint` with `id_token_hint` and the
     /// configured `post_logout_redirect_uri`, or `None` if it has none.
+    ///
+    /// ```
+    /// use tokengate::oidc::{OidcLogin, OidcProvider};
+    /// # use axum::{Json, Router, routing::get};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let issuer = format!("http://{}", listener.local_addr().unwrap());
+    /// # let discovery = serde_json::json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
+    /// #     "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks"),
+    /// #     "end_session_endpoint": format!("{issuer}/logout"), "response_types_supported": ["code"],
+    /// #     "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["ES256"]});
+    /// # let app = Router::new().route("/.well-known/openid-configuration", get(move || async move { Json(discovery) }))
+    /// #     .route("/jwks", get(|| async { Json(serde_json::json!({"keys": []})) }));
+    /// # tokio::spawn(async move { axum::serve(listener, app).await });
+    /// // `issuer`: a provider on 127.0.0.1, serving its discovery document.
+    /// let provider = OidcProvider::new("dev", issuer.as_str(), "web", "http://127.0.0.1:5000/auth/oidc/dev/callback");
+    /// let oidc = OidcLogin::new(vec![provider.post_logout_redirect_url("http://127.0.0.1:5000/")]).unwrap();
+    /// let url = oidc.end_session_url("dev", None).await.unwrap().unwrap();
+    /// assert!(url.starts_with(&format!("{issuer}/logout?")));
+    /// assert!(url.contains("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2F"));
+    /// assert_eq!(oidc.end_session_url("github", None).await.unwrap_err().code(), "not_found");
+    /// # });
+    /// ```
     pub async fn end_session_url(
         &self,
         name: &str,

@@ -3,6 +3,18 @@
 //! The check runs on every request, so it is synchronous and must not do
 //! I/O: backends keep what they need in memory (loaded at start, kept in
 //! step by notifications) and persist in [`RevocationStore::revoke`].
+//!
+//! ```
+//! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+//! use tokengate::revocation::{InMemoryRevocations, Revocation, RevocationStore};
+//! use tokengate::token::{NewToken, TokenEngine};
+//!
+//! let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+//! let issued = engine.issue(NewToken::access("alice")).unwrap();
+//! let store = InMemoryRevocations::new();
+//! store.apply(&Revocation::Token { jti: issued.jti.clone(), expires_at: issued.expires_at });
+//! assert!(store.is_revoked(&engine.verify(&issued.token).unwrap().claims));
+//! ```
 
 mod memory;
 
@@ -14,10 +26,33 @@ pub use memory::InMemoryRevocations;
 use crate::claims::Claims;
 use crate::token::jti_millis;
 
-/// A boxed future, for the object-safe async methods of the store traits.
+/// A boxed future, for the object-safe async methods of the store traits:
+/// implementations answer with `Box::pin(async move { ... })`.
+///
+/// ```
+/// use tokengate::revocation::{BoxFuture, StoreError};
+///
+/// fn ping(up: bool) -> BoxFuture<'static, Result<(), StoreError>> {
+///     Box::pin(async move { if up { Ok(()) } else { Err(StoreError("down".into())) } })
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(ping(true).await.is_ok());
+/// assert_eq!(ping(false).await.unwrap_err().to_string(), "revocation store: down");
+/// # });
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something to revoke.
+///
+/// ```
+/// use tokengate::revocation::{InMemoryRevocations, Revocation};
+///
+/// let store = InMemoryRevocations::new();
+/// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: i64::MAX });
+/// store.apply(&Revocation::Family { family: "login-7".into(), expires_at: i64::MAX });
+/// assert!(store.is_jti_revoked("j1"));
+/// assert!(store.is_family_revoked("login-7"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     /// One token, by `jti`, kept until it would have expired anyway.
@@ -45,7 +80,16 @@ pub enum Revocation {
     },
 }
 
-/// A failure of a store's backend (database unreachable, ...).
+/// A failure of a store's backend (database unreachable, ...). Requests
+/// that needed the store answer 503 `store_unavailable`.
+///
+/// ```
+/// use tokengate::Error;
+/// use tokengate::revocation::StoreError;
+///
+/// let err = Error::from(StoreError("connection refused".into()));
+/// assert_eq!((err.code(), err.status().as_u16()), ("store_unavailable", 503));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("revocation store: {0}")]
 pub struct StoreError(pub String);
@@ -76,6 +120,16 @@ pub trait RevocationStore: Send + Sync + 'static {
 /// When a token was issued, in milliseconds: from a UUIDv7 `jti` (tokengate's
 /// own tokens), else the end of its `iat` second (so that a revoke-all in
 /// the same second covers a token whose finer time is unknown).
+///
+/// ```
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::revocation::issued_millis;
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let claims = engine.verify(&engine.issue(NewToken::access("alice")).unwrap().token).unwrap().claims;
+/// assert_eq!(issued_millis(&claims) / 1000, claims.iat.unwrap());
+/// ```
 pub fn issued_millis(claims: &Claims) -> i64 {
     claims
         .jti

@@ -4,9 +4,17 @@ use cookie::{Cookie, time};
 use http::{HeaderMap, HeaderValue, header};
 
 use super::Transport;
+use crate::Error;
 use crate::token::IssuedToken;
 
 /// The `SameSite` attribute.
+///
+/// ```
+/// use tokengate::transport::SameSite;
+///
+/// assert_eq!("strict".parse::<SameSite>().unwrap(), SameSite::Strict);
+/// assert_eq!(SameSite::default(), SameSite::Lax);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SameSite {
     /// Sent on same-site requests and top-level navigations (default).
@@ -34,6 +42,18 @@ impl std::str::FromStr for SameSite {
 }
 
 /// Attributes of the token and CSRF cookies.
+///
+/// ```
+/// use tokengate::token::IssuedToken;
+/// use tokengate::transport::{CookieSettings, SameSite, Transport};
+///
+/// let mut transport = Transport::default();
+/// transport.cookies = CookieSettings { secure: true, same_site: SameSite::Strict, ..CookieSettings::default() };
+/// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: None,
+///     issued_at: 0, expires_at: 900, family: None };
+/// let cookie = transport.set_access_cookies(&token)[0].to_str().unwrap().to_owned();
+/// assert!(cookie.contains("Secure") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
     /// `Secure` (default false, so that plain-HTTP development works).
@@ -62,15 +82,30 @@ impl Default for CookieSettings {
 }
 
 /// The value of cookie `name`, from any `Cookie` header.
-pub(super) fn find(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+///
+/// A request that carries `name` more than once is refused with
+/// `invalid_header`: browsers send every cookie whose domain and path
+/// match, so a second one is a cookie planted by a sibling subdomain or a
+/// narrower path (cookie tossing), and which of them is the real one cannot
+/// be told. Taking the first would let the planted one win.
+pub(super) fn find(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
+    let mut values = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::InvalidHeader(format!(
+            "the {name} cookie is sent more than once; clear the duplicate cookie"
+        )));
+    }
+    Ok(Some(value.to_owned()))
 }
 
 impl Transport {
@@ -135,11 +170,30 @@ impl Transport {
     }
 
     /// `Set-Cookie` values for a refresh token and its CSRF cookie.
+    ///
+    /// ```
+    /// use tokengate::token::IssuedToken;
+    /// use tokengate::transport::Transport;
+    ///
+    /// let token = IssuedToken { token: "r.r.r".into(), jti: "j".into(), csrf: Some("c".into()),
+    ///     issued_at: 0, expires_at: 3600, family: None };
+    /// let cookies = Transport::default().set_refresh_cookies(&token);
+    /// assert!(cookies[0].to_str().unwrap().starts_with("refresh_token_cookie=r.r.r"));
+    /// assert!(cookies[1].to_str().unwrap().starts_with("csrf_refresh_token=c"));
+    /// ```
     pub fn set_refresh_cookies(&self, token: &IssuedToken) -> Vec<HeaderValue> {
         self.set_pair(token, &self.refresh_cookie, &self.refresh_csrf_cookie)
     }
 
     /// `Set-Cookie` values that clear all four cookies (logout).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// let cleared = Transport::default().unset_cookies();
+    /// assert_eq!(cleared.len(), 4);
+    /// assert!(cleared.iter().all(|c| c.to_str().unwrap().contains("Max-Age=0")));
+    /// ```
     pub fn unset_cookies(&self) -> Vec<HeaderValue> {
         [
             (&self.access_cookie, true),
@@ -200,8 +254,39 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1; b=2".parse().unwrap());
         h.append(header::COOKIE, "c=3".parse().unwrap());
-        assert_eq!(find(&h, "b").as_deref(), Some("2"));
-        assert_eq!(find(&h, "c").as_deref(), Some("3"));
-        assert_eq!(find(&h, "d"), None);
+        assert_eq!(find(&h, "b").unwrap().as_deref(), Some("2"));
+        assert_eq!(find(&h, "c").unwrap().as_deref(), Some("3"));
+        assert_eq!(find(&h, "d").unwrap(), None);
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_refused() {
+        let twice = |headers: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in headers {
+                h.append(header::COOKIE, v.parse().unwrap());
+            }
+            find(&h, "access_token_cookie")
+        };
+        // Cookie tossing: a planted cookie beside the real one, in one
+        // header or in two, whichever comes first, even with equal values.
+        for headers in [
+            &["access_token_cookie=planted; access_token_cookie=real"][..],
+            &["access_token_cookie=real; x=1; access_token_cookie=planted"],
+            &["access_token_cookie=planted", "access_token_cookie=real"],
+            &["access_token_cookie=same; access_token_cookie=same"],
+            &["access_token_cookie=; access_token_cookie=real"],
+        ] {
+            let e = twice(headers).unwrap_err();
+            assert_eq!(e.code(), "invalid_header", "{headers:?}");
+            assert!(e.to_string().contains("access_token_cookie"), "{e}");
+        }
+        // Other cookies may repeat; similar names are other cookies.
+        assert_eq!(
+            twice(&["x=1; x=2; access_token_cookie=t; access_token_cookie_2=u"])
+                .unwrap()
+                .as_deref(),
+            Some("t")
+        );
     }
 }

@@ -48,6 +48,20 @@ pub fn check_csrf(
 
 impl Transport {
     /// [`check_csrf`] against a verified token's claims.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    /// use tokengate::transport::{Located, TokenLocation, Transport};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").with_csrf()).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// let located = Located { token: issued.token.clone(), location: TokenLocation::Cookies };
+    /// let (parts, _) = http::Request::delete("/memos/1").header("X-CSRF-TOKEN", issued.csrf.unwrap())
+    ///     .body(()).unwrap().into_parts();
+    /// assert!(Transport::default().check_csrf(&parts, &located, &claims).is_ok());
+    /// ```
     pub fn check_csrf(
         &self,
         parts: &Parts,

@@ -5,6 +5,16 @@
 //! through to the next one. A malformed `Authorization` header is an error
 //! even when a valid cookie follows, so a client never silently authenticates
 //! as someone other than it meant to.
+//!
+//! ```
+//! use tokengate::claims::TokenType;
+//! use tokengate::transport::{TokenLocation, Transport};
+//!
+//! let transport = Transport::default().locations([TokenLocation::Headers, TokenLocation::QueryString]);
+//! let request = http::Request::get("/ws?jwt=abc").body(()).unwrap();
+//! let found = transport.locate(&request.into_parts().0, TokenType::Access).unwrap();
+//! assert_eq!((found.token.as_str(), found.location), ("abc", TokenLocation::QueryString));
+//! ```
 
 mod cookies;
 mod csrf;
@@ -19,7 +29,15 @@ pub use csrf::check_csrf;
 use crate::Error;
 use crate::claims::TokenType;
 
-/// A place a token can be found.
+/// A place a token can be found. Parses from the service's setting names.
+///
+/// ```
+/// use tokengate::transport::TokenLocation;
+///
+/// let locations: Vec<TokenLocation> = "headers,cookies".split(',').map(|s| s.parse().unwrap()).collect();
+/// assert_eq!(locations, [TokenLocation::Headers, TokenLocation::Cookies]);
+/// assert!("body".parse::<TokenLocation>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenLocation {
     /// `Authorization: Bearer <token>`.
@@ -50,6 +68,17 @@ impl FromStr for TokenLocation {
 
 /// Tokens found in a JSON body, put in the request extensions by
 /// [`crate::axum::json_tokens`] because extractors of headers cannot read bodies.
+///
+/// ```
+/// use tokengate::claims::TokenType;
+/// use tokengate::transport::{JsonTokens, TokenLocation, Transport};
+///
+/// let transport = Transport::default().locations([TokenLocation::Json]);
+/// let mut request = http::Request::post("/auth/refresh").body(()).unwrap();
+/// request.extensions_mut().insert(JsonTokens { access: None, refresh: Some("r.r.r".into()) });
+/// let (parts, _) = request.into_parts();
+/// assert_eq!(transport.locate(&parts, TokenType::Refresh).unwrap().token, "r.r.r");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct JsonTokens {
     /// The `access_token` member.
@@ -58,7 +87,16 @@ pub struct JsonTokens {
     pub refresh: Option<String>,
 }
 
-/// A token and where it came from.
+/// A token and where it came from: what [`Transport::locate`] finds.
+///
+/// ```
+/// use tokengate::claims::TokenType;
+/// use tokengate::transport::{Located, TokenLocation, Transport};
+///
+/// let request = http::Request::get("/").header("Authorization", "Bearer abc").body(()).unwrap();
+/// let found = Transport::default().locate(&request.into_parts().0, TokenType::Access).unwrap();
+/// assert_eq!(found, Located { token: "abc".into(), location: TokenLocation::Headers });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
     /// The compact token.
@@ -130,12 +168,26 @@ impl Default for Transport {
 
 impl Transport {
     /// Sets the locations, in order.
+    ///
+    /// ```
+    /// use tokengate::transport::{TokenLocation, Transport};
+    ///
+    /// // Images in <img src>: a query string token, after the header.
+    /// let transport = Transport::default().locations([TokenLocation::Headers, TokenLocation::QueryString]);
+    /// assert!(!transport.uses_cookies());
+    /// ```
     pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
         self.locations = locations.into_iter().collect();
         self
     }
 
     /// Whether tokens in cookies are accepted (and so cookies should be set).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// assert!(Transport::default().uses_cookies()); // headers, then cookies
+    /// ```
     pub fn uses_cookies(&self) -> bool {
         self.locations.contains(&TokenLocation::Cookies)
     }
@@ -143,6 +195,23 @@ impl Transport {
     /// Finds the token of `token_type` in the request, trying each location
     /// in order. JSON body tokens are read from the request's [`JsonTokens`]
     /// extension, if a middleware put one there.
+    ///
+    /// Only a missing token falls through to the next location:
+    ///
+    /// ```
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::transport::{TokenLocation, Transport};
+    ///
+    /// let transport = Transport::default();
+    /// let (cookie_only, _) = http::Request::get("/").header("Cookie", "access_token_cookie=c.c.c")
+    ///     .body(()).unwrap().into_parts();
+    /// let found = transport.locate(&cookie_only, TokenType::Access).unwrap();
+    /// assert_eq!((found.token.as_str(), found.location), ("c.c.c", TokenLocation::Cookies));
+    ///
+    /// let (bad_header, _) = http::Request::get("/").header("Authorization", "Basic YWxpY2U6")
+    ///     .header("Cookie", "access_token_cookie=c.c.c").body(()).unwrap().into_parts();
+    /// assert_eq!(transport.locate(&bad_header, TokenType::Access).unwrap_err().code(), "invalid_header");
+    /// ```
     pub fn locate(
         &self,
         parts: &http::request::Parts,
@@ -156,7 +225,7 @@ impl Transport {
                         TokenType::Access => &self.access_cookie,
                         TokenType::Refresh => &self.refresh_cookie,
                     };
-                    cookies::find(&parts.headers, name)
+                    cookies::find(&parts.headers, name)?
                 }
                 TokenLocation::QueryString => parts.uri.query().and_then(|q| {
                     form_urlencoded::parse(q.as_bytes())

@@ -272,6 +272,10 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        // Waiting (for a permit, then a thread) until the job starts; a
+        // caller that goes away, or a job that never runs, leaves the queue.
+        #[cfg(feature = "metrics")]
+        let queued = crate::metrics::Queued::new();
         let permit = Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
@@ -279,12 +283,16 @@ impl PasswordHasher {
         let inner = Arc::clone(&self.inner);
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            #[cfg(feature = "metrics")]
+            let running = queued.start();
             let result = {
                 let _permit = permit;
                 #[cfg(test)]
                 let _in_flight = inner.in_flight.enter();
                 work(&inner)
             };
+            #[cfg(feature = "metrics")]
+            drop(running);
             // The caller may have gone; the work is done either way.
             let _ = done.send(result);
         });

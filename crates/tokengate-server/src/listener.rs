@@ -1,0 +1,257 @@
+//! The accept loop: one task per connection, HTTP/1 and HTTP/2 by hyper,
+//! with the limits `axum::serve` does not set, and a graceful shutdown.
+//!
+//! `axum::serve` installs no timer in hyper, so hyper's header read timeout
+//! stays inert: a client dribbling one header byte a second holds its
+//! connection forever (slowloris). Here the timer is installed and the
+//! request head must arrive within the request timeout; the rest of a
+//! request (its body, the handler) is bounded by the router's own timeout.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// hyper's read buffer, which bounds a request head: above it hyper itself
+/// answers 431 (with no body) and closes. Larger than the service's own
+/// 16 KiB header limit, so that heads between the two get the service's
+/// JSON 431; smaller than hyper's default (about 400 KiB), which would let
+/// each slow connection hold that much memory.
+const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
+/// How long a shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the
+/// connections finish their requests (at most [`DRAIN_TIMEOUT`]).
+/// `head_timeout` bounds the time from a connection's first byte (or its
+/// previous response) to the end of a request head.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    head_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .max_buf_size(MAX_HEAD_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BUFFER as u32)
+        // A peer that stops answering pings is dropped.
+        .keep_alive_interval(Some(head_timeout))
+        .keep_alive_timeout(head_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(Lingering(Some(stream))), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection's errors (a reset, a head timeout) are the peer's.
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, error = %error, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout: closing them");
+    }
+}
+
+/// Most bytes read and dropped after hyper closes a connection.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+/// Longest wait for the peer to stop sending after hyper closes.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// A connection that is closed the way HTTP/1.1 asks (RFC 9112 §9.6, a
+/// "lingering close"): when hyper is done with it while the peer is still
+/// sending (a body refused by its Content-Length before it is read, a head
+/// over [`MAX_HEAD_BUFFER`] answered 431), closing at once would make the
+/// kernel reset the connection, and the reset discards the answer before
+/// the client reads it: the client sees a broken pipe instead of the
+/// service's 4xx. So the write side is shut and what the peer still sends
+/// is read and dropped, at most [`LINGER_BYTES`] for [`LINGER_TIME`].
+struct Lingering(Option<tokio::net::TcpStream>);
+
+impl Lingering {
+    fn stream(self: std::pin::Pin<&mut Self>) -> std::pin::Pin<&mut tokio::net::TcpStream> {
+        std::pin::Pin::new(
+            self.get_mut()
+                .0
+                .as_mut()
+                .expect("the stream is only taken on drop"),
+        )
+    }
+}
+
+impl tokio::io::AsyncRead for Lingering {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Lingering {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(mut stream) = self.0.take() else {
+            return;
+        };
+        // Without a runtime (shutting down) the stream just closes.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = stream.shutdown().await;
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut left = LINGER_BYTES;
+            let _ = tokio::time::timeout(LINGER_TIME, async {
+                while left > 0 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn start(head_timeout: Duration) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let app = Router::new().route(
+            "/",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(serve(listener, app, head_timeout, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    #[tokio::test]
+    async fn answers_with_the_peer_address() {
+        let (addr, _stop) = start(Duration::from_secs(5)).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("127.0.0.1"), "{response}");
+    }
+
+    #[tokio::test]
+    async fn drops_a_head_that_dribbles_in() {
+        let (addr, _stop) = start(Duration::from_secs(1)).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // One byte every 200 ms: the head is never complete; after the
+        // timeout the server closes (it may first answer 408).
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let mut closed = false;
+        for byte in head.iter().chain(std::iter::repeat(&b'a')).take(100) {
+            if stream.write_all(&[*byte]).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut buf = [0u8; 256];
+            match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(_)) | Err(_) => {}
+            }
+        }
+        assert!(closed, "the connection outlived 20 s of a dribbled head");
+    }
+}
