@@ -34,8 +34,9 @@ use crate::config::{Registration, Settings};
 use crate::storage::{Database, User, UserId};
 use limits::LoginLimiter;
 
-/// Request bodies larger than this are refused (413 from the limit layer,
-/// 400 `invalid_request` from the JSON extractor).
+/// Request bodies larger than this are refused: 413 before reading when
+/// `Content-Length` announces it, else 413 from the limit layer or 400
+/// `invalid_request` from the JSON extractor when the body reaches it.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// Requests whose headers add up to more than this are refused.
 pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
@@ -149,6 +150,7 @@ pub(crate) fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(limit_body_length))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(
             state.settings.request_timeout,
@@ -196,6 +198,30 @@ async fn limit_time(
             "the request took too long",
         ),
     }
+}
+
+/// Refuses a body announced larger than [`BODY_LIMIT`] before reading it
+/// (413), and says `Connection: close`: the unread body makes the
+/// connection unusable, and a client must not send its next request on it.
+/// (A chunked body is cut at the limit by `DefaultBodyLimit` instead.)
+async fn limit_body_length(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
+        let mut response = error_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is larger than 64 KiB",
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
 }
 
 /// Refuses requests whose headers are larger than [`HEADER_LIMIT`] (431).
