@@ -23,6 +23,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(found) = transport.locate(&parts, TokenType::Access) {
         assert_eq!(found.location, TokenLocation::Headers);
         assert!(!found.token.is_empty() && !found.token.contains(' '));
-        assert_eq!(parts.headers.get_all(http::header::AUTHORIZATION).iter().count(), 1);
+        assert_eq!(
+            parts
+                .headers
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .count(),
+            1
+        );
     }
 });

@@ -52,6 +52,9 @@ fuzz_target!(|data: &[u8]| {
     if answer.status.is_client_error() {
         let error: serde_json::Value =
             serde_json::from_slice(&answer.body).expect("an error body is JSON");
-        assert!(error["code"].is_string() && error["msg"].is_string(), "{error}");
+        assert!(
+            error["code"].is_string() && error["msg"].is_string(),
+            "{error}"
+        );
     }
 });

@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for jwk in &set.keys {
-        for alg in [None, Some(Algorithm::RS256), Some(Algorithm::ES256), Some(Algorithm::EdDSA)] {
+        for alg in [
+            None,
+            Some(Algorithm::RS256),
+            Some(Algorithm::ES256),
+            Some(Algorithm::EdDSA),
+        ] {
             if let Ok(key) = VerifyingKey::from_jwk(jwk, alg) {
                 let _ = key.verify_signature(b"message", &[0u8; 64]);
             }
