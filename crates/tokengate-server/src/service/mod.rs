@@ -214,7 +214,7 @@ async fn limit_body_length(request: Request, next: Next) -> Response {
         let mut response = error_body(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request",
-            "the request body is larger than 64 KiB",
+            &format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
         );
         response
             .headers_mut()

@@ -327,19 +327,13 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let access = Requirement {
-            token_type: TokenType::Access,
-            fresh: false,
-        };
+        let access = Requirement::ACCESS;
         let result = match authenticate(parts, state, access).await {
             Err(AuthRejection {
                 error: Error::WrongTokenType(_) | Error::AuthorizationHeaderMissing,
                 ..
             }) => {
-                let refresh = Requirement {
-                    token_type: TokenType::Refresh,
-                    fresh: false,
-                };
+                let refresh = Requirement::REFRESH;
                 authenticate(parts, state, refresh).await
             }
             other => other,
@@ -380,10 +374,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let access = Requirement {
-            token_type: TokenType::Access,
-            fresh: false,
-        };
+        let access = Requirement::ACCESS;
         let result = authenticate::<S, C>(parts, state, access)
             .await
             .and_then(|token| match R::requirement().check(token.claims()) {

@@ -100,6 +100,19 @@ pub struct Requirement {
     pub fresh: bool,
 }
 
+impl Requirement {
+    /// Any access token (`AccessToken`, `Scoped`, `CurrentUser`).
+    pub(crate) const ACCESS: Requirement = Requirement {
+        token_type: TokenType::Access,
+        fresh: false,
+    };
+    /// Any refresh token (`RefreshToken`, `AnyToken`'s fallback).
+    pub(crate) const REFRESH: Requirement = Requirement {
+        token_type: TokenType::Refresh,
+        fresh: false,
+    };
+}
+
 /// Everything a route needs to authenticate requests: the token engine, the
 /// transport, the revocation store and the error responses. Cheap to clone;
 /// use it as (part of) the router state.

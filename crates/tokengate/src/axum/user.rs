@@ -8,7 +8,6 @@ use http::request::Parts;
 use super::extract::{authenticate, counted};
 use super::{AuthRejection, Authenticated, Requirement, TokenGate};
 use crate::Error;
-use crate::claims::TokenType;
 use crate::token::VerifiedToken;
 
 /// Loads the user a token is for: Flask-JWT-Extended's `user_lookup_loader`.
@@ -87,10 +86,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let access = Requirement {
-            token_type: TokenType::Access,
-            fresh: false,
-        };
+        let access = Requirement::ACCESS;
         let token = match authenticate(parts, state, access).await {
             Ok(token) => token,
             Err(rejection) => return counted(parts, Err(rejection)),
