@@ -27,6 +27,7 @@ fi
 
 # The demo page's browser test drives Debian's chromium through playwright-core.
 ./scripts/install-chromium.sh
+./scripts/install-proxies.sh
 browser=testing/browser
 if [ ! -f "$browser/node_modules/.package-lock.json" ] \
   || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then

@@ -152,6 +152,8 @@ pub(crate) struct Settings {
     pub(crate) login_max_failures: u32,
     /// The window those failures are counted in.
     pub(crate) login_failure_window: Duration,
+    /// Registrations per client IP (default 10/min): each costs a hash.
+    pub(crate) registration_rate: values::Rate,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Vec<IpNetwork>,
     /// Served by `/files/{name}`; default `{data_dir}/files`.
@@ -170,6 +172,10 @@ const DEFAULT_DATA_DIR: &str = "./tokengate-data";
 const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_REGISTRATION_RATE: values::Rate = values::Rate {
+    count: 10,
+    per: Duration::from_secs(60),
+};
 /// `request_timeout`: a request still running after it is answered 408.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -251,6 +257,11 @@ impl Settings {
                 "login_failure_window",
                 rules::ttl,
                 DEFAULT_FAILURE_WINDOW,
+            )?,
+            registration_rate: layers.get_or(
+                "registration_rate",
+                values::rate,
+                DEFAULT_REGISTRATION_RATE,
             )?,
             trusted_proxies: layers.get_or("trusted_proxies", rules::trusted_proxies, vec![])?,
             files_dir: layers

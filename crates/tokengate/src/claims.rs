@@ -151,8 +151,9 @@ pub struct Claims {
     /// Scopes, from the space-separated `scope` claim (or an array of strings);
     /// for a trusted issuer's token, from the claim configured for it.
     pub scopes: Vec<String>,
-    /// Roles of a trusted issuer's token (e.g. Keycloak's
-    /// `realm_access.roles`); empty for tokengate's own tokens.
+    /// Roles: the `roles` claim (an array of strings) of tokengate's own
+    /// tokens; for a trusted issuer's token, the claim configured for it
+    /// (e.g. Keycloak's `realm_access.roles`), else its `roles` claim.
     pub roles: Vec<String>,
 }
 
@@ -197,8 +198,9 @@ fn strings(value: Option<Lite<'_>>, name: &str, split: bool) -> Result<Vec<Strin
     }
 }
 
-const REGISTERED: [&str; 12] = [
+const REGISTERED: [&str; 13] = [
     "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud", "scope", "fam",
+    "roles",
 ];
 
 impl Claims {
@@ -219,6 +221,7 @@ impl Claims {
             aud,
             scope,
             fam,
+            roles,
         ] = scan(json, &REGISTERED)
             .map_err(|_| Error::InvalidToken("payload is not a JSON object"))?;
         let token_type = match token_type {
@@ -247,7 +250,7 @@ impl Claims {
             iss: string(iss, "iss")?,
             aud: strings(aud, "aud", false)?,
             scopes: strings(scope, "scope", true)?,
-            roles: Vec::new(),
+            roles: strings(roles, "roles", false)?,
             family: string(fam, "fam")?,
         })
     }
@@ -290,6 +293,22 @@ impl Claims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+
+    /// Whether the token carries `role`.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice").roles(["admin"])).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// assert!(claims.has_role("admin"));
+    /// assert!(!claims.has_role("Admin"));
+    /// ```
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
 }
 
 #[cfg(test)]
@@ -322,5 +341,17 @@ mod tests {
         assert_eq!(c.aud, ["a", "b"]);
         assert!(claims(json!({"exp": 1, "aud": [1]})).is_err());
         assert!(claims(json!({"exp": 1, "sub": 5})).is_err());
+    }
+
+    #[test]
+    fn roles_are_an_array_of_strings() {
+        let c = claims(json!({"exp": 1, "roles": ["admin", "ops"]})).unwrap();
+        assert_eq!(c.roles, ["admin", "ops"]);
+        // A single string is one role, never split on spaces.
+        let c = claims(json!({"exp": 1, "roles": "admin ops"})).unwrap();
+        assert_eq!(c.roles, ["admin ops"]);
+        assert!(claims(json!({"exp": 1, "roles": [1]})).is_err());
+        assert!(claims(json!({"exp": 1, "roles": {"a": 1}})).is_err());
+        assert!(claims(json!({"exp": 1})).unwrap().roles.is_empty());
     }
 }

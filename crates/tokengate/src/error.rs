@@ -52,6 +52,9 @@ pub enum Error {
     /// The token is valid but lacks a required scope. Holds the requirement as text.
     #[error("token lacks the required scope")]
     InsufficientScope(String),
+    /// The token is valid but lacks a required role. Holds the requirement as text.
+    #[error("token lacks the required role")]
+    InsufficientRole(String),
     /// Malformed body or field; the message names the field.
     #[error("{0}")]
     InvalidRequest(String),
@@ -122,6 +125,7 @@ impl Error {
     ///
     /// assert_eq!(Error::AuthorizationHeaderMissing.code(), "authorization_header_missing");
     /// assert_eq!(Error::InsufficientScope("admin".into()).code(), "insufficient_scope");
+    /// assert_eq!(Error::InsufficientRole("admin".into()).code(), "insufficient_role");
     /// ```
     pub fn code(&self) -> &'static str {
         match self {
@@ -135,6 +139,7 @@ impl Error {
             Error::FreshTokenRequired => "fresh_token_required",
             Error::CsrfFailed(_) => "csrf_failed",
             Error::InsufficientScope(_) => "insufficient_scope",
+            Error::InsufficientRole(_) => "insufficient_role",
             Error::InvalidRequest(_) => "invalid_request",
             Error::InvalidCredentials => "invalid_credentials",
             Error::UsernameTaken => "username_taken",
@@ -147,7 +152,7 @@ impl Error {
     }
 
     /// The HTTP status of SPEC.md's error table: 401 for token problems,
-    /// 403 for a missing scope, never 401 for it.
+    /// 403 for a missing scope or role, never 401 for it.
     ///
     /// ```
     /// use http::StatusCode;
@@ -155,11 +160,14 @@ impl Error {
     ///
     /// assert_eq!(Error::InvalidToken("bad signature").status(), StatusCode::UNAUTHORIZED);
     /// assert_eq!(Error::InsufficientScope("admin".into()).status(), StatusCode::FORBIDDEN);
+    /// assert_eq!(Error::InsufficientRole("admin".into()).status(), StatusCode::FORBIDDEN);
     /// assert_eq!(Error::RateLimited { retry_after: 30 }.status(), StatusCode::TOO_MANY_REQUESTS);
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InsufficientScope(_) | Error::RegistrationClosed => StatusCode::FORBIDDEN,
+            Error::InsufficientScope(_)
+            | Error::InsufficientRole(_)
+            | Error::RegistrationClosed => StatusCode::FORBIDDEN,
             Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken => StatusCode::CONFLICT,

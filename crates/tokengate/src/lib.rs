@@ -15,6 +15,7 @@
 pub mod axum;
 pub mod claims;
 mod error;
+pub mod forward;
 #[cfg(feature = "issuers")]
 pub mod issuers;
 mod jws;

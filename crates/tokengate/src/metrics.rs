@@ -234,7 +234,7 @@ pub fn describe() {
 
 /// The `result` label values: `accepted`, then every error code.
 #[cfg(feature = "axum")]
-const RESULTS: [&str; 19] = [
+const RESULTS: [&str; 20] = [
     "accepted",
     "authorization_header_missing",
     "invalid_header",
@@ -246,6 +246,7 @@ const RESULTS: [&str; 19] = [
     "fresh_token_required",
     "csrf_failed",
     "insufficient_scope",
+    "insufficient_role",
     "invalid_request",
     "invalid_credentials",
     "username_taken",
@@ -354,6 +355,7 @@ mod tests {
             Error::FreshTokenRequired,
             Error::CsrfFailed(""),
             Error::InsufficientScope(String::new()),
+            Error::InsufficientRole(String::new()),
             Error::InvalidRequest(String::new()),
             Error::InvalidCredentials,
             Error::UsernameTaken,
@@ -377,6 +379,7 @@ mod tests {
                 | Error::FreshTokenRequired
                 | Error::CsrfFailed(_)
                 | Error::InsufficientScope(_)
+                | Error::InsufficientRole(_)
                 | Error::InvalidRequest(_)
                 | Error::InvalidCredentials
                 | Error::UsernameTaken

@@ -218,6 +218,8 @@ pub struct NewToken {
     pub fresh: Fresh,
     /// Space-separated scopes.
     pub scope: Option<String>,
+    /// Roles: the `roles` claim (an array of strings), when not empty.
+    pub roles: Vec<String>,
     /// Additional claims; registered claims take precedence.
     pub claims: Map<String, Value>,
     /// Additional header parameters (`alg` and `kid` are always the key's).
@@ -239,6 +241,7 @@ impl NewToken {
             token_type,
             fresh: Fresh::No,
             scope: None,
+            roles: Vec::new(),
             claims: Map::new(),
             headers: Map::new(),
             ttl: None,
@@ -296,6 +299,23 @@ impl NewToken {
     /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
+        self
+    }
+
+    /// Sets the roles: the `roles` claim, an array of strings (none: no claim).
+    ///
+    /// ```
+    /// use tokengate::token::NewToken;
+    ///
+    /// let t = NewToken::access("alice").roles(["admin", "billing"]);
+    /// assert_eq!(t.roles, ["admin", "billing"]);
+    /// ```
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
         self
     }
 
@@ -807,6 +827,9 @@ impl TokenEngine {
         }
         if let Some(scope) = new.scope {
             claims.insert("scope".into(), Value::String(scope));
+        }
+        if !new.roles.is_empty() {
+            claims.insert("roles".into(), new.roles.into());
         }
         if let Some(family) = &new.family {
             claims.insert("fam".into(), Value::String(family.clone()));

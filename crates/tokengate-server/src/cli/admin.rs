@@ -1,4 +1,4 @@
-//! Admin commands: `user add|grant|list`, `revoke --user`, `keys rotate|list`.
+//! Admin commands: `user add|grant|grant-role|list`, `revoke --user`, `keys rotate|list`.
 //! They act on the service's database and keys, and work while it runs: it
 //! follows revocations and key rotations.
 
@@ -13,7 +13,7 @@ use tokengate::users::{Password, PasswordHasher, PasswordPolicy, Username};
 use super::{CliError, parse_alg};
 use crate::config::{ConfigArgs, Settings};
 use crate::runtime::{self, KeySource};
-use crate::storage::{NewUser, SqlRevocations};
+use crate::storage::{Grant, NewUser, SqlRevocations};
 
 /// `tokengate user ...`
 #[derive(Debug, Subcommand)]
@@ -34,6 +34,15 @@ pub(crate) enum UserCommand {
         name: String,
         /// The scope.
         scope: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Grant a role to a user (the `roles` claim; forward auth's `?role=`).
+    GrantRole {
+        /// The username.
+        name: String,
+        /// The role.
+        role: String,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -133,29 +142,45 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             name,
             scope,
             config,
-        } => {
-            let settings = Settings::load(&config)?;
-            let username = Username::parse(&name).map_err(refused)?;
-            block_on(async {
-                let db = runtime::database(&settings).await?;
-                if !db.grant_scope(&username, &scope).await? {
-                    return Err(CliError::Usage(format!("no user named {name}")));
-                }
-                println!("granted {scope} to {name}; tokens issued from now on carry it");
-                Ok(())
-            })
-        }
+        } => grant(&name, Grant::Scope, &scope, &config),
+        UserCommand::GrantRole { name, role, config } => grant(&name, Grant::Role, &role, &config),
         UserCommand::List { config } => {
             let settings = Settings::load(&config)?;
             block_on(async {
                 let db = runtime::database(&settings).await?;
                 for user in db.users().await? {
-                    println!("{}\t{}\t{}", user.id, user.username, user.scopes.join(" "));
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        user.id,
+                        user.username,
+                        user.scopes.join(" "),
+                        user.roles.join(" ")
+                    );
                 }
                 Ok(())
             })
         }
     }
+}
+
+/// `user grant` and `user grant-role`.
+fn grant(name: &str, grant: Grant, value: &str, config: &ConfigArgs) -> Result<(), CliError> {
+    let settings = Settings::load(config)?;
+    let username = Username::parse(name).map_err(refused)?;
+    // One word: scopes and roles travel space-separated.
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CliError::Usage(format!(
+            "{value:?} is not one word: scopes and roles have no spaces"
+        )));
+    }
+    block_on(async {
+        let db = runtime::database(&settings).await?;
+        if !db.grant(&username, grant, value).await? {
+            return Err(CliError::Usage(format!("no user named {name}")));
+        }
+        println!("granted {value} to {name}; tokens issued from now on carry it");
+        Ok(())
+    })
 }
 
 /// Runs `revoke --user NAME`.

@@ -86,7 +86,8 @@ pub(crate) fn app(
         gate: parts.gate.clone(),
         db: parts.db.clone(),
         hasher: PasswordHasher::new(concurrency),
-        limiter: Arc::new(limiter(parts, &settings)),
+        limiter: Arc::new(limiter(parts, settings.login_failure_window)),
+        registrations: Arc::new(limiter(parts, settings.registration_rate.per)),
         oidc: {
             let oidc = runtime::oidc_login(&settings)?;
             oidc.start();
@@ -101,15 +102,13 @@ pub(crate) fn app(
     Ok(router(state))
 }
 
-/// Failed logins counted in memory, and in Redis when the instances share one.
-fn limiter(parts: &runtime::Parts, settings: &Settings) -> LoginLimiter {
-    let limiter = LoginLimiter::new(settings.login_failure_window);
+/// Attempts counted in memory over `window`, and in Redis when the
+/// instances share one (failed logins, registrations).
+fn limiter(parts: &runtime::Parts, window: std::time::Duration) -> LoginLimiter {
+    let limiter = LoginLimiter::new(window);
     #[cfg(feature = "redis")]
     if let Some(redis) = &parts.redis {
-        return limiter.with_shared(crate::cluster::SharedCounters::new(
-            redis.clone(),
-            settings.login_failure_window,
-        ));
+        return limiter.with_shared(crate::cluster::SharedCounters::new(redis.clone(), window));
     }
     let _ = parts;
     limiter

@@ -33,6 +33,7 @@ pub(super) const KEYS: &[&str] = &[
     "password_min_length",
     "login_max_failures",
     "login_failure_window",
+    "registration_rate",
     "trusted_proxies",
     "files_dir",
     "request_timeout",

@@ -568,3 +568,33 @@ fn config_args_flatten_into_a_subcommand() {
     assert_eq!(parsed.data_dir, Some(PathBuf::from("d")));
     assert_eq!(parsed.config, Some(PathBuf::from("c.toml")));
 }
+
+#[test]
+fn registration_rate_forms() {
+    let rate = |text: &str| {
+        let s = load(&[("TOKENGATE_REGISTRATION_RATE", text)], "").unwrap();
+        (s.registration_rate.count, s.registration_rate.per)
+    };
+    assert_eq!(rate("10/min"), (10, Duration::from_secs(60)));
+    assert_eq!(rate("3/s"), (3, Duration::from_secs(1)));
+    assert_eq!(rate("100/hour"), (100, Duration::from_secs(3600)));
+    assert_eq!(rate("5/30s"), (5, Duration::from_secs(30)));
+    assert_eq!(rate(" 2 / d "), (2, Duration::from_secs(86_400)));
+    let default = load(&[], "").unwrap().registration_rate;
+    assert_eq!((default.count, default.per), (10, Duration::from_secs(60)));
+    for bad in [
+        "10",
+        "0/min",
+        "-1/min",
+        "10/fortnight",
+        "10/0s",
+        "ten/min",
+        "10/",
+    ] {
+        let message = error(&[("TOKENGATE_REGISTRATION_RATE", bad)], "");
+        assert!(
+            message.starts_with("invalid value for registration_rate"),
+            "{bad}: {message}"
+        );
+    }
+}

@@ -103,6 +103,40 @@ pub(super) fn duration(raw: &Raw<'_>) -> Result<Duration, String> {
     })
 }
 
+/// A rate: `N/unit` with a unit of `s`, `min` (or `m`), `h`, `d`, their
+/// long names, or a duration (`10/30s`).
+pub(super) fn rate(raw: &Raw<'_>) -> Result<Rate, String> {
+    let text = raw.text()?;
+    let invalid = || format!("{text:?} is not a rate (use 10/min, 100/h or 5/30s)");
+    let (count, per) = text.trim().split_once('/').ok_or_else(invalid)?;
+    let count: u32 = count.trim().parse().map_err(|_| invalid())?;
+    let per = match per.trim() {
+        "s" | "sec" | "second" => Some(1000),
+        "m" | "min" | "minute" => Some(60 * 1000),
+        "h" | "hour" => Some(60 * 60 * 1000),
+        "d" | "day" => Some(24 * 60 * 60 * 1000),
+        other => parse_millis(other),
+    }
+    .filter(|ms| *ms > 0)
+    .ok_or_else(invalid)?;
+    if count == 0 {
+        return Err("must allow at least 1 request".into());
+    }
+    Ok(Rate {
+        count,
+        per: Duration::from_millis(per),
+    })
+}
+
+/// At most `count` requests per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    /// Requests allowed in the window.
+    pub(crate) count: u32,
+    /// The window.
+    pub(crate) per: Duration,
+}
+
 fn parse_millis(s: &str) -> Option<u64> {
     let unit_at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(unit_at);

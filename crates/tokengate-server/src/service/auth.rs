@@ -84,16 +84,24 @@ pub(super) struct Message {
         (status = 400, response = InvalidRequest),
         (status = 403, description = "`registration_closed`: registration is disabled", body = super::openapi::ErrorBody),
         (status = 409, description = "`username_taken`: the name exists (in any case)", body = super::openapi::ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     )
 )]
 async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), Error> {
     if !state.registration_open() {
         return Err(Error::RegistrationClosed);
     }
+    // Every attempt counts, taken or not: each may cost a hash.
+    let ip_key = format!("register:ip:{}", state.client_ip(peer, &headers));
+    let rate = state.settings.registration_rate;
+    state.registrations.check(&[(&ip_key, rate.count)]).await?;
+    state.registrations.record_failure(&[&ip_key]).await;
     let username = Username::parse(&body.username)?;
     let password = Password::new(body.password, &state.password_policy())?;
     let hash = state
@@ -402,6 +410,8 @@ struct Me {
     username: String,
     /// Granted scopes.
     scopes: Vec<String>,
+    /// Granted roles.
+    roles: Vec<String>,
     /// Provider accounts linked to the user (OIDC logins).
     identities: Vec<Identity>,
 }
@@ -446,6 +456,7 @@ async fn me(
         id: user.id,
         username: user.username,
         scopes: user.scopes,
+        roles: user.roles,
         identities,
     }))
 }

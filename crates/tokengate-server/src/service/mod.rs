@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) db: Database,
     pub(crate) hasher: PasswordHasher,
     pub(crate) limiter: Arc<LoginLimiter>,
+    /// Registrations per client IP (`registration_rate`).
+    pub(crate) registrations: Arc<LoginLimiter>,
     /// OIDC providers users can log in with (possibly none).
     pub(crate) oidc: tokengate::oidc::OidcLogin,
     /// The Redis the instances share, if configured.
@@ -127,7 +129,6 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The router of SPEC.md's routes and `/openapi.json`, with the service's limits.
 pub(crate) fn router(state: AppState) -> Router {
-    let cors = cors(&state.settings.cors_origins);
     let routes = openapi::with_document(routes());
     // Tokens in JSON bodies are read by a middleware, installed only when
     // the `json` location is configured (it buffers JSON bodies).
@@ -140,7 +141,7 @@ pub(crate) fn router(state: AppState) -> Router {
     } else {
         routes
     };
-    routes
+    let routes = routes
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -155,17 +156,26 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.settings.request_timeout,
             limit_time,
-        ))
-        .layer(cors)
+        ));
+    // No origin configured: no CORS headers at all (in particular no
+    // `Access-Control-Allow-Credentials`).
+    let routes = match cors(&state.settings.cors_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
         // Outermost, so that every refusal above counts too; a `Router::layer`
         // sees the `MatchedPath` of the route.
         .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state)
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
+fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
-    CorsLayer::new()
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([
@@ -180,7 +190,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             http::HeaderName::from_static("x-csrf-token"),
         ])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 /// Answers 408 with a JSON body when a request (reading its body included)

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokengate::Error;
 use tokengate::axum::Requirement;
 use tokengate::claims::TokenType;
+use tokengate::forward::OriginalRequest;
 use tokengate::oidc::{Callback, LOGIN_TIMEOUT};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -65,7 +66,9 @@ async fn providers(State(state): State<AppState>) -> Json<Vec<Provider>> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct LoginQuery {
-    /// A local path to return to after the login (default `/`).
+    /// A local path to return to after the login (default: the original
+    /// URI a forward-auth proxy sends in `X-Forwarded-Uri` or
+    /// `X-Original-URI`, else `/`).
     next: Option<String>,
 }
 
@@ -94,8 +97,14 @@ async fn login(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let begun = state.oidc.begin(&name, query.next.as_deref()).await?;
+    // A proxy that sends a browser here in place of a refused request names
+    // that request's URI in a header: nginx cannot url-encode it into
+    // `next=`. It is reduced to a local path like `next`.
+    let original = OriginalRequest::from_headers(&headers);
+    let next = query.next.as_deref().or(original.uri());
+    let begun = state.oidc.begin(&name, next).await?;
     let cookie = binding_cookie(&state, &begun.browser_binding, LOGIN_TIMEOUT.as_secs());
     Ok((
         AppendHeaders([(SET_COOKIE, cookie)]),

@@ -281,11 +281,12 @@ error_responses! {
         `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `csrf_failed`, …",
         CHALLENGE;
     /// 403.
-    Forbidden => "`insufficient_scope`: the token is valid but lacks a required scope", CHALLENGE;
+    Forbidden => "`insufficient_scope` (or `insufficient_role` on `/auth/verify`): the token is valid \
+        but lacks a required scope (or role)", CHALLENGE;
     /// 404.
     NotFound => "`not_found`: no such item (or one of another user)";
     /// 429.
-    RateLimited => "`rate_limited`: too many failed logins",
+    RateLimited => "`rate_limited`: too many failed logins (or registrations from one address)",
         ("Retry-After", "Seconds to wait before the next attempt");
     /// 503.
     Unavailable => "`unavailable`: a store the request needs cannot be reached; retry later";

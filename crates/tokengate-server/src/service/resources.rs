@@ -1,18 +1,15 @@
 //! Resource routes of seeds 001 and 002, discovery, and health.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
-use serde::{Deserialize, Serialize};
-use tokengate::Error;
-use tokengate::axum::{AccessToken, Scoped};
+use axum::extract::State;
+use serde::Serialize;
+use tokengate::axum::{AccessToken, ForwardAuth, Scoped};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::openapi::{Forbidden, Unauthorized};
+use super::openapi::{Forbidden, InvalidRequest, Unauthorized};
 
 tokengate::required_scopes!(ReadMessages = ["read:messages"]);
 
@@ -153,77 +150,58 @@ async fn headers(_: AccessToken) -> &'static str {
     "Access Granted"
 }
 
-/// `GET /auth/verify?scope=S`: the scopes a forwarded request needs.
-#[derive(Debug, Deserialize, IntoParams)]
+/// `GET /auth/verify?scope=S&role=R&issuer=I`: what a protected location
+/// demands of the forwarded request's token (documentation only: the
+/// library's `ForwardAuth` reads it).
+#[allow(dead_code)]
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 struct VerifyQuery {
-    /// Space-separated scopes, all required.
+    /// Space-separated scopes, all required (403 `insufficient_scope`); may repeat.
     scope: Option<String>,
-}
-
-/// The subject of a verified token.
-#[derive(Serialize, ToSchema)]
-struct Verified {
-    sub: String,
+    /// Space-separated roles, all required (403 `insufficient_role`); may repeat.
+    role: Option<String>,
+    /// `self` (this service's tokens) or a trusted issuer's exact `iss`
+    /// (401 `invalid_claims` for another issuer's token).
+    issuer: Option<String>,
 }
 
 /// Forward-auth
 ///
-/// For a reverse proxy (nginx `auth_request`, Traefik ForwardAuth): the
-/// forwarded request's token (Authorization header or cookie, this
-/// service's or a trusted issuer's) → 200 with `X-Auth-Subject`,
-/// `X-Auth-Scopes` (and `X-Auth-Issuer`, `X-Auth-Roles` for an external
-/// token); 401 without a valid token; 403 `insufficient_scope` when
-/// `?scope=` names a scope the token lacks.
+/// For a reverse proxy (nginx `auth_request`, Caddy `forward_auth`,
+/// Traefik `ForwardAuth`): the forwarded request's access token
+/// (Authorization header or cookie, this service's or a trusted issuer's).
+/// The original request is described by `X-Forwarded-Method`,
+/// `X-Forwarded-Uri`, `X-Forwarded-Host` or `X-Original-Method`,
+/// `X-Original-URI`: a token from a cookie needs its `X-CSRF-TOKEN` unless
+/// the original method is known to be GET, HEAD or OPTIONS (no method
+/// header, or headers that disagree: CSRF required). 200 with the identity
+/// headers (all four, possibly empty) and an empty body (nginx keeps its
+/// connection to tokengate only then); 401 without a valid token or CSRF
+/// header; 403 when `scope=` or `role=` names what the token lacks; 400 for
+/// an unknown query parameter.
 #[utoipa::path(
     get,
     path = "/auth/verify",
     operation_id = "verify",
     tag = "resources",
     params(VerifyQuery),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = [], "csrf" = [])),
     responses(
-        (status = 200, description = "The token is valid (and has the scopes)", body = Verified,
+        (status = 200, description = "The token is valid (and meets the query's requirements); no body",
             headers(
                 ("X-Auth-Subject" = String, description = "The token's `sub`"),
                 ("X-Auth-Scopes" = String, description = "Its scopes, space-separated"),
-                ("X-Auth-Issuer" = String, description = "The issuer of an external token"),
-                ("X-Auth-Roles" = String, description = "The roles of an external token, space-separated"),
+                ("X-Auth-Roles" = String, description = "Its roles, space-separated"),
+                ("X-Auth-Issuer" = String, description = "Its `iss`: a trusted issuer's, or this service's"),
             )),
+        (status = 400, response = InvalidRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
 )]
-async fn verify(token: AccessToken, query: Query<VerifyQuery>) -> Result<Response, Error> {
-    if let Some(required) = query.scope.as_deref() {
-        let scopes = &token.claims().scopes;
-        let missing: Vec<&str> = required
-            .split_whitespace()
-            .filter(|s| !scopes.iter().any(|have| have == s))
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::InsufficientScope(missing.join(" ")));
-        }
-    }
-    let mut response = Json(Verified {
-        sub: token.subject().to_owned(),
-    })
-    .into_response();
-    let headers = response.headers_mut();
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-    };
-    set("x-auth-subject", token.subject());
-    set("x-auth-scopes", &token.claims().scopes.join(" "));
-    if let Some(issuer) = token.token.origin.issuer() {
-        set("x-auth-issuer", issuer);
-    }
-    if !token.claims().roles.is_empty() {
-        set("x-auth-roles", &token.claims().roles.join(" "));
-    }
-    Ok(response)
+async fn verify(auth: ForwardAuth) -> ForwardAuth {
+    auth
 }
 
 /// Public keys
@@ -241,19 +219,24 @@ async fn jwks(State(state): State<AppState>) -> Json<tokengate::keys::JwkSet> {
     Json(state.gate.engine().keys().jwks())
 }
 
-/// The discovery document (a subset of OpenID Connect Discovery).
+/// The discovery document: only what is true of this service. It signs
+/// access tokens (RFC 9068 style), not ID tokens, and has no OAuth
+/// authorization or token endpoint, so none is named.
 #[derive(Serialize, ToSchema)]
 struct OpenIdConfiguration {
+    /// The `iss` of this service's tokens.
     issuer: String,
+    /// Its JWK Set.
     jwks_uri: String,
-    token_endpoint: String,
-    id_token_signing_alg_values_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: [&'static str; 1],
-    response_types_supported: [&'static str; 1],
-    subject_types_supported: [&'static str; 1],
+    /// The algorithms of the keys that verify its tokens (an extension
+    /// member: no registered one names access-token algorithms).
+    access_token_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// Discovery
+///
+/// The issuer and where its keys are, for resource servers that configure
+/// themselves from an issuer URL.
 #[utoipa::path(
     get,
     path = "/.well-known/openid-configuration",
@@ -263,7 +246,7 @@ struct OpenIdConfiguration {
 )]
 async fn openid_configuration(State(state): State<AppState>) -> Json<OpenIdConfiguration> {
     let issuer = state.settings.issuer.trim_end_matches('/').to_owned();
-    let algs: Vec<&str> = state
+    let mut algs: Vec<&str> = state
         .gate
         .engine()
         .keys()
@@ -271,13 +254,11 @@ async fn openid_configuration(State(state): State<AppState>) -> Json<OpenIdConfi
         .iter()
         .map(|k| k.algorithm().as_str())
         .collect();
+    algs.sort_unstable();
+    algs.dedup();
     Json(OpenIdConfiguration {
         issuer: state.settings.issuer.clone(),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-        token_endpoint: format!("{issuer}/auth/login"),
-        id_token_signing_alg_values_supported: algs,
-        token_endpoint_auth_methods_supported: ["none"],
-        response_types_supported: ["token"],
-        subject_types_supported: ["public"],
+        access_token_signing_alg_values_supported: algs,
     })
 }

@@ -25,7 +25,7 @@ pub(crate) use revocations::SqlRevocations;
 #[cfg(feature = "redis")]
 pub(crate) use revocations::{Fanout, RevocationRow};
 pub(crate) use sessions::SqlSessions;
-pub(crate) use users::{NewUser, User, UserId};
+pub(crate) use users::{Grant, NewUser, User, UserId};
 
 /// How long a request waits for a connection before it answers
 /// `store_unavailable`: long enough for a busy pool, short enough that a

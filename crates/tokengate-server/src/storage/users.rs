@@ -29,6 +29,8 @@ pub(crate) struct User {
     pub password_hash: Option<PasswordHash>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// Granted roles.
+    pub roles: Vec<String>,
 }
 
 impl tokengate::axum::Identity for User {
@@ -38,6 +40,10 @@ impl tokengate::axum::Identity for User {
 
     fn scope(&self) -> Option<String> {
         (!self.scopes.is_empty()).then(|| self.scopes.join(" "))
+    }
+
+    fn roles(&self) -> Vec<String> {
+        self.roles.clone()
     }
 }
 
@@ -52,16 +58,34 @@ pub(crate) struct NewUser<'a> {
     pub scopes: &'a [String],
 }
 
-/// A `users` row: id, username, password_hash, scopes.
-pub(super) type Row = (i64, String, String, String);
+/// A `users` row: id, username, password_hash, scopes, roles.
+pub(super) type Row = (i64, String, String, String, String);
 
-pub(super) fn user((id, username, hash, scopes): Row) -> User {
+/// The columns of a [`Row`], in its order (a macro, for `concat!`).
+macro_rules! user_columns {
+    () => {
+        "id, username, password_hash, scopes, roles"
+    };
+}
+
+pub(super) fn user((id, username, hash, scopes, roles): Row) -> User {
+    let words = |text: &str| text.split_whitespace().map(str::to_owned).collect();
     User {
         id: UserId(id),
         username,
         password_hash: PasswordHash::parse(&hash).ok(),
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        scopes: words(&scopes),
+        roles: words(&roles),
     }
+}
+
+/// What an admin grants a user: a list column of `users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// A scope: the `scope` claim.
+    Scope,
+    /// A role: the `roles` claim.
+    Role,
 }
 
 impl Database {
@@ -85,6 +109,7 @@ impl Database {
                 username: new.username.as_str().to_owned(),
                 password_hash: Some(new.password_hash.clone()),
                 scopes: new.scopes.to_vec(),
+                roles: Vec::new(),
             }),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::UsernameTaken),
             Err(e) => Err(unavailable(e)),
@@ -94,7 +119,7 @@ impl Database {
     /// The user of this name, in any case.
     pub(crate) async fn user_by_name(&self, username: &Username) -> Result<Option<User>, Error> {
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
-            "SELECT id, username, password_hash, scopes FROM users WHERE username_key = $1",
+            concat!("SELECT ", user_columns!(), " FROM users WHERE username_key = $1"),
         )
         .bind(username.key())
         .fetch_optional(pool)
@@ -106,7 +131,7 @@ impl Database {
     /// The user of this id (a token's `sub`).
     pub(crate) async fn user_by_id(&self, id: UserId) -> Result<Option<User>, Error> {
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
-            "SELECT id, username, password_hash, scopes FROM users WHERE id = $1",
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"),
         )
         .bind(id.0)
         .fetch_optional(pool)
@@ -118,7 +143,7 @@ impl Database {
     /// Every user, by id.
     pub(crate) async fn users(&self) -> Result<Vec<User>, Error> {
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
-            "SELECT id, username, password_hash, scopes FROM users ORDER BY id",
+            concat!("SELECT ", user_columns!(), " FROM users ORDER BY id"),
         )
         .fetch_all(pool)
         .await)
@@ -126,22 +151,26 @@ impl Database {
         .map_err(unavailable)
     }
 
-    /// Adds a scope to a user (no-op if held); `false` if no such user.
-    pub(crate) async fn grant_scope(
+    /// Adds a scope or a role to a user (no-op if held); `false` if no such user.
+    pub(crate) async fn grant(
         &self,
         username: &Username,
-        scope: &str,
+        grant: Grant,
+        value: &str,
     ) -> Result<bool, Error> {
         let Some(found) = self.user_by_name(username).await? else {
             return Ok(false);
         };
-        if found.scopes.iter().any(|s| s == scope) {
+        let (mut held, update) = match grant {
+            Grant::Scope => (found.scopes, "UPDATE users SET scopes = $1 WHERE id = $2"),
+            Grant::Role => (found.roles, "UPDATE users SET roles = $1 WHERE id = $2"),
+        };
+        if held.iter().any(|s| s == value) {
             return Ok(true);
         }
-        let mut scopes = found.scopes;
-        scopes.push(scope.to_owned());
-        with_pool!(self, pool => sqlx::query("UPDATE users SET scopes = $1 WHERE id = $2")
-            .bind(scopes.join(" "))
+        held.push(value.to_owned());
+        with_pool!(self, pool => sqlx::query(update)
+            .bind(held.join(" "))
             .bind(found.id.0)
             .execute(pool)
             .await
@@ -205,9 +234,23 @@ mod tests {
         let found = db.user_by_name(&shouting).await.unwrap().unwrap();
         assert_eq!((found.id, found.username.as_str()), (created.id, "Alice"));
         assert_eq!(found.scopes, ["read:messages"]);
-        assert!(db.grant_scope(&alice, "write:messages").await.unwrap());
+        assert!(
+            db.grant(&alice, Grant::Scope, "write:messages")
+                .await
+                .unwrap()
+        );
         let by_id = db.user_by_id(created.id).await.unwrap().unwrap();
         assert_eq!(by_id.scopes, ["read:messages", "write:messages"]);
+        assert!(by_id.roles.is_empty());
+        // Roles are granted alike, once each.
+        assert!(db.grant(&alice, Grant::Role, "admin").await.unwrap());
+        assert!(db.grant(&alice, Grant::Role, "admin").await.unwrap());
+        assert!(db.grant(&alice, Grant::Role, "ops").await.unwrap());
+        let found = db.user_by_name(&alice).await.unwrap().unwrap();
+        assert_eq!(found.roles, ["admin", "ops"]);
+        assert_eq!(found.scopes, ["read:messages", "write:messages"]);
+        let nobody = Username::parse("nobody").unwrap();
+        assert!(!db.grant(&nobody, Grant::Role, "admin").await.unwrap());
         assert_eq!(db.users().await.unwrap().len(), 1);
     }
 

@@ -18,6 +18,7 @@
 
 mod cache;
 mod extract;
+mod forward;
 mod json;
 mod sessions;
 mod user;
@@ -30,17 +31,19 @@ pub use extract::{
     AcceptIssuer, AccessToken, AnyToken, AuthRejection, Authenticated, FirstParty,
     FreshAccessToken, HoldsToken, IssuedBy, RefreshToken, Scoped,
 };
+pub use forward::ForwardAuth;
 pub use json::{JSON_BODY_LIMIT, json_tokens};
 pub use sessions::TokenPair;
 pub use user::{CurrentUser, UserLoader};
 
 use crate::Error;
 use crate::claims::TokenType;
+use crate::forward::OriginalRequest;
 use crate::keys::KeyError;
 use crate::revocation::{InMemoryRevocations, RevocationStore};
 use crate::session::{InMemorySessions, SessionStore};
 use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken, now};
-use crate::transport::{Located, Transport};
+use crate::transport::{Located, Transport, double_submit};
 
 type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
 
@@ -54,8 +57,10 @@ type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
 /// impl Identity for User {
 ///     fn identity(&self) -> String { self.id.to_string() }
 ///     fn scope(&self) -> Option<String> { self.admin.then(|| "admin".into()) }
+///     fn roles(&self) -> Vec<String> { if self.admin { vec!["admin".into()] } else { vec![] } }
 /// }
 /// assert_eq!(User { id: 7, admin: true }.identity(), "7");
+/// assert_eq!(User { id: 7, admin: true }.roles(), ["admin"]);
 /// ```
 pub trait Identity {
     /// The `sub` claim.
@@ -67,6 +72,10 @@ pub trait Identity {
     /// The `scope` claim (space-separated), if any.
     fn scope(&self) -> Option<String> {
         None
+    }
+    /// The `roles` claim (an array of strings); none by default.
+    fn roles(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -102,12 +111,12 @@ pub struct Requirement {
 
 impl Requirement {
     /// Any access token (`AccessToken`, `Scoped`, `CurrentUser`).
-    pub(crate) const ACCESS: Requirement = Requirement {
+    pub const ACCESS: Requirement = Requirement {
         token_type: TokenType::Access,
         fresh: false,
     };
     /// Any refresh token (`RefreshToken`, `AnyToken`'s fallback).
-    pub(crate) const REFRESH: Requirement = Requirement {
+    pub const REFRESH: Requirement = Requirement {
         token_type: TokenType::Refresh,
         fresh: false,
     };
@@ -467,6 +476,50 @@ impl TokenGate {
         parts: &http::request::Parts,
         requirement: Requirement,
     ) -> Result<(Located, Arc<VerifiedToken>), Error> {
+        let csrf_needed = self.inner.transport.csrf_methods.contains(&parts.method);
+        self.authenticate_with(parts, requirement, csrf_needed)
+            .await
+    }
+
+    /// [`TokenGate::authenticate`] for a forward-auth request: the access
+    /// token of the request a proxy describes, its CSRF header judged by the
+    /// original method ([`OriginalRequest::needs_csrf`]), not by the proxy's
+    /// own `GET`.
+    ///
+    /// ```
+    /// use tokengate::axum::{Requirement, TokenGate};
+    /// use tokengate::forward::OriginalRequest;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::TokenEngine;
+    ///
+    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let login = gate.login("alice").await.unwrap();
+    /// let cookie = format!("access_token_cookie={}", login.access.token);
+    /// let (parts, _) = http::Request::get("/auth/verify").header("Cookie", &cookie)
+    ///     .header("X-Forwarded-Method", "POST").body(()).unwrap().into_parts();
+    /// let original = OriginalRequest::from_headers(&parts.headers);
+    /// // A cookie on a forwarded POST needs the CSRF header, though this request is a GET.
+    /// assert!(gate.authenticate(&parts, Requirement::ACCESS).await.is_ok());
+    /// assert_eq!(gate.authenticate_forwarded(&parts, &original).await.unwrap_err().code(), "csrf_failed");
+    /// # });
+    /// ```
+    pub async fn authenticate_forwarded(
+        &self,
+        parts: &http::request::Parts,
+        original: &OriginalRequest,
+    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
+        let csrf_needed = original.needs_csrf(&self.inner.transport);
+        self.authenticate_with(parts, Requirement::ACCESS, csrf_needed)
+            .await
+    }
+
+    async fn authenticate_with(
+        &self,
+        parts: &http::request::Parts,
+        requirement: Requirement,
+        csrf_needed: bool,
+    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
         let verified = self.verify(&located.token).await?;
         // Another issuer's token is an access token, never fresh: only this
@@ -481,9 +534,13 @@ impl TokenGate {
             });
         }
         verified.claims.check_type(requirement.token_type)?;
-        self.inner
-            .transport
-            .check_csrf(parts, &located, &verified.claims)?;
+        double_submit(
+            &self.inner.transport,
+            csrf_needed,
+            &parts.headers,
+            &located,
+            verified.claims.csrf.as_deref(),
+        )?;
         if self.inner.revocation.is_revoked(&verified.claims) {
             return Err(Error::TokenRevoked);
         }
@@ -558,6 +615,7 @@ impl TokenGate {
         let mut new = new;
         new.claims = user.additional_claims();
         new.scope = user.scope();
+        new.roles = user.roles();
         if self.inner.transport.uses_cookies() && self.inner.transport.csrf_protect {
             new.csrf = true;
         }

@@ -1,5 +1,6 @@
 //! CSRF double submit for cookie-borne tokens.
 
+use http::HeaderMap;
 use http::request::Parts;
 use subtle::ConstantTimeEq;
 
@@ -27,14 +28,24 @@ pub fn check_csrf(
     located: &Located,
     claim: Option<&str>,
 ) -> Result<(), Error> {
-    if !transport.csrf_protect
-        || located.location != TokenLocation::Cookies
-        || !transport.csrf_methods.contains(&parts.method)
-    {
+    let needed = transport.csrf_methods.contains(&parts.method);
+    double_submit(transport, needed, &parts.headers, located, claim)
+}
+
+/// The double submit itself, when the method (the request's own, or the
+/// original one a proxy describes) `needed` it: only cookie-borne tokens
+/// are checked, since a browser never attaches the others on its own.
+pub(crate) fn double_submit(
+    transport: &Transport,
+    needed: bool,
+    headers: &HeaderMap,
+    located: &Located,
+    claim: Option<&str>,
+) -> Result<(), Error> {
+    if !needed || !transport.csrf_protect || located.location != TokenLocation::Cookies {
         return Ok(());
     }
-    let sent = parts
-        .headers
+    let sent = headers
         .get(&transport.csrf_header)
         .ok_or(Error::CsrfFailed("missing CSRF token"))?
         .as_bytes();

@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderName, Method, header};
 
 pub use cookies::{CookieSettings, SameSite};
 pub use csrf::check_csrf;
+pub(crate) use csrf::double_submit;
 
 use crate::Error;
 use crate::claims::TokenType;
