@@ -54,40 +54,27 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source scripts/bench-common.sh
 
 samples=200
 quiet_samples=40
 duration=9
 shared_key=secret
-build=1
-write=1
-keep_logs=0
 command_line="scripts/bench-cluster.sh${*:+ $*}"
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --samples) samples="$2"; shift ;;
-        --quiet-samples) quiet_samples="$2"; shift ;;
-        --duration) duration="$2"; shift ;;
-        --shared-key) shared_key="$2"; shift ;;
-        --no-build) build=0 ;;
-        --no-write) write=0 ;;
-        --keep-logs) keep_logs=1 ;;
-        -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;p}' "$0"; exit 0 ;;
-        *) echo "unknown argument: $1" >&2; exit 2 ;;
+        --samples) samples="$2"; shift 2 ;;
+        --quiet-samples) quiet_samples="$2"; shift 2 ;;
+        --shared-key) shared_key="$2"; shift 2 ;;
+        *) common_option "$@"; shift "$nargs" ;;
     esac
-    shift
 done
 [[ $samples =~ ^[1-9][0-9]*$ ]] || { echo "--samples needs a positive number" >&2; exit 2; }
 [[ $quiet_samples =~ ^[0-9]+$ ]] || { echo "--quiet-samples needs a number" >&2; exit 2; }
 quiet_pause_ms=2000
 quiet_jitter_ms=2000
-[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration needs a positive number of seconds" >&2; exit 2; }
+load_settings 3
 [[ $shared_key == secret || $shared_key == file ]] || { echo "--shared-key is secret or file" >&2; exit 2; }
-threads=${BENCH_THREADS:-2}
-conns=${BENCH_CONNECTIONS:-32}
-warmup=${BENCH_WARMUP:-2}
-rounds=${BENCH_ROUNDS:-3}
-round_secs=$(( duration / rounds > 0 ? duration / rounds : 1 ))
 pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 pg_url=${pg_url%/}
 redis_url=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/}
@@ -98,26 +85,13 @@ run_id="$$"
 log() { echo "[bench-cluster] $*" >&2; }
 
 # --- tools -------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    apt-get update >/dev/null && apt-get install -y wrk >/dev/null
-fi
-for tool in wrk curl jq awk psql redis-cli openssl; do
-    command -v "$tool" >/dev/null || { echo "bench-cluster.sh needs $tool" >&2; exit 1; }
-done
+install_tools wrk=wrk
+require_tools bench-cluster.sh wrk curl jq awk psql redis-cli openssl
 psql "$pg_url/postgres" -qAtc 'SELECT 1' >/dev/null || { echo "PostgreSQL at $pg_url does not answer" >&2; exit 1; }
 [[ $(redis-cli -u "$redis_url" PING) == PONG ]] || { echo "Redis at $redis_url does not answer" >&2; exit 1; }
 
-started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-t_start=$SECONDS
-
-if [[ $build == 1 ]]; then
-    log "cargo build --release -p tokengate-server --example propagation --bin tokengate"
-    cargo build --release -p tokengate-server --example propagation --bin tokengate >&2
-fi
-build_secs=$((SECONDS - t_start))
-target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+bench_start
+cargo_build --release -p tokengate-server --example propagation --bin tokengate
 bin="$target_dir/release/tokengate"
 prop="$target_dir/release/examples/propagation"
 [[ -x $bin && -x $prop ]] || { echo "missing $bin or $prop (run without --no-build)" >&2; exit 1; }
@@ -144,23 +118,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cat >"$work/bench.lua" <<'LUA'
-local token = os.getenv("BENCH_TOKEN")
-if token and token ~= "" then
-  wrk.headers["Authorization"] = "Bearer " .. token
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  local ok = summary.requests - e.status
-  io.write(string.format(
-    "BENCH requests=%d secs=%.3f rps=%.2f ok=%d ok_rps=%.2f p50=%.3f p90=%.3f p99=%.3f max=%.3f non2xx=%d sockerr=%d\n",
-    summary.requests, secs, summary.requests / secs, ok, ok / secs,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-LUA
+write_bench_lua
 
 if [[ $shared_key == file ]]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/key.pem" 2>/dev/null
@@ -168,15 +126,7 @@ if [[ $shared_key == file ]]; then
 fi
 key_secret=$(head -c 48 /dev/urandom | base64 -w0)
 
-# --- helpers -----------------------------------------------------------------
-declare -A R   # every result, by "name.field"
-
-calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
-machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$1" | head -1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# --- helpers (and those of scripts/bench-common.sh) ----------------------------
 
 # new_database SCENARIO: creates a fresh database; sets db_url.
 new_database() {
@@ -209,27 +159,18 @@ pg_env() {
 # start_server NAME ENV...: starts an instance and waits until it listens
 # and /healthz says ok (with Redis: subscribed); sets URL[NAME], PID[NAME].
 start_server() {
-    local name=$1 dir="$work/data-$1" url="" health="" i errlog="$work/$1.log"
+    local name=$1 url="" health="" i errlog="$work/$1.log"
     shift
     [[ $quiet_logs == 1 && $keep_logs == 0 ]] && errlog=/dev/null
-    mkdir -p "$dir"
-    local envs=("$@")
-    [[ -n ${BENCH_RUST_LOG:-} ]] && envs+=(RUST_LOG="$BENCH_RUST_LOG")
-    : >"$work/$name.out"
-    env "${envs[@]}" "$bin" --data-dir "$dir" --listen 127.0.0.1:0 >"$work/$name.out" 2>"$errlog" &
-    PID[$name]=$!
-    for ((i = 0; i < 200; i++)); do
-        url=$(sed -n 's/^tokengate listening on //p' "$work/$name.out")
-        [[ -n $url ]] && break
-        kill -0 "${PID[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
+    start_tokengate "$work/data-$name" "$work/$name.out" "$errlog" "$@"
+    PID[$name]=$tg_pid
+    url=$tg_url
     if [[ -z $url ]]; then
         echo "the $name server did not start; its log:" >&2
         tail -20 "$errlog" >&2
         exit 1
     fi
-    [[ $url == http://127.0.0.1:* ]] || { echo "unexpected address $url" >&2; exit 1; }
+    check_address "$url"
     URL[$name]=$url
     for ((i = 0; i < 100; i++)); do
         health=$(curl -s --max-time 2 "$url/healthz" | jq -r .status 2>/dev/null || true)
@@ -282,74 +223,17 @@ propagation() {
     done
 }
 
-credentials='{"username":"bench","password":"bench-password-123"}'
 # get_token NAME: registers the bench user on NAME, logs in, sets TOKEN[NAME].
 declare -A TOKEN
 get_token() {
-    local url=${URL[$1]} code token
-    code=$(curl -s --max-time 10 -o "$work/register.json" -w '%{http_code}' \
-        -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register")
-    [[ $code == 201 ]] || { echo "$1: register: HTTP $code $(cat "$work/register.json")" >&2; exit 1; }
-    token=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d "$credentials" "$url/auth/login" | jq -r .access_token)
-    [[ -n $token && $token != null ]] || { echo "$1: login gave no access token" >&2; exit 1; }
-    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/private")
-    [[ $code == 200 ]] || { echo "$1: /api/private with the token: HTTP $code" >&2; exit 1; }
+    local url=${URL[$1]} token
+    register_and_login "$url" "$1"
+    expect_status "$1: /api/private with the token" 200 -H "Authorization: Bearer $token" "$url/api/private"
     TOKEN[$1]=$token
 }
 
-wrk_results() {
-    local name=$1 out="$work/$1.txt" k
-    grep -q '^BENCH ' "$out" || { log "wrk $name printed no result:"; cat "$out" >&2; exit 1; }
-    for k in requests secs rps ok ok_rps p50 p90 p99 max non2xx sockerr; do R[$name.$k]=$(field "$out" "$k"); done
-    R[$name.wrk_cpu]=0
-    [[ -s $work/$name.time ]] && R[$name.wrk_cpu]=$(awk 'NR == 1 { print $1 + $2 }' "$work/$name.time")
-    return 0
-}
-
-# run_wrk NAME URL WRK-ARGS...: wrk under GNU time (for its CPU time).
-run_wrk() {
-    local name=$1 url=$2; shift 2
-    local timer=()
-    [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$work/$name.time")
-    timeout $((duration + warmup + 60)) "${timer[@]}" \
-        wrk --latency --timeout 10s -s "$work/bench.lua" "$@" "$url" >"$work/$name.txt" 2>&1 ||
-        { log "wrk $name failed:"; cat "$work/$name.txt" >&2; exit 1; }
-}
-
-# measure NAME SERVER-PID CMD...: runs CMD (one wrk run named NAME), reads
-# its results and the server's and the others' CPU seconds (busy minus
-# server minus wrk: PostgreSQL and Redis count as others).
-measure() {
-    local name=$1 spid=$2; shift 2
-    local b0 s0 t0 b1 s1 t1
-    b0=$(machine_busy); s0=$(proc_ticks "$spid"); t0=$(date +%s.%N)
-    "$@"
-    b1=$(machine_busy); s1=$(proc_ticks "$spid"); t1=$(date +%s.%N)
-    wrk_results "$name"
-    R[$name.wall]=$(calc %.3f "$t1 - $t0")
-    R[$name.server_cpu]=$(calc %.3f "($s1 - $s0) / $hz")
-    R[$name.other_cpu]=$(calc %.3f "(($b1 - $b0) - ($s1 - $s0)) / $hz - ${R[$name.wrk_cpu]}")
-}
-
-cores() { calc %.2f "(${R[$1.$2]} < 0 ? 0 : ${R[$1.$2]}) / ${R[$1.wall]}"; }
-
-# combine NAME N: NAME.{requests,secs,rps,p99,...} over NAME.1 .. NAME.N (p99: the worst round).
-combine() {
-    local name=$1 n=$2 i f
-    for f in requests secs server_cpu other_cpu wall non2xx sockerr; do R[$name.$f]=0; done
-    R[$name.p99]=0
-    R[$name.rounds]=""
-    for ((i = 1; i <= n; i++)); do
-        for f in requests secs server_cpu other_cpu wall non2xx sockerr; do
-            R[$name.$f]=$(calc %.3f "${R[$name.$f]} + ${R[$name.$i.$f]}")
-        done
-        R[$name.p99]=$(calc %.3f "${R[$name.$i.p99]} > ${R[$name.p99]} ? ${R[$name.$i.p99]} : ${R[$name.p99]}")
-        R[$name.rounds]+="${R[$name.$i.rps]%.*}/"
-    done
-    R[$name.rounds]=${R[$name.rounds]%/}
-    R[$name.rps]=$(calc %.2f "${R[$name.requests]} / ${R[$name.secs]}")
-    R[$name.us_per_req]=$(calc %.1f "1e6 * ${R[$name.server_cpu]} / ${R[$name.requests]}")
-}
+# (wrk_results, run_wrk, measure, cores and combine: scripts/bench-common.sh;
+# measure counts PostgreSQL and Redis as others.)
 
 # log_findings NAME: WARN/ERROR lines and 5xx answers in NAME's log.
 log_findings() {
@@ -432,9 +316,9 @@ R[throughput.load_before]=$(loadavg)
 for ((r = 1; r <= rounds; r++)); do
     for s in $backends; do
         log "round $r/$rounds, $s: /api/public ${round_secs} s, /api/private ${round_secs} s"
-        measure "$s.public.$r" "${PID[$s]}" \
+        measure "$s.public.$r" "${PID[$s]}" "$s.public.$r" \
             run_wrk "$s.public.$r" "${URL[$s]}/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
-        BENCH_TOKEN=${TOKEN[$s]} measure "$s.private.$r" "${PID[$s]}" \
+        BENCH_TOKEN=${TOKEN[$s]} measure "$s.private.$r" "${PID[$s]}" "$s.private.$r" \
             run_wrk "$s.private.$r" "${URL[$s]}/api/private" -t"$threads" -c"$conns" -d"${round_secs}s"
         for route in public private; do
             (( ${R[$s.$route.$r.non2xx]} + ${R[$s.$route.$r.sockerr]} == 0 )) ||
@@ -457,10 +341,7 @@ load_after=$(loadavg)
 bench_secs=$((SECONDS - t_start - build_secs))
 
 # --- report ------------------------------------------------------------------
-verdict() { if awk "BEGIN { exit !($1 $2 $3) }"; then echo met; else echo "**missed**"; fi; }
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD 2>/dev/null || commit+=" + uncommitted changes"
+machine_facts
 pg_version=$(psql "$pg_url/postgres" -qAtc 'SHOW server_version' 2>/dev/null || echo '?')
 redis_version=$(redis-cli -u "$redis_url" INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^redis_version://p')
 if [[ $shared_key == file ]]; then
@@ -476,8 +357,8 @@ report() {
     echo "- Command: \`$command_line\`"
     echo "- When: $started_at, commit $commit"
     echo "- Binary: $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
-    echo "- Machine: nproc $(nproc), CPU \"$cpu_model\", Linux $(uname -r), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM; PostgreSQL $pg_version and Redis $redis_version on the same machine (127.0.0.1)"
-    echo "- Tools: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc -V 2>/dev/null || echo 'rustc ?'), release profile"
+    echo "- Machine: nproc $(nproc), $(machine_text); PostgreSQL $pg_version and Redis $redis_version on the same machine (127.0.0.1)"
+    echo "- Tools: $(tools_text)"
     echo "- Load average (1/5/15 min): $load_before before, $load_after after; build ${build_secs} s, measurements ${bench_secs} s"
     echo "- Instances: one PostgreSQL database per scenario (fresh, dropped afterwards), issuer $issuer, signing key $key_text (kid ${R[kids]:-?}); server logs ${BENCH_RUST_LOG:-default filter (info: one line per request)}, stderr to files (throughput instances: $(if [[ $keep_logs == 1 ]]; then echo files; else echo /dev/null; fi))"
     echo
@@ -542,10 +423,4 @@ report() {
     done
 }
 
-report >"$work/report.md"
-cat "$work/report.md"
-if [[ $write == 1 ]]; then
-    mkdir -p docs
-    cp "$work/report.md" docs/bench-cluster.md
-    log "written to docs/bench-cluster.md"
-fi
+publish_report docs/bench-cluster.md

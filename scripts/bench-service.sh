@@ -3,7 +3,7 @@
 # markdown report on stdout (also written to docs/bench-service.md); progress
 # goes to stderr.
 #
-#   scripts/bench-service.sh                      # build, then about 2.5 minutes of measurements
+#   scripts/bench-service.sh                      # build, then about 3 minutes of measurements
 #   scripts/bench-service.sh --duration 6         # seconds per measurement (default 10)
 #   scripts/bench-service.sh --algorithms "ES256 HS256"   # default: ES256 (the default key) HS256 EdDSA
 #   scripts/bench-service.sh --no-build           # use the binaries already built
@@ -11,10 +11,15 @@
 #   scripts/bench-service.sh --keep-logs          # keep the servers' logs and wrk outputs
 #
 # Per algorithm: a fresh data dir and server, one registered user and its
-# access token, a warm-up, then wrk -t2 -c32 on /api/public and /api/private
-# (Bearer token; the revocation check runs on every request), alternated in
-# two rounds of half the duration each so that a change in the machine's
-# load hits both alike. The first algorithm (the default key) also gets:
+# access token, a warm-up, then wrk -t2 -c32 on /api/public, /api/private
+# (Bearer token; the revocation check runs on every request) and
+# /auth/verify (forward auth, what nginx auth_request / Caddy forward_auth
+# call for every proxied request: the same Bearer token and
+# X-Forwarded-Method: GET, as a proxy sends it), alternated in two rounds
+# of half the duration each so that a change in the machine's load hits all
+# three alike; /auth/verify is reported against /api/private (same token
+# check) and /api/public. scripts/bench-forward-auth.sh measures it through
+# a real nginx. The first algorithm (the default key) also gets:
 #  - bare argon2id hashes/s: the bare_argon2 example (the argon2 crate at the
 #    service's parameters) on as many threads as the service hashes on (its
 #    threads named tokengate-argon2-*; if it has none, available_parallelism),
@@ -32,7 +37,8 @@
 #
 # Targets (issue 3): /api/private >= 0.90 x /api/public requests/s for every
 # algorithm; logins/s >= 0.90 x bare argon2id hashes/s; /api/private p99 < 10
-# ms during a login storm; idle RSS < 20 MB.
+# ms during a login storm; idle RSS < 20 MB. /auth/verify: no target, the
+# ratios verify/private and verify/public are reported.
 #
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (32),
 # BENCH_LOGIN_CONNECTIONS (8), BENCH_WARMUP (2 s), BENCH_ROUNDS (2),
@@ -41,32 +47,19 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source scripts/bench-common.sh
 
 duration=10
 algorithms="ES256 HS256 EdDSA"
-build=1
-write=1
-keep_logs=0
 command_line="scripts/bench-service.sh${*:+ $*}"
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --duration) duration="$2"; shift ;;
-        --algorithms) algorithms="$2"; shift ;;
-        --no-build) build=0 ;;
-        --no-write) write=0 ;;
-        --keep-logs) keep_logs=1 ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
-        *) echo "unknown argument: $1" >&2; exit 2 ;;
+        --algorithms) algorithms="$2"; shift 2 ;;
+        *) common_option "$@"; shift "$nargs" ;;
     esac
-    shift
 done
-[[ $duration =~ ^[1-9][0-9]*$ ]] || { echo "--duration needs a positive number of seconds" >&2; exit 2; }
-threads=${BENCH_THREADS:-2}
-conns=${BENCH_CONNECTIONS:-32}
+load_settings 2
 login_conns=${BENCH_LOGIN_CONNECTIONS:-8}
-warmup=${BENCH_WARMUP:-2}
-rounds=${BENCH_ROUNDS:-2}
-round_secs=$(( duration / rounds > 0 ? duration / rounds : 1 ))
 half=$(( duration / 2 > 0 ? duration / 2 : 1 ))
 pace_conns=8
 pace_ms=5
@@ -74,163 +67,43 @@ pace_ms=5
 log() { echo "[bench-service] $*" >&2; }
 
 # --- tools -------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    apt-get update >/dev/null && apt-get install -y wrk >/dev/null
-fi
-for tool in wrk curl jq awk; do
-    command -v "$tool" >/dev/null || { echo "bench-service.sh needs $tool" >&2; exit 1; }
-done
+install_tools wrk=wrk
+require_tools bench-service.sh wrk curl jq awk
 
-started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-t_start=$SECONDS
-
-if [[ $build == 1 ]]; then
-    log "cargo build --release -p tokengate-server --bin tokengate --example bare_argon2"
-    cargo build --release -p tokengate-server --bin tokengate --example bare_argon2 >&2
-fi
-build_secs=$((SECONDS - t_start))
-target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+bench_start
+cargo_build --release --locked -p tokengate-server --bin tokengate --example bare_argon2
 bin="$target_dir/release/tokengate"
 bare="$target_dir/release/examples/bare_argon2"
 [[ -x $bin && -x $bare ]] || { echo "missing $bin or $bare (run without --no-build)" >&2; exit 1; }
 
 # --- scratch and cleanup -----------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-service.XXXXXX")
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ $keep_logs == 1 ]]; then log "logs and wrk outputs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+scratch=("$work")
+trap cleanup_pids EXIT
 trap 'exit 130' INT TERM
+write_bench_lua
 
-# One Lua script for every wrk run: the Authorization header, a JSON POST
-# body and pacing come from the environment; done() prints one line.
-cat >"$work/bench.lua" <<'LUA'
-local token = os.getenv("BENCH_TOKEN")
-if token and token ~= "" then
-  wrk.headers["Authorization"] = "Bearer " .. token
-end
-local body = os.getenv("BENCH_BODY")
-if body and body ~= "" then
-  wrk.method = "POST"
-  wrk.body = body
-  wrk.headers["Content-Type"] = "application/json"
-end
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
-if pace and pace > 0 then
-  function delay() return pace end
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  local ok = summary.requests - e.status
-  io.write(string.format(
-    "BENCH requests=%d secs=%.3f rps=%.2f ok=%d ok_rps=%.2f p50=%.3f p90=%.3f p99=%.3f max=%.3f non2xx=%d sockerr=%d\n",
-    summary.requests, secs, summary.requests / secs, ok, ok / secs,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000,
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-LUA
-
-# --- helpers -----------------------------------------------------------------
-declare -A R   # every result, by "name.field"
-
+# --- helpers (and those of scripts/bench-common.sh) ----------------------------
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || log "cannot reset VmHWM: peaks include earlier phases"; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
-calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
-# Busy CPU ticks of the whole machine (user nice system irq softirq steal).
-machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# utime + stime of a process, in ticks.
-proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$1" | head -1; }
-
-# wrk_results NAME: reads NAME's wrk output (and its CPU time) into R.
-wrk_results() {
-    local name=$1 out="$work/$1.txt" k
-    grep -q '^BENCH ' "$out" || { log "wrk $name printed no result:"; cat "$out" >&2; exit 1; }
-    for k in requests secs rps ok ok_rps p50 p90 p99 max non2xx sockerr; do R[$name.$k]=$(field "$out" "$k"); done
-    R[$name.wrk_cpu]=0
-    [[ -s $work/$name.time ]] && R[$name.wrk_cpu]=$(awk 'NR == 1 { print $1 + $2 }' "$work/$name.time")
-    return 0
-}
-
-# run_wrk NAME URL WRK-ARGS...: wrk under GNU time (for its CPU time).
-run_wrk() {
-    local name=$1 url=$2; shift 2
-    local timer=()
-    [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f '%U %S' -o "$work/$name.time")
-    timeout $((duration + warmup + 60)) "${timer[@]}" \
-        wrk --latency --timeout 10s -s "$work/bench.lua" "$@" "$url" >"$work/$name.txt" 2>&1 ||
-        { log "wrk $name failed:"; cat "$work/$name.txt" >&2; exit 1; }
-}
-
-# measure NAME SERVER-PID WRK-NAMES CMD...: runs CMD, then reads the wrk
-# results of WRK-NAMES (space-separated) and records the server's CPU
-# seconds and the others' (busy minus server minus those wrk runs).
-measure() {
-    local name=$1 spid=$2 wrks=$3; shift 3
-    local b0 s0 t0 b1 s1 t1 w=0 n
-    b0=$(machine_busy); s0=$(proc_ticks "$spid"); t0=$(date +%s.%N)
-    "$@"
-    b1=$(machine_busy); s1=$(proc_ticks "$spid"); t1=$(date +%s.%N)
-    for n in $wrks; do wrk_results "$n"; w=$(calc %.3f "$w + ${R[$n.wrk_cpu]}"); done
-    R[$name.wall]=$(calc %.3f "$t1 - $t0")
-    R[$name.server_cpu]=$(calc %.3f "($s1 - $s0) / $hz")
-    R[$name.other_cpu]=$(calc %.3f "(($b1 - $b0) - ($s1 - $s0)) / $hz - $w")
-}
-
-cores() { calc %.2f "(${R[$1.$2]} < 0 ? 0 : ${R[$1.$2]}) / ${R[$1.wall]}"; }
-
-# combine NAME N: NAME.{requests,secs,rps,p99,server_cpu,other_cpu,wall}
-# from NAME.1 .. NAME.N (p99: the worst round).
-combine() {
-    local name=$1 n=$2 i f
-    for f in requests secs server_cpu other_cpu wall; do R[$name.$f]=0; done
-    R[$name.p99]=0
-    for ((i = 1; i <= n; i++)); do
-        for f in requests secs server_cpu other_cpu wall; do
-            R[$name.$f]=$(calc %.3f "${R[$name.$f]} + ${R[$name.$i.$f]}")
-        done
-        R[$name.p99]=$(calc %.3f "${R[$name.$i.p99]} > ${R[$name.p99]} ? ${R[$name.$i.p99]} : ${R[$name.p99]}")
-        R[$name.rounds]+="${R[$name.$i.rps]%.*}/"
-    done
-    R[$name.rounds]=${R[$name.rounds]%/}
-    R[$name.rps]=$(calc %.2f "${R[$name.requests]} / ${R[$name.secs]}")
-    R[$name.us_per_req]=$(calc %.1f "1e6 * ${R[$name.server_cpu]} / ${R[$name.requests]}")
-}
 
 # start_server ALG: sets server_pid and url.
 start_server() {
-    local alg=$1 dir="$work/data-$1" envs=() errlog=/dev/null i
-    mkdir -p "$dir"
+    local alg=$1 envs=() errlog=/dev/null
     case "$alg" in
         ES256) ;;   # the service's default: an ES256 key generated on first start
         HS256|HS384|HS512)
             envs+=(TOKENGATE_ALGORITHM="$alg" TOKENGATE_SECRET_KEY="$(head -c 48 /dev/urandom | base64 -w0)") ;;
         *) envs+=(TOKENGATE_ALGORITHM="$alg") ;;
     esac
-    [[ -n ${BENCH_RUST_LOG:-} ]] && envs+=(RUST_LOG="$BENCH_RUST_LOG")
     [[ $keep_logs == 1 ]] && errlog="$work/server-$alg.log"
-    env "${envs[@]}" "$bin" --data-dir "$dir" --listen 127.0.0.1:0 >"$work/server-$alg.out" 2>"$errlog" &
-    server_pid=$!
+    start_tokengate "$work/data-$alg" "$work/server-$alg.out" "$errlog" "${envs[@]}"
+    server_pid=$tg_pid
     pids+=("$server_pid")
-    url=""
-    for ((i = 0; i < 200; i++)); do
-        url=$(sed -n 's/^tokengate listening on //p' "$work/server-$alg.out")
-        [[ -n $url ]] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    url=$tg_url
     [[ -n $url ]] || { echo "the $alg server did not start (rerun with --keep-logs)" >&2; exit 1; }
-    [[ $url == http://127.0.0.1:* ]] || { echo "unexpected address $url" >&2; exit 1; }
+    check_address "$url"
 }
 
 stop_server() {
@@ -238,17 +111,15 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
 }
 
-credentials='{"username":"bench","password":"bench-password-123"}'
-# Registers the bench user, logs in, sets token and checks /api/private.
+# What a proxy's forward-auth subrequest carries besides the token.
+forwarded_method='X-Forwarded-Method: GET'
+# Registers the bench user, logs in, sets token and checks /api/private and
+# /auth/verify (200 with X-Auth-Subject).
 get_token() {
-    local code
-    code=$(curl -s --max-time 10 -o "$work/register.json" -w '%{http_code}' \
-        -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register")
-    [[ $code == 201 ]] || { echo "register: HTTP $code $(cat "$work/register.json")" >&2; exit 1; }
-    token=$(curl -s --max-time 10 -H 'Content-Type: application/json' -d "$credentials" "$url/auth/login" | jq -r .access_token)
-    [[ -n $token && $token != null ]] || { echo "login gave no access token" >&2; exit 1; }
-    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/private")
-    [[ $code == 200 ]] || { echo "/api/private with the token: HTTP $code" >&2; exit 1; }
+    register_and_login "$url"
+    expect_status "/api/private with the token" 200 -H "Authorization: Bearer $token" "$url/api/private"
+    expect_status "/auth/verify with the token" 200 -H "Authorization: Bearer $token" -H "$forwarded_method" "$url/auth/verify"
+    [[ -n $(header_value X-Auth-Subject) ]] || { echo "/auth/verify answered 200 without X-Auth-Subject" >&2; exit 1; }
 }
 
 # bare_run NAME MODE SECONDS THREADS: NAME.rate (hashes/s), NAME.ms (wall ms
@@ -279,6 +150,8 @@ storm() {
     wait "$login_wrk"
 }
 
+route_path() { case "$1" in verify) echo /auth/verify ;; *) echo "/api/$1" ;; esac; }
+
 # --- measurements ------------------------------------------------------------
 first_alg=${algorithms%% *}
 for alg in $algorithms; do
@@ -294,21 +167,27 @@ for alg in $algorithms; do
     log "$alg: warm-up, ${warmup} s per route"
     run_wrk "$alg.warm-public" "$url/api/public" -t"$threads" -c"$conns" -d"${warmup}s"
     BENCH_TOKEN=$token run_wrk "$alg.warm-private" "$url/api/private" -t"$threads" -c"$conns" -d"${warmup}s"
+    BENCH_TOKEN=$token run_wrk "$alg.warm-verify" "$url/auth/verify" -H "$forwarded_method" -t"$threads" -c"$conns" -d"${warmup}s"
 
     for ((r = 1; r <= rounds; r++)); do
-        log "$alg: round $r/$rounds: /api/public ${round_secs} s, /api/private ${round_secs} s"
+        log "$alg: round $r/$rounds: /api/public, /api/private, /auth/verify, ${round_secs} s each"
         measure "$alg.public.$r" "$server_pid" "$alg.public.$r" \
             run_wrk "$alg.public.$r" "$url/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
         BENCH_TOKEN=$token measure "$alg.private.$r" "$server_pid" "$alg.private.$r" \
             run_wrk "$alg.private.$r" "$url/api/private" -t"$threads" -c"$conns" -d"${round_secs}s"
-        for route in public private; do
+        BENCH_TOKEN=$token measure "$alg.verify.$r" "$server_pid" "$alg.verify.$r" \
+            run_wrk "$alg.verify.$r" "$url/auth/verify" -H "$forwarded_method" -t"$threads" -c"$conns" -d"${round_secs}s"
+        for route in public private verify; do
             (( ${R[$alg.$route.$r.non2xx]} + ${R[$alg.$route.$r.sockerr]} == 0 )) ||
-                log "WARNING: $alg /api/$route: ${R[$alg.$route.$r.non2xx]} non-2xx, ${R[$alg.$route.$r.sockerr]} socket errors"
+                log "WARNING: $alg $(route_path "$route"): ${R[$alg.$route.$r.non2xx]} non-2xx, ${R[$alg.$route.$r.sockerr]} socket errors"
         done
     done
     combine "$alg.public" "$rounds"
     combine "$alg.private" "$rounds"
+    combine "$alg.verify" "$rounds"
     R[$alg.ratio]=$(calc %.3f "${R[$alg.private.rps]} / ${R[$alg.public.rps]}")
+    R[$alg.verify_private]=$(calc %.3f "${R[$alg.verify.rps]} / ${R[$alg.private.rps]}")
+    R[$alg.verify_public]=$(calc %.3f "${R[$alg.verify.rps]} / ${R[$alg.public.rps]}")
     R[$alg.loaded_kb]=$(status_kb "$server_pid" VmHWM)
 
     if [[ $alg == "$first_alg" ]]; then
@@ -351,25 +230,24 @@ for alg in $algorithms; do
     fi
     stop_server
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+load_after=$(loadavg)
 bench_secs=$((SECONDS - t_start - build_secs))
 
 # --- report ------------------------------------------------------------------
-verdict() { if awk "BEGIN { exit !($1 $2 $3) }"; then echo met; else echo "**missed**"; fi; }
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD 2>/dev/null || commit+=" + uncommitted changes"
+machine_facts
+# key_label ALG: the key's name in the tables.
+key_label() { if [[ $1 == ES256 ]]; then echo "ES256 (default)"; else echo "$1"; fi; }
 
 report() {
-    local alg label
+    local alg
     echo "## tokengate service benchmark"
     echo
     echo "- Command: \`$command_line\`"
-    echo "- Load: wrk -t$threads -c$conns --latency; /api/public and /api/private alternated in $rounds rounds of ${round_secs} s after a ${warmup} s warm-up each; logins wrk -t1 -c$login_conns POST /auth/login for ${duration} s"
+    echo "- Load: wrk -t$threads -c$conns --latency; /api/public, /api/private and /auth/verify (\`$forwarded_method\`) alternated in $rounds rounds of ${round_secs} s after a ${warmup} s warm-up each; logins wrk -t1 -c$login_conns POST /auth/login for ${duration} s"
     echo "- When: $started_at, commit $commit"
     echo "- Binary: $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
-    echo "- Machine: nproc $(nproc), available_parallelism ${R[allcores.threads]:-?}, CPU \"$cpu_model\", Linux $(uname -r), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
-    echo "- Tools: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc -V 2>/dev/null || echo 'rustc ?'), release profile"
+    echo "- Machine: nproc $(nproc), available_parallelism ${R[allcores.threads]:-?}, $(machine_text)"
+    echo "- Tools: $(tools_text)"
     echo "- Load average (1/5/15 min): $load_before before, $load_after after; build ${build_secs} s, measurements ${bench_secs} s"
     echo "- Server logs: ${BENCH_RUST_LOG:-default filter (info: one line per request)}, stderr to /dev/null"
     echo
@@ -380,15 +258,28 @@ report() {
     echo "| key | token bytes | public req/s (rounds) | public p99 | private req/s (rounds) | private p99 | private/public | ≥ 0.90 | server CPU µs/req public / private | others' CPU, cores |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     for alg in $algorithms; do
-        label=$alg
-        [[ $alg == ES256 ]] && label="ES256 (default)"
         printf '| %s | %s | %.0f (%s) | %.2f ms | %.0f (%s) | %.2f ms | %.3f | %s | %s / %s | %s / %s |\n' \
-            "$label" "${R[$alg.token_len]}" \
+            "$(key_label "$alg")" "${R[$alg.token_len]}" \
             "${R[$alg.public.rps]}" "${R[$alg.public.rounds]}" "${R[$alg.public.p99]}" \
             "${R[$alg.private.rps]}" "${R[$alg.private.rounds]}" "${R[$alg.private.p99]}" \
             "${R[$alg.ratio]}" "$(verdict "${R[$alg.ratio]}" '>=' 0.90)" \
             "${R[$alg.public.us_per_req]}" "${R[$alg.private.us_per_req]}" \
             "$(cores "$alg.public" other_cpu)" "$(cores "$alg.private" other_cpu)"
+    done
+    echo
+    echo "### /auth/verify (forward auth) vs /api/private and /api/public"
+    echo
+    echo "What nginx \`auth_request\` / Caddy \`forward_auth\` call for every proxied request: the same Bearer token as /api/private and \`$forwarded_method\`, in the same rounds as the table above (no proxy here: scripts/bench-forward-auth.sh measures it through nginx)."
+    echo
+    echo "| key | verify req/s (rounds) | verify p99 | private p99 | verify/private | verify/public | server CPU µs/req verify / private | others' CPU, cores |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for alg in $algorithms; do
+        printf '| %s | %.0f (%s) | %.2f ms | %.2f ms | %.3f | %.3f | %s / %s | %s |\n' \
+            "$(key_label "$alg")" "${R[$alg.verify.rps]}" "${R[$alg.verify.rounds]}" \
+            "${R[$alg.verify.p99]}" "${R[$alg.private.p99]}" \
+            "${R[$alg.verify_private]}" "${R[$alg.verify_public]}" \
+            "${R[$alg.verify.us_per_req]}" "${R[$alg.private.us_per_req]}" \
+            "$(cores "$alg.verify" other_cpu)"
     done
     echo
     echo "### Logins and the login storm ($login_alg)"
@@ -426,10 +317,4 @@ report() {
     echo "Others' CPU: the machine's busy CPU (incl. steal) during a measurement minus the server's and wrk's; well above 0.1 core, other processes disturbed the run."
 }
 
-report >"$work/report.md"
-cat "$work/report.md"
-if [[ $write == 1 ]]; then
-    mkdir -p docs
-    cp "$work/report.md" docs/bench-service.md
-    log "written to docs/bench-service.md"
-fi
+publish_report docs/bench-service.md

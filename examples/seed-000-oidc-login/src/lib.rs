@@ -9,17 +9,17 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{FromRef, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokengate::Error;
 use tokengate::axum::{AccessToken, TokenGate};
-use tokengate::oidc::{Callback, LOGIN_TIMEOUT, OidcLogin};
+use tokengate::oidc::{BindingCookie, Callback, OidcLogin};
+use tokengate::transport::SetCookies;
 
 /// The provider's name in this app (one provider).
 pub const PROVIDER: &str = "keycloak";
-const BINDING_COOKIE: &str = "oidc_binding";
 
 /// The router state.
 #[derive(Clone)]
@@ -71,16 +71,11 @@ async fn login(
     Query(query): Query<Next>,
 ) -> Result<Response, Error> {
     let begun = state.oidc.begin(PROVIDER, query.next.as_deref()).await?;
-    // Ties the callback to this browser; Lax, as the callback is a
-    // top-level navigation coming from the provider.
-    let binding = format!(
-        "{BINDING_COOKIE}={}; Path=/callback; Max-Age={}; HttpOnly; SameSite=Lax",
-        begun.browser_binding,
-        LOGIN_TIMEOUT.as_secs()
-    );
-    let binding = HeaderValue::try_from(binding).map_err(|e| Error::Unavailable(e.to_string()))?;
+    // Ties the callback to this browser (HttpOnly, SameSite=Lax: the
+    // callback is a top-level navigation coming from the provider).
+    let binding = binding().set(state.gate.transport(), &begun.browser_binding);
     Ok((
-        AppendHeaders([(header::SET_COOKIE, binding)]),
+        SetCookies::from(vec![binding]),
         Redirect::to(&begun.redirect_url),
     )
         .into_response())
@@ -92,10 +87,11 @@ async fn callback(
     headers: HeaderMap,
     Query(query): Query<Callback>,
 ) -> Result<Response, Error> {
-    let binding = cookie(&headers, BINDING_COOKIE);
+    // A binding cookie sent twice (one planted) is refused.
+    let bound = binding().read(&headers)?;
     let identity = state
         .oidc
-        .finish(PROVIDER, &query, binding.as_deref())
+        .finish(PROVIDER, &query, bound.as_deref())
         .await?;
     // The local user is the provider's `sub`, never the email.
     let pair = state
@@ -109,13 +105,14 @@ async fn callback(
             .unwrap_or_else(|e| e.into_inner())
             .insert(family.clone(), identity.id_token);
     }
-    let transport = state.gate.transport();
-    let cookies = transport
-        .set_access_cookies(&pair.access)
-        .into_iter()
-        .chain(transport.set_refresh_cookies(&pair.refresh));
-    let cookies: Vec<_> = cookies.map(|c| (header::SET_COOKIE, c)).collect();
-    Ok((AppendHeaders(cookies), Redirect::to(&identity.next)).into_response())
+    let cookies = state
+        .gate
+        .transport()
+        .login_cookies(&pair.access, &pair.refresh)
+        .and(SetCookies::from(vec![
+            binding().clear(state.gate.transport()),
+        ]));
+    Ok((cookies, Redirect::to(&identity.next)).into_response())
 }
 
 // A GET, as in the article: the session cookies are `SameSite` (default
@@ -142,27 +139,14 @@ async fn logout(
         .await
         .ok()
         .flatten();
-    let cleared: Vec<_> = state
-        .gate
-        .transport()
-        .unset_cookies()
-        .into_iter()
-        .map(|c| (header::SET_COOKIE, c))
-        .collect();
     Ok((
-        AppendHeaders(cleared),
+        state.gate.transport().logout_cookies(),
         Redirect::to(target.as_deref().unwrap_or("/")),
     )
         .into_response())
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+/// The browser binding of a login, on the callback's path.
+fn binding() -> BindingCookie {
+    BindingCookie::new("/callback")
 }

@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, header};
-use axum::response::{AppendHeaders, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tokengate::Error;
 use tokengate::axum::{AccessToken, AnyToken, Identity, RefreshToken, TokenGate, TokenPair};
 use tokengate::token::TokenEngine;
-use tokengate::transport::{CookieSettings, SameSite, TokenLocation, Transport};
+use tokengate::transport::{CookieSettings, SameSite, SetCookies, TokenLocation, Transport};
 use tower_http::cors::CorsLayer;
 
 /// A user of the demo. A real application loads users from its database
@@ -81,15 +81,8 @@ pub fn app(gate: TokenGate, frontend: HeaderValue) -> Router {
         .with_state(gate)
 }
 
-type SetCookies = AppendHeaders<Vec<(header::HeaderName, HeaderValue)>>;
-
 fn session_cookies(gate: &TokenGate, pair: &TokenPair) -> SetCookies {
-    let transport = gate.transport();
-    let cookies = transport
-        .set_access_cookies(&pair.access)
-        .into_iter()
-        .chain(transport.set_refresh_cookies(&pair.refresh));
-    AppendHeaders(cookies.map(|c| (header::SET_COOKIE, c)).collect())
+    gate.transport().login_cookies(&pair.access, &pair.refresh)
 }
 
 async fn login(
@@ -130,13 +123,8 @@ async fn logout(
     token: AnyToken,
 ) -> Result<impl IntoResponse, Error> {
     gate.logout(&token.token).await?;
-    let cleared = gate
-        .transport()
-        .unset_cookies()
-        .into_iter()
-        .map(|c| (header::SET_COOKIE, c));
     Ok((
-        AppendHeaders(cleared.collect::<Vec<_>>()),
+        gate.transport().logout_cookies(),
         Json(json!({"logged_out": true})),
     ))
 }

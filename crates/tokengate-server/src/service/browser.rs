@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use axum::response::{AppendHeaders, IntoResponse, Response};
-use http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokengate::Error;
 use tokengate::axum::{AccessToken, AnyToken, FirstParty, IssuedBy, RefreshToken, TokenPair};
@@ -50,15 +49,12 @@ struct Status {
 
 /// The response of a login or refresh: the four cookies, no token in the body.
 fn with_cookies(state: &AppState, pair: &TokenPair, user: &User) -> Response {
-    let transport = state.gate.transport();
-    let cookies: Vec<_> = transport
-        .set_access_cookies(&pair.access)
-        .into_iter()
-        .chain(transport.set_refresh_cookies(&pair.refresh))
-        .map(|c| (SET_COOKIE, c))
-        .collect();
+    let cookies = state
+        .gate
+        .transport()
+        .login_cookies(&pair.access, &pair.refresh);
     (
-        AppendHeaders(cookies),
+        cookies,
         Json(Session {
             id: user.id,
             username: user.username.clone(),

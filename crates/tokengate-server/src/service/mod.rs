@@ -21,11 +21,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::middleware::{self, Next};
-use axum::response::{AppendHeaders, IntoResponse, Response};
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
 use tokengate::axum::{TokenGate, UserLoader};
 use tokengate::token::VerifiedToken;
-use tokengate::transport::TokenLocation;
+use tokengate::transport::{SetCookies, TokenLocation};
 use tokengate::users::{PasswordHasher, PasswordPolicy};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
@@ -85,14 +85,8 @@ impl UserLoader for AppState {
 
 impl AppState {
     /// `Set-Cookie` headers that clear every session cookie (logouts).
-    pub(crate) fn cleared_cookies(&self) -> AppendHeaders<Vec<(HeaderName, HeaderValue)>> {
-        let cookies = self.gate.transport().unset_cookies();
-        AppendHeaders(
-            cookies
-                .into_iter()
-                .map(|c| (header::SET_COOKIE, c))
-                .collect(),
-        )
+    pub(crate) fn cleared_cookies(&self) -> SetCookies {
+        self.gate.transport().logout_cookies()
     }
 
     pub(crate) fn password_policy(&self) -> PasswordPolicy {

@@ -6,15 +6,18 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
-use http::header::{ACCEPT, COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use std::sync::LazyLock;
+
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::header::{ACCEPT, SET_COOKIE};
+use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokengate::Error;
 use tokengate::axum::Requirement;
 use tokengate::claims::TokenType;
 use tokengate::forward::OriginalRequest;
-use tokengate::oidc::{Callback, LOGIN_TIMEOUT};
+use tokengate::oidc::{BindingCookie, Callback};
+use tokengate::transport::SetCookies;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,8 +26,8 @@ use super::AppState;
 use super::openapi::{NotFound, Unavailable};
 
 /// The cookie that ties a callback to the browser that started the login.
-const BINDING_COOKIE: &str = "tg_oidc";
-const BINDING_PATH: &str = "/auth/oidc";
+/// The browser binding of a login, on the path of every provider's callback.
+static BINDING: LazyLock<BindingCookie> = LazyLock::new(|| BindingCookie::new("/auth/oidc"));
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,9 +108,9 @@ async fn login(
     let original = OriginalRequest::from_headers(&headers);
     let next = query.next.as_deref().or(original.uri());
     let begun = state.oidc.begin(&name, next).await?;
-    let cookie = binding_cookie(&state, &begun.browser_binding, LOGIN_TIMEOUT.as_secs());
+    let cookie = BINDING.set(state.gate.transport(), &begun.browser_binding);
     Ok((
-        AppendHeaders([(SET_COOKIE, cookie)]),
+        SetCookies::from(vec![cookie]),
         Redirect::to(&begun.redirect_url),
     )
         .into_response())
@@ -146,18 +149,16 @@ async fn callback(
     headers: HeaderMap,
     Query(query): Query<Callback>,
 ) -> Response {
-    let binding = cookie(&headers, BINDING_COOKIE);
-    let clear = binding_cookie(&state, "", 0);
-    let finished = finish(&state, &name, &query, binding.as_deref()).await;
+    let clear = BINDING.clear(state.gate.transport());
+    let finished = match BINDING.read(&headers) {
+        Ok(binding) => finish(&state, &name, &query, binding.as_deref()).await,
+        Err(tossed) => Err(tossed),
+    };
     super::metrics::login("oidc", &finished);
     match finished {
         Ok((next, session)) => {
-            let cookies = session.into_iter().chain([clear]).map(|c| (SET_COOKIE, c));
-            (
-                AppendHeaders(cookies.collect::<Vec<_>>()),
-                Redirect::to(&next),
-            )
-                .into_response()
+            let cookies = session.and(SetCookies::from(vec![clear]));
+            (cookies, Redirect::to(&next)).into_response()
         }
         Err(error) => {
             tracing::info!(provider = %name, error = %error, "OIDC login refused");
@@ -174,7 +175,7 @@ async fn finish(
     name: &str,
     query: &Callback,
     binding: Option<&str>,
-) -> Result<(String, Vec<HeaderValue>), Error> {
+) -> Result<(String, SetCookies), Error> {
     let identity = state.oidc.finish(name, query, binding).await?;
     let user = state
         .db
@@ -196,12 +197,10 @@ async fn finish(
             )
             .await?;
     }
-    let transport = state.gate.transport();
-    let cookies = transport
-        .set_access_cookies(&pair.access)
-        .into_iter()
-        .chain(transport.set_refresh_cookies(&pair.refresh))
-        .collect();
+    let cookies = state
+        .gate
+        .transport()
+        .login_cookies(&pair.access, &pair.refresh);
     Ok((identity.next, cookies))
 }
 
@@ -295,29 +294,4 @@ async fn logout(
         .unwrap_or(None)
         .unwrap_or_else(|| "/".to_owned());
     Ok((state.cleared_cookies(), Redirect::to(&target)).into_response())
-}
-
-fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if state.settings.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    // Lax: the callback is a top-level navigation from the provider.
-    let cookie = format!(
-        "{BINDING_COOKIE}={value}; Path={BINDING_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    );
-    // The value is a UUID (or empty): always a valid header value.
-    HeaderValue::try_from(cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }

@@ -320,7 +320,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     upstream tokengate {{ server {tokengate}; keepalive 8; }}
-    upstream app {{ server {app}; }}
+    upstream app {{ server {app}; keepalive 8; }}
 {server_body}
 }}
 "

@@ -15,8 +15,8 @@ use crate::fake_oidc::{
 };
 use crate::oidc_provider::{WEB_CLIENT_ID, WEB_CLIENT_SECRET};
 use crate::rp::{
-    LoginStart, ProviderEntry, Session, assert_linked, assert_no_session, callback, callback_query,
-    expect_refused, local_target, me, start_login, start_rp, user_count,
+    LoginStart, ProviderEntry, STATE_COOKIE, Session, assert_linked, assert_no_session, callback,
+    callback_query, expect_refused, local_target, me, start_login, start_rp, user_count,
 };
 
 /// The error codes of a refused callback, one place to change them:
@@ -360,6 +360,25 @@ async fn state_is_single_use_and_bound_to_the_browser() {
         let resp = callback(api, FAKE, query, cookie.as_deref(), None).await;
         expect_refused(resp, STATE_ERROR, what);
         // Checked before the code is spent at the provider.
+        assert_eq!(rig.fake.token_calls(), 0, "{what}: the code was exchanged");
+    }
+    // The binding cookie twice (one planted by a sibling subdomain): which
+    // is the browser's cannot be told, so neither order is taken, not even
+    // with the genuine one first.
+    let planted = format!("{STATE_COOKIE}=planted");
+    for (what, cookie) in [
+        (
+            "the genuine binding, then a planted one",
+            format!("{}; {planted}", a.cookie_header()),
+        ),
+        (
+            "a planted binding, then the genuine one",
+            format!("{planted}; {}", a.cookie_header()),
+        ),
+    ] {
+        let query = callback_query(Some(&code), Some(&a.state), iss);
+        let resp = callback(api, FAKE, &query, Some(&cookie), None).await;
+        expect_refused(resp, "invalid_header", what);
         assert_eq!(rig.fake.token_calls(), 0, "{what}: the code was exchanged");
     }
     assert_eq!(user_count(&rig.dir), 0);

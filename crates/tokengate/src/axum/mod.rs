@@ -47,6 +47,21 @@ use crate::transport::{Located, Transport, double_submit};
 
 type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
 
+/// Appends each cookie as a `Set-Cookie` header.
+impl axum::response::IntoResponseParts for crate::transport::SetCookies {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(
+        self,
+        mut res: axum::response::ResponseParts,
+    ) -> Result<axum::response::ResponseParts, Self::Error> {
+        for value in self {
+            res.headers_mut().append(http::header::SET_COOKIE, value);
+        }
+        Ok(res)
+    }
+}
+
 /// Who a token is for: what Flask-JWT-Extended's `user_identity_loader` and
 /// `additional_claims_loader` provide.
 ///

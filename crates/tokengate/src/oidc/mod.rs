@@ -26,12 +26,16 @@
 //! let login = OidcLogin::new(vec![keycloak]).map_err(|e| tokengate::Error::Unavailable(e.to_string()))?;
 //! login.start();
 //! let begun = login.begin("keycloak", Some("/memos")).await?;
-//! // Redirect to begun.redirect_url, keeping begun.browser_binding in a cookie.
+//! // Redirect to begun.redirect_url, keeping begun.browser_binding in a
+//! // cookie (`BindingCookie`).
 //! # Ok(()) }
 //! ```
 
+mod binding;
 mod client;
 mod pending;
+
+pub use binding::BindingCookie;
 
 use std::sync::Arc;
 use std::time::Duration;

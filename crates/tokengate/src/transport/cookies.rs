@@ -81,14 +81,26 @@ impl Default for CookieSettings {
     }
 }
 
-/// The value of cookie `name`, from any `Cookie` header.
+/// The value of cookie `name`, from any `Cookie` header: the one way
+/// tokengate reads a cookie (its token cookies, the OIDC binding cookie,
+/// and yours).
 ///
 /// A request that carries `name` more than once is refused with
 /// `invalid_header`: browsers send every cookie whose domain and path
 /// match, so a second one is a cookie planted by a sibling subdomain or a
 /// narrower path (cookie tossing), and which of them is the real one cannot
 /// be told. Taking the first would let the planted one win.
-pub(super) fn find(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
+///
+/// ```
+/// use tokengate::transport::find_cookie;
+///
+/// let (parts, _) = http::Request::get("/").header("Cookie", "a=1; b=2").body(()).unwrap().into_parts();
+/// assert_eq!(find_cookie(&parts.headers, "b").unwrap().as_deref(), Some("2"));
+/// assert_eq!(find_cookie(&parts.headers, "c").unwrap(), None);
+/// let (tossed, _) = http::Request::get("/").header("Cookie", "b=mine; b=planted").body(()).unwrap().into_parts();
+/// assert_eq!(find_cookie(&tossed.headers, "b").unwrap_err().code(), "invalid_header");
+/// ```
+pub fn find_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
     let mut values = headers
         .get_all(header::COOKIE)
         .iter()
@@ -108,6 +120,125 @@ pub(super) fn find(headers: &HeaderMap, name: &str) -> Result<Option<String>, Er
     Ok(Some(value.to_owned()))
 }
 
+/// `Set-Cookie` header values, added to a response as they are (with the
+/// `axum` feature, as a response part: `(cookies, Json(body))`).
+///
+/// ```
+/// use tokengate::token::IssuedToken;
+/// use tokengate::transport::Transport;
+///
+/// let issued = |token: &str| IssuedToken { token: token.into(), jti: "j".into(), csrf: Some("c".into()),
+///     issued_at: 0, expires_at: 900, family: None };
+/// let cookies = Transport::default().login_cookies(&issued("a.a.a"), &issued("r.r.r"));
+/// let names: Vec<&str> = cookies.values().iter().map(|c| c.to_str().unwrap().split('=').next().unwrap()).collect();
+/// assert_eq!(names, ["access_token_cookie", "csrf_access_token", "refresh_token_cookie", "csrf_refresh_token"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SetCookies(Vec<HeaderValue>);
+
+impl SetCookies {
+    /// Adds the cookies of `other` after these.
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// let t = Transport::default();
+    /// assert_eq!(t.logout_cookies().and(t.logout_cookies()).values().len(), 8);
+    /// ```
+    pub fn and(mut self, other: SetCookies) -> Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// The header values, in order.
+    ///
+    /// ```
+    /// use tokengate::transport::SetCookies;
+    ///
+    /// assert!(SetCookies::default().values().is_empty());
+    /// ```
+    pub fn values(&self) -> &[HeaderValue] {
+        &self.0
+    }
+}
+
+impl From<Vec<HeaderValue>> for SetCookies {
+    fn from(values: Vec<HeaderValue>) -> Self {
+        SetCookies(values)
+    }
+}
+
+impl IntoIterator for SetCookies {
+    type Item = HeaderValue;
+    type IntoIter = std::vec::IntoIter<HeaderValue>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// A cookie of the application's own (not a token cookie): set with the
+/// transport's `Secure` and `Domain`, HttpOnly, on its own path, with its
+/// own `SameSite` and lifetime. What [`Transport::own_cookie`] builds.
+///
+/// ```
+/// use std::time::Duration;
+/// use tokengate::transport::{OwnCookie, SameSite};
+///
+/// let binding = OwnCookie::new("/auth/oidc", Duration::from_secs(600)).same_site(SameSite::Lax);
+/// # let _ = binding;
+/// ```
+#[derive(Debug, Clone)]
+pub struct OwnCookie {
+    path: String,
+    max_age: std::time::Duration,
+    same_site: Option<SameSite>,
+}
+
+impl OwnCookie {
+    /// A cookie on `path` that lives `max_age` (zero: cleared).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::transport::{OwnCookie, Transport};
+    ///
+    /// let set = Transport::default().own_cookie("pref", "dark", &OwnCookie::new("/app", Duration::from_secs(60)));
+    /// assert_eq!(set.to_str().unwrap(), "pref=dark; HttpOnly; SameSite=Lax; Path=/app; Max-Age=60");
+    /// ```
+    pub fn new(path: impl Into<String>, max_age: std::time::Duration) -> Self {
+        OwnCookie {
+            path: path.into(),
+            max_age,
+            same_site: None,
+        }
+    }
+
+    /// Its `SameSite` (default: the transport's).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::transport::{OwnCookie, SameSite, Transport};
+    ///
+    /// let mut strict = Transport::default();
+    /// strict.cookies.same_site = SameSite::Strict;
+    /// let lax = OwnCookie::new("/", Duration::from_secs(1)).same_site(SameSite::Lax);
+    /// assert!(strict.own_cookie("c", "v", &lax).to_str().unwrap().contains("SameSite=Lax"));
+    /// ```
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = Some(same_site);
+        self
+    }
+}
+
+/// The attributes of one `Set-Cookie`.
+struct Attributes<'a> {
+    path: &'a str,
+    http_only: bool,
+    same_site: SameSite,
+    /// `None`: a session cookie; zero: cleared.
+    max_age: Option<i64>,
+}
+
 impl Transport {
     fn cookie(
         &self,
@@ -117,11 +248,24 @@ impl Transport {
         max_age: Option<i64>,
     ) -> HeaderValue {
         let settings = &self.cookies;
+        // Session cookies (Flask-JWT-Extended's default) unless cleared.
+        let max_age = max_age.filter(|age| *age == 0 || !settings.session);
+        let attributes = Attributes {
+            path: &settings.path,
+            http_only,
+            same_site: settings.same_site,
+            max_age,
+        };
+        self.build_cookie(name, value, &attributes)
+    }
+
+    fn build_cookie(&self, name: &str, value: String, attributes: &Attributes<'_>) -> HeaderValue {
+        let settings = &self.cookies;
         let mut c = Cookie::build((name.to_owned(), value))
-            .path(settings.path.clone())
-            .http_only(http_only)
+            .path(attributes.path.to_owned())
+            .http_only(attributes.http_only)
             .secure(settings.secure)
-            .same_site(match settings.same_site {
+            .same_site(match attributes.same_site {
                 SameSite::Lax => cookie::SameSite::Lax,
                 SameSite::Strict => cookie::SameSite::Strict,
                 SameSite::None => cookie::SameSite::None,
@@ -129,17 +273,72 @@ impl Transport {
         if let Some(domain) = &settings.domain {
             c = c.domain(domain.clone());
         }
-        match max_age {
+        match attributes.max_age {
             Some(0) => {
                 c = c
                     .max_age(time::Duration::ZERO)
                     .expires(time::OffsetDateTime::UNIX_EPOCH)
             }
-            Some(secs) if !settings.session => c = c.max_age(time::Duration::seconds(secs)),
-            _ => {}
+            Some(secs) => c = c.max_age(time::Duration::seconds(secs)),
+            None => {}
         }
-        // Token, names and settings are all header-safe ASCII.
-        HeaderValue::from_str(&c.build().to_string()).expect("cookie is a valid header value")
+        // Cookie values that are not header-safe cannot be set: an empty
+        // value is sent instead (callers pass tokens and random ids).
+        HeaderValue::from_str(&c.build().to_string()).unwrap_or_else(|_| {
+            HeaderValue::from_str(&format!("{name}=")).unwrap_or(HeaderValue::from_static(""))
+        })
+    }
+
+    /// A `Set-Cookie` value for a cookie of the application's own, with
+    /// this transport's `Secure` and `Domain` (see [`OwnCookie`]); always
+    /// HttpOnly. Read it back with [`find_cookie`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::transport::{OwnCookie, Transport};
+    ///
+    /// let mut transport = Transport::default();
+    /// transport.cookies.secure = true;
+    /// let cleared = transport.own_cookie("pref", "", &OwnCookie::new("/", Duration::ZERO));
+    /// let text = cleared.to_str().unwrap();
+    /// assert!(text.contains("Secure") && text.contains("Max-Age=0"));
+    /// ```
+    pub fn own_cookie(&self, name: &str, value: &str, cookie: &OwnCookie) -> HeaderValue {
+        let attributes = Attributes {
+            path: &cookie.path,
+            http_only: true,
+            same_site: cookie.same_site.unwrap_or(self.cookies.same_site),
+            max_age: Some(i64::try_from(cookie.max_age.as_secs()).unwrap_or(i64::MAX)),
+        };
+        self.build_cookie(name, value.to_owned(), &attributes)
+    }
+
+    /// The cookies of a login: access and refresh token, each with its
+    /// CSRF cookie when the token has a `csrf` claim.
+    ///
+    /// ```
+    /// use tokengate::token::IssuedToken;
+    /// use tokengate::transport::Transport;
+    ///
+    /// let issued = IssuedToken { token: "t.t.t".into(), jti: "j".into(), csrf: None,
+    ///     issued_at: 0, expires_at: 900, family: None };
+    /// assert_eq!(Transport::default().login_cookies(&issued, &issued).values().len(), 2);
+    /// ```
+    pub fn login_cookies(&self, access: &IssuedToken, refresh: &IssuedToken) -> SetCookies {
+        let mut values = self.set_access_cookies(access);
+        values.extend(self.set_refresh_cookies(refresh));
+        SetCookies(values)
+    }
+
+    /// The cookies that clear a login's four cookies (logout).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// assert_eq!(Transport::default().logout_cookies().values().len(), 4);
+    /// ```
+    pub fn logout_cookies(&self) -> SetCookies {
+        SetCookies(self.unset_cookies())
     }
 
     fn set_pair(&self, token: &IssuedToken, jwt_name: &str, csrf_name: &str) -> Vec<HeaderValue> {
@@ -254,9 +453,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1; b=2".parse().unwrap());
         h.append(header::COOKIE, "c=3".parse().unwrap());
-        assert_eq!(find(&h, "b").unwrap().as_deref(), Some("2"));
-        assert_eq!(find(&h, "c").unwrap().as_deref(), Some("3"));
-        assert_eq!(find(&h, "d").unwrap(), None);
+        assert_eq!(find_cookie(&h, "b").unwrap().as_deref(), Some("2"));
+        assert_eq!(find_cookie(&h, "c").unwrap().as_deref(), Some("3"));
+        assert_eq!(find_cookie(&h, "d").unwrap(), None);
     }
 
     #[test]
@@ -266,7 +465,7 @@ mod tests {
             for v in headers {
                 h.append(header::COOKIE, v.parse().unwrap());
             }
-            find(&h, "access_token_cookie")
+            find_cookie(&h, "access_token_cookie")
         };
         // Cookie tossing: a planted cookie beside the real one, in one
         // header or in two, whichever comes first, even with equal values.

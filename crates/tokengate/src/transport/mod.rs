@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 use http::{HeaderMap, HeaderName, Method, header};
 
-pub use cookies::{CookieSettings, SameSite};
+pub use cookies::{CookieSettings, OwnCookie, SameSite, SetCookies, find_cookie};
 pub use csrf::check_csrf;
 pub(crate) use csrf::double_submit;
 
@@ -226,7 +226,7 @@ impl Transport {
                         TokenType::Access => &self.access_cookie,
                         TokenType::Refresh => &self.refresh_cookie,
                     };
-                    cookies::find(&parts.headers, name)?
+                    cookies::find_cookie(&parts.headers, name)?
                 }
                 TokenLocation::QueryString => parts.uri.query().and_then(|q| {
                     form_urlencoded::parse(q.as_bytes())
