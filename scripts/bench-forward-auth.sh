@@ -26,11 +26,9 @@
 #    headers;
 #  - front without auth: the snippet's own `location /` block, read from the
 #    file, without its auth_request, auth_request_set and error_page lines:
-#    the same proxy_set_header lines and the same HTTP version to `app` (the
-#    snippet sets no proxy_http_version there: nginx's default, HTTP/1.0 with
-#    `Connection: close`), so that the two fronts differ ONLY by the auth
-#    subrequest. Hence on both fronts nginx opens a new TCP connection to the
-#    backend for every request (`keepalive` of `upstream app` unused).
+#    the same proxy_set_header lines and the same HTTP version to `app`
+#    (HTTP/1.1, connections kept), so that the two fronts differ ONLY by the
+#    auth subrequest.
 # Every request carries the same Bearer token, the front without auth
 # included.
 #
@@ -42,10 +40,10 @@
 # of the rounds) and p99 (worst round), the ratio with auth / without auth,
 # the CPU time per request of nginx (master + worker) and of tokengate
 # (utime + stime from /proc/PID/stat), the TCP connections opened per 1000
-# requests (machine-wide ActiveOpens in /proc/net/snmp: about 1000 on both
-# fronts, one to the backend per request; with auth minus without auth =
-# the connections to tokengate per 1000 checks, about 0 when nginx keeps
-# them alive, about 1000 when it opens one per check), and "others": the
+# requests (machine-wide ActiveOpens in /proc/net/snmp; with auth minus
+# without auth = the connections to tokengate per 1000 checks, about 0 when
+# nginx keeps them alive, about 1000 when it opens one per check), and
+# "others": the
 # machine's busy CPU minus nginx's, tokengate's and wrk's (other processes;
 # above ~0.1 core the throughput numbers are disturbed).
 #
@@ -309,7 +307,7 @@ report() {
     echo "- When: $started_at, commit $commit"
     echo "- Binary: $bin, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ); tokengate's default key (ES256), logs: ${BENCH_RUST_LOG:-default filter (info: one line per request)}, stderr to /dev/null; /auth/verify's 200: Content-Length ${verify_length:-none}"
     echo "- Tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(tools_text)"
-    echo "- nginx: one process tree (master + 1 worker), access_log off. Front with auth: a server with \`include deploy/nginx/tokengate.conf;\` (the shipped snippet), \`upstream tokengate\` with $keepalive_label (deploy/nginx/site.conf: keepalive 32), \`upstream app\` with keepalive 32. Front without auth: the snippet's \`location /\` without its auth_request, auth_request_set and error_page lines (the same headers and HTTP version to the backend: HTTP/1.0, a new connection per request on both fronts)"
+    echo "- nginx: one process tree (master + 1 worker), access_log off. Front with auth: a server with \`include deploy/nginx/tokengate.conf;\` (the shipped snippet), \`upstream tokengate\` with $keepalive_label (deploy/nginx/site.conf: keepalive 32), \`upstream app\` with keepalive 32. Front without auth: the snippet's \`location /\` without its auth_request, auth_request_set and error_page lines (the same headers and HTTP version to the backend)"
     echo "- Load: wrk -t$threads -c$conns --latency, the same Bearer token on every request (${#token} bytes); the targets alternated in $rounds rounds of ${round_secs} s after a ${warmup} s warm-up each"
     echo "- Load average (1/5/15 min): $load_before before, $load_after after; build ${build_secs} s, measurements ${bench_secs} s"
     echo
@@ -332,7 +330,7 @@ report() {
         "${R[ratio]}" "${R[p50_added]}" "${R[plain.p50]}" "${R[auth.p50]}" "${R[plain.p99]}" "${R[auth.p99]}" "${R[tokengate_opens_per_k]}"
     echo
     echo "Errors: $(for t in $targets; do printf '%s %.0f non-2xx, %.0f socket errors; ' "$t" "${R[$t.non2xx]}" "${R[$t.sockerr]}"; done)nginx error log: ${R[nginx_errors]:-0} error lines."
-    echo "TCP connects: the machine's connect()s (ActiveOpens, /proc/net/snmp) per 1000 requests. Both fronts open one connection to the backend per request (about 1000: the snippet's \`location /\` proxies by HTTP/1.0, \`Connection: close\`), and wrk reconnects to nginx every 1000 requests (keepalive_requests), about 1; what the front with auth opens beyond that goes to tokengate: about 0 when nginx keeps those connections alive, about 1000 when it opens one per check."
+    echo "TCP connects: the machine's connect()s (ActiveOpens, /proc/net/snmp) per 1000 requests. Both fronts keep their connections to the backend, and wrk reconnects to nginx every 1000 requests (keepalive_requests), about 1; what the front with auth opens beyond that goes to tokengate: about 0 when nginx keeps those connections alive, about 1000 when it opens one per check."
     echo "CPU: utime + stime from /proc/PID/stat over each round (nginx: master + worker), divided by the requests. Others' CPU: the machine's busy CPU (incl. steal) minus nginx's, tokengate's and wrk's; well above 0.1 core, other processes disturbed the run. With $(nproc) cores, wrk, nginx and tokengate share the CPU: the requests/s are those of the whole chain on this machine, the CPU per request is what each part costs."
 }
 
