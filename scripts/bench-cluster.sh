@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks tokengate as several instances sharing PostgreSQL and Redis
-# (issue 4), on 127.0.0.1, and prints a markdown report on stdout (also
+# Benchmarks tokengate as several instances sharing PostgreSQL and Redis,
+# on 127.0.0.1, and prints a markdown report on stdout (also
 # written to docs/bench-cluster.md); progress goes to stderr.
 #
 #   scripts/bench-cluster.sh                     # build, then about 7 minutes of measurements
@@ -40,7 +40,7 @@
 # ES256 PEM file generated with openssl. The script checks that both publish
 # the same JWKS.
 #
-# Targets (issue 4): propagation p99 under 50 ms with Redis.
+# Targets: propagation p99 under 50 ms with Redis.
 #
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_WARMUP (2 s),
 # BENCH_ROUNDS (3), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),

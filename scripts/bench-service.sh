@@ -35,7 +35,7 @@
 # busy CPU minus the server's and wrk's (other processes; above ~0.1 core
 # the throughput numbers are disturbed).
 #
-# Targets (issue 3): /api/private >= 0.90 x /api/public requests/s for every
+# Targets: /api/private >= 0.90 x /api/public requests/s for every
 # algorithm; logins/s >= 0.90 x bare argon2id hashes/s; /api/private p99 < 10
 # ms during a login storm; idle RSS < 20 MB. /auth/verify: no target, the
 # ratios verify/private and verify/public are reported.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets of fuzz/ on the stable toolchain and runs each for
-# a bounded time over its corpus (issue 8). What `cargo fuzz build -s none`
+# a bounded time over its corpus. It does what `cargo fuzz build -s none`
 # does, without cargo-fuzz or a nightly compiler: SanitizerCoverage through
 # stable codegen flags, libFuzzer from the libfuzzer-sys crate.
 #

@@ -47,7 +47,7 @@ TOKENGATE_TEST_DATABASE=postgres cargo nextest run --workspace --locked --test-t
   -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/))'
 cargo test --workspace --doc --locked
 
-# Hardening (issue 8). The dependency audit: licenses, bans (one crypto
+# Hardening. The dependency audit: licenses, bans (one crypto
 # backend) and sources always; advisories only where the RustSec database
 # (a git repository on GitHub) can be fetched, which this machine cannot.
 if ! cargo deny --version >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 //! The service's JSON request bodies, through the real router in-process
 //! (SQLite, every token location on, so the JSON-body token middleware too):
 //! the first byte picks the route and the content type, the rest is the
-//! body. Every answer is below 500, and every error is SPEC.md's JSON
+//! body. Every answer is below 500, and every error is the JSON
 //! `{"code","msg"}`.
 #![no_main]
 

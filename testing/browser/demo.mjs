@@ -1,4 +1,4 @@
-// The browser test of tokengate's demo page (issue 7): Debian's chromium,
+// The browser test of tokengate's demo page: Debian's chromium,
 // headless, driven through playwright-core (never a downloaded browser).
 //
 //   node testing/browser/demo.mjs BASE_URL ARTIFACT_DIR

@@ -1,6 +1,6 @@
 // A real OpenID Provider (node-oidc-provider) for tokengate's service tests:
-// trusted external issuers (issue 5) and OIDC login as a relying party
-// (issue 6). Everything lives in memory and is lost on exit.
+// trusted external issuers and OIDC login as a relying party.
+// Everything lives in memory and is lost on exit.
 //
 //   node provider.mjs [--port N] [--resources URL,URL]
 //                     [--default-resource URL|none]

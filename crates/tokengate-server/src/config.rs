@@ -1,4 +1,4 @@
-//! The service's settings (SPEC.md, "Running it").
+//! The service's settings (the README's configuration table lists them).
 //!
 //! Each setting is, by rising precedence: its default, a key of the TOML
 //! file named by `--config` or `TOKENGATE_CONFIG`, the environment variable

@@ -1,9 +1,13 @@
 //! The one error type of request handling, and its mapping to HTTP.
 //!
 //! Every failure a client can cause maps, in [`Error::code`], [`Error::status`]
-//! and [`Error::www_authenticate`], to the code, status and RFC 6750 header of
-//! SPEC.md. Start-up failures (a bad key, a bad setting) are a different type,
-//! [`KeyError`](crate::keys::KeyError), because no client should ever see them.
+//! and [`Error::www_authenticate`], to a code, a status and an RFC 6750
+//! header, and answers the JSON body `{"code": "...", "msg": "..."}`
+//! ([`ErrorBody`]). Start-up failures (a bad key, a bad setting) are a
+//! different type, [`KeyError`](crate::keys::KeyError), because no client
+//! should ever see them.
+//!
+//! The codes, statuses and challenges are tabled on [`Error`].
 
 use http::StatusCode;
 use serde::Serialize;
@@ -11,6 +15,35 @@ use serde::Serialize;
 /// A request that tokengate refuses, with the reason a client may see.
 ///
 /// The `msg` strings never contain the token, a key or any secret.
+///
+/// | code | status | when | `WWW-Authenticate` |
+/// |---|---|---|---|
+/// | `authorization_header_missing` | 401 | no token in any enabled location | `Bearer realm="tokengate"` |
+/// | `invalid_header` | 401 | `Authorization` present but not `Bearer <token>`; two `Authorization` headers; a token cookie sent twice | `Bearer realm="tokengate"` |
+/// | `invalid_token` | 401 | malformed, bad signature, wrong algorithm, unknown key, `nbf` or `iat` in the future, a header tokengate refuses; also a token whose subject no longer loads as a user | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `invalid_claims` | 401 | wrong `aud` or `iss`, a required claim missing or of the wrong type | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `token_expired` | 401 | `exp` has passed (beyond the leeway) | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `token_revoked` | 401 | the `jti` or the login (`fam`) is revoked, or the token predates its subject's revoke-all time | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `wrong_token_type` | 401 | a refresh token where an access token is needed, or the reverse | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `fresh_token_required` | 401 | the route needs a fresh access token | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `csrf_failed` | 401 | a token from a cookie on POST, PUT, PATCH or DELETE (for forward auth: an original method not known to be GET, HEAD or OPTIONS) without a matching `X-CSRF-TOKEN` | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `invalid_credentials` | 401 | wrong username or password (one message for both) | `Bearer realm="tokengate"` |
+/// | `insufficient_scope` | 403 | the token is valid but lacks a required scope | `Bearer realm="tokengate", error="insufficient_scope", scope="..."` |
+/// | `insufficient_role` | 403 | the token is valid but lacks a required role | none |
+/// | `registration_closed` | 403 | registration is disabled by configuration | none |
+/// | `invalid_request` | 400 | a malformed body or field (the message names it) | none |
+/// | `not_found` | 404 | the thing a route names does not exist | none |
+/// | `username_taken` | 409 | registration of an existing username (in any case) | none |
+/// | `rate_limited` | 429 | too many attempts; `Retry-After` says when to try again | none |
+/// | `unavailable` | 503 | a backend failed; the request may succeed later | none |
+/// | `store_unavailable` | 503 | the store of users, logins or revocations cannot be reached; `Retry-After: 5` | none |
+///
+/// The `scope=` of an `insufficient_scope` challenge names scopes that
+/// would do: the first alternative of a [`Scoped`](crate::axum::Scoped)
+/// requirement, or the scopes a forward-auth check found missing. With the `axum`
+/// feature, an `Error` is a response with exactly this status, body and
+/// headers; [`TokenGate::on_error`](crate::axum::TokenGate::on_error)
+/// replaces any of them.
 ///
 /// ```
 /// use tokengate::Error;
@@ -118,7 +151,7 @@ impl From<crate::keys::KeyError> for Error {
 }
 
 impl Error {
-    /// The code of SPEC.md's error table.
+    /// The machine-readable code (the module's table lists every one).
     ///
     /// ```
     /// use tokengate::Error;
@@ -151,7 +184,7 @@ impl Error {
         }
     }
 
-    /// The HTTP status of SPEC.md's error table: 401 for token problems,
+    /// The HTTP status: 401 for token problems,
     /// 403 for a missing scope or role, never 401 for it.
     ///
     /// ```
@@ -184,9 +217,9 @@ impl Error {
     ///
     /// assert_eq!(Error::AuthorizationHeaderMissing.www_authenticate().unwrap(), r#"Bearer realm="tokengate""#);
     /// assert_eq!(Error::TokenExpired.www_authenticate().unwrap(),
-    ///     r#"Bearer realm="tokengate", error="invalid_token""#);
+    ///    r#"Bearer realm="tokengate", error="invalid_token""#);
     /// assert_eq!(Error::InsufficientScope("read:messages".into()).www_authenticate().unwrap(),
-    ///     r#"Bearer realm="tokengate", error="insufficient_scope", scope="read:messages""#);
+    ///    r#"Bearer realm="tokengate", error="insufficient_scope", scope="read:messages""#);
     /// assert_eq!(Error::UsernameTaken.www_authenticate(), None);
     /// ```
     pub fn www_authenticate(&self) -> Option<String> {

@@ -33,4 +33,10 @@ pub mod transport;
 pub mod users;
 
 pub use error::{Error, ErrorBody};
+
+/// The snippets of the migration guide from Flask-JWT-Extended, run as
+/// doctests so that the guide keeps compiling.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../../docs/from-flask-jwt-extended.md")]
+mod from_flask_jwt_extended {}
 pub use jws::{Header, MAX_TOKEN_LEN};

@@ -578,9 +578,20 @@ pub struct SignedPayload {
 /// assert!(tokengate::token::now() > 1_700_000_000);
 /// ```
 pub fn now() -> i64 {
+    now_millis().div_euclid(1000)
+}
+
+/// Milliseconds since the Unix epoch: the clock of issue times (a UUIDv7
+/// `jti`) and revoke-all cut-offs.
+///
+/// ```
+/// let ms = tokengate::token::now_millis();
+/// assert!(ms / 1000 >= tokengate::token::now() - 1);
+/// ```
+pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -786,10 +797,8 @@ impl TokenEngine {
         let (now, now_ms) = match new.issued_at {
             Some(t) => (t, t.saturating_mul(1000)),
             None => {
-                let d = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                (d.as_secs() as i64, d.as_millis() as i64)
+                let ms = now_millis();
+                (ms.div_euclid(1000), ms)
             }
         };
         let ttl = new.ttl.unwrap_or(match new.token_type {

@@ -7,7 +7,7 @@ use std::io::Read;
 use clap::Subcommand;
 use tokengate::Error;
 use tokengate::keys::Algorithm;
-use tokengate::revocation::{Revocation, RevocationStore};
+use tokengate::revocation::revoke_all;
 use tokengate::users::{Password, PasswordHasher, PasswordPolicy, Username};
 
 use super::{CliError, parse_alg};
@@ -206,14 +206,8 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
             )),
             None => store,
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        store
-            .revoke(Revocation::SubjectBefore {
-                sub: user.id.to_string(),
-                before_ms: now_ms,
-            })
+        // The same revoke-all as the logout-all route.
+        revoke_all(&store, &user.id.to_string())
             .await
             .map_err(|e| refused(Error::from(e)))?;
         println!("revoked every token of {} issued until now", user.username);

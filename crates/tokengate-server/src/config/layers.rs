@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::values::Raw;
 use super::{ConfigArgs, ConfigError, ConfigFile, Source};
 
-/// The keys of the config file, in SPEC.md's order.
+/// The keys of the config file, in the order of the README's table.
 pub(super) const KEYS: &[&str] = &[
     "listen",
     "data_dir",

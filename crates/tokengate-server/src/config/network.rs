@@ -4,39 +4,20 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use ipnet::IpNet;
+
 /// An IP address or a CIDR block (`10.0.0.1`, `10.0.0.0/8`, `fd00::/8`).
 ///
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`, what a dual-stack socket
 /// reports for an IPv4 peer) count as their IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IpNetwork {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub(crate) struct IpNetwork(IpNet);
 
 impl IpNetwork {
     /// Whether `ip` is in this network.
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = mask_v4(self.prefix);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = mask_v6(self.prefix);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
-}
-
-fn mask_v4(prefix: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
-}
-
-fn mask_v6(prefix: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
 }
 
 impl FromStr for IpNetwork {
@@ -60,26 +41,19 @@ impl FromStr for IpNetwork {
                 .filter(|p| *p <= max)
                 .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
         };
-        let network = IpNetwork { addr, prefix };
-        let host_bits_set = match addr {
-            IpAddr::V4(a) => u32::from(a) & !mask_v4(prefix) != 0,
-            IpAddr::V6(a) => u128::from(a) & !mask_v6(prefix) != 0,
-        };
-        if host_bits_set {
-            let base = match addr {
-                IpAddr::V4(a) => IpAddr::from((u32::from(a) & mask_v4(prefix)).to_be_bytes()),
-                IpAddr::V6(a) => IpAddr::from((u128::from(a) & mask_v6(prefix)).to_be_bytes()),
-            };
+        let network = IpNet::new(addr, prefix).map_err(|_| not_ip())?;
+        if network.trunc() != network {
+            let base = network.trunc();
             return Err(format!(
-                "{s:?} has host bits set: write {base}/{prefix} for the network, or the address alone"
+                "{s:?} has host bits set: write {base} for the network, or the address alone"
             ));
         }
-        Ok(network)
+        Ok(IpNetwork(network))
     }
 }
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }

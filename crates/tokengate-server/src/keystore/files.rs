@@ -1,5 +1,6 @@
 //! Keys as files: one PKCS#8 PEM file per key, named `{created}-{kid}.pem`,
-//! in a directory only its owner can read.
+//! in a directory only its owner can read. Plain blocking file calls: the
+//! key store runs them on tokio's blocking pool (`KeyStore::on_disk`).
 
 use std::fs;
 use std::io::Write;
@@ -24,6 +25,11 @@ impl Files {
         }
     }
 
+    /// The directory.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError {
         let path = path.to_owned();
         move |source| KeyStoreError::Io { path, source }
@@ -35,15 +41,15 @@ impl Files {
             .map_err(self.io(&self.dir))
     }
 
-    /// Writes `pem` as the newest key; returns its creation time.
-    pub(super) fn add(&self, key: &SigningKey, pem: &str) -> Result<i64, KeyStoreError> {
+    /// Writes `pem`, the key `kid`, as the newest key; returns its creation time.
+    pub(super) fn add(&self, kid: &str, pem: &str) -> Result<i64, KeyStoreError> {
         self.ensure_dir()?;
         let created = match self.entries()?.iter().map(|e| e.created).max() {
             Some(previous) => now().max(previous + 1),
             None => now(),
         };
-        let path = self.dir.join(format!("{created:012}-{}.pem", key.kid()));
-        let tmp = self.dir.join(format!(".{created}-{}.tmp", key.kid()));
+        let path = self.dir.join(format!("{created:012}-{kid}.pem"));
+        let tmp = self.dir.join(format!(".{created}-{kid}.tmp"));
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -95,8 +101,8 @@ impl Files {
         Ok(entries)
     }
 
-    pub(super) fn remove(&self, entry: &Entry) {
-        if let Some(path) = &entry.file {
+    pub(super) fn remove(&self, file: Option<&Path>) {
+        if let Some(path) = file {
             let _ = fs::remove_file(path);
         }
     }

@@ -149,7 +149,7 @@ impl KeyStore {
     pub(crate) async fn load_or_generate(&self, alg: Algorithm) -> Result<KeyRing, KeyStoreError> {
         match &self.backend {
             Backend::Files(files) => {
-                if files.entries()?.is_empty() {
+                if on_disk(files, |f| f.entries()).await?.is_empty() {
                     self.rotate(alg).await?;
                 }
             }
@@ -172,7 +172,10 @@ impl KeyStore {
         let (key, pem) = generate(alg)?;
         // A rotation in the same second as the previous key still sorts after it.
         let created = match &self.backend {
-            Backend::Files(files) => files.add(&key, &pem)?,
+            Backend::Files(files) => {
+                let kid = key.kid().to_string();
+                on_disk(files, move |f| f.add(&kid, &pem)).await?
+            }
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.add(&key, &pem).await?,
         };
@@ -188,7 +191,7 @@ impl KeyStore {
     /// Every stored key, oldest first.
     async fn entries(&self) -> Result<Vec<Entry>, KeyStoreError> {
         let mut entries = match &self.backend {
-            Backend::Files(files) => files.entries()?,
+            Backend::Files(files) => on_disk(files, |f| f.entries()).await?,
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.entries().await?,
         };
@@ -201,7 +204,15 @@ impl KeyStore {
     /// Deletes a retired key; a failure only delays it to the next read.
     async fn remove(&self, entry: &Entry) {
         match &self.backend {
-            Backend::Files(files) => files.remove(entry),
+            Backend::Files(files) => {
+                let file = entry.file.clone();
+                // A failure only delays the removal to the next read.
+                let _ = on_disk(files, move |f| {
+                    f.remove(file.as_deref());
+                    Ok(())
+                })
+                .await;
+            }
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.remove(entry).await,
         }
@@ -256,10 +267,29 @@ impl KeyStore {
     /// to notice a rotation by another process.
     pub(crate) async fn fingerprint(&self) -> Result<Vec<String>, KeyStoreError> {
         match &self.backend {
-            Backend::Files(files) => Ok(files.fingerprint()),
+            Backend::Files(files) => on_disk(files, |f| Ok(f.fingerprint())).await,
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.fingerprint().await,
         }
+    }
+}
+
+/// Runs a step on the key directory on tokio's blocking pool: the key poll
+/// and the admin commands must not hold an async worker on file I/O.
+async fn on_disk<T, F>(files: &files::Files, step: F) -> Result<T, KeyStoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&files::Files) -> Result<T, KeyStoreError> + Send + 'static,
+{
+    let owned = files.clone();
+    match tokio::task::spawn_blocking(move || step(&owned)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: only while the runtime shuts down.
+        Err(e) => Err(KeyStoreError::Io {
+            path: files.dir().to_owned(),
+            source: std::io::Error::other(e),
+        }),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Bearer clients (seed 004): register, login, refresh, logout, logout-all,
+//! Bearer clients: register, login, refresh, logout, logout-all,
 //! password change, me.
 
 use std::net::SocketAddr;

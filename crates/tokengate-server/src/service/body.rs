@@ -1,4 +1,4 @@
-//! A JSON body extractor whose every rejection is SPEC.md's
+//! A JSON body extractor whose every rejection is 400
 //! `invalid_request` with a message naming what is wrong.
 
 use axum::extract::rejection::JsonRejection;

@@ -1,4 +1,4 @@
-//! Browser sessions (seed 003): the same operations with tokens in HttpOnly
+//! Browser sessions: the same operations with tokens in HttpOnly
 //! cookies and CSRF double submit.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! Protected files (issue 7): `GET /api/files`, `POST /api/files/{name}/link`
+//! Protected files: `GET /api/files`, `POST /api/files/{name}/link`
 //! and `GET /files/{name}`, with a token or a signed link.
 //!
 //! A signed link is `/files/{name}?expires=E&sub=S&sig=M`, where `M` is the
@@ -23,16 +23,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::hmac;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path as UrlPath, Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, StatusCode, header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Serialize;
 use tokengate::Error;
 use tokengate::axum::{AccessToken, FirstParty, IssuedBy};
 use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,8 +66,8 @@ const SAMPLES: [(&str, &[u8]); 2] = [
         include_bytes!("../../assets/samples/tokengate.png"),
     ),
     (
-        "seed-004.png",
-        include_bytes!("../../assets/samples/seed-004.png"),
+        "orange.png",
+        include_bytes!("../../assets/samples/orange.png"),
     ),
 ];
 
@@ -353,7 +356,7 @@ async fn file(
     let Some(path) = locate(&state.settings.files_dir, &name).await else {
         return not_found();
     };
-    let Some(bytes) = read(&path).await else {
+    let Some((file, length)) = open(&path).await else {
         return not_found();
     };
     let cache = match caching {
@@ -363,8 +366,12 @@ async fn file(
         }
         Caching::NoStore => "no-store".to_owned(),
     };
-    let mut response = (StatusCode::OK, bytes).into_response();
+    // Streamed from disk: a 20 MiB file never sits in memory whole. Read
+    // at most the length checked, so a file growing meanwhile is cut there.
+    let body = Body::from_stream(ReaderStream::new(file.take(length)));
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(&name)),
@@ -453,16 +460,12 @@ async fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
     (meta.is_file() && meta.len() <= MAX_FILE).then_some(path)
 }
 
-/// The bytes of the file [`locate`] found, checked again on the open file.
-async fn read(path: &Path) -> Option<Vec<u8>> {
+/// The file [`locate`] found, open, and its length: checked again on the
+/// open file (it may have been replaced since).
+async fn open(path: &Path) -> Option<(tokio::fs::File, u64)> {
     let file = tokio::fs::File::open(path).await.ok()?;
     let meta = file.metadata().await.ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).await.ok()?;
-    (bytes.len() as u64 <= MAX_FILE).then_some(bytes)
+    (meta.is_file() && meta.len() <= MAX_FILE).then_some((file, meta.len()))
 }
 
 /// The Content-Type of a file, by its extension.
@@ -487,17 +490,16 @@ fn file_path(name: &str) -> String {
     format!("/files/{}", percent_encode(name))
 }
 
+/// Every byte but RFC 3986's unreserved ones is encoded.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Every byte but the unreserved ones (RFC 3986) as `%XX`.
 fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// The `key=value` pairs of a query, percent-decoded (`+` stays `+`: no
@@ -513,26 +515,11 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `%XX` decoded; text that does not decode to UTF-8 is kept raw.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    percent_decode_str(text)
+        .decode_utf8()
+        .map_or_else(|_| text.to_owned(), |decoded| decoded.into_owned())
 }
 
 fn unix_now() -> u64 {
@@ -551,7 +538,7 @@ mod tests {
 
     #[test]
     fn names_are_single_plain_segments() {
-        for good in ["a.png", "seed-004.png", "with space.txt", "é.png", "a..b"] {
+        for good in ["a.png", "orange.png", "with space.txt", "é.png", "a..b"] {
             assert!(valid_name(good), "{good}");
         }
         let long = "a".repeat(256);

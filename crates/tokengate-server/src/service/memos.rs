@@ -1,4 +1,4 @@
-//! Memos of the browser demo (issue 7): `GET`/`POST /api/memos`,
+//! Memos of the browser demo: `GET`/`POST /api/memos`,
 //! `PUT`/`DELETE /api/memos/{id}`, for the user of this service's access
 //! token (Authorization header, or cookies with the CSRF header on unsafe
 //! methods: the gate checks it). Another user's memo, an unknown id and an

@@ -1,4 +1,4 @@
-//! Prometheus metrics at `GET /metrics` (issue 9), through the `metrics`
+//! Prometheus metrics at `GET /metrics`, through the `metrics`
 //! facade and `metrics-exporter-prometheus` built without its HTTP listener
 //! and push gateway (no second HTTP server, no TLS stack): the service
 //! renders the recorder's text in a route of its own.

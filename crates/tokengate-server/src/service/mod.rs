@@ -1,4 +1,4 @@
-//! The HTTP service of SPEC.md: state, router and middleware. Handlers only
+//! The HTTP service: state, router and middleware. Handlers only
 //! translate HTTP to calls of the tokengate library and the database.
 
 mod auth;
@@ -121,7 +121,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(resources::routes())
 }
 
-/// The router of SPEC.md's routes and `/openapi.json`, with the service's limits.
+/// The router of every route and `/openapi.json`, with the service's limits.
 pub(crate) fn router(state: AppState) -> Router {
     let routes = openapi::with_document(routes());
     // Tokens in JSON bodies are read by a middleware, installed only when

@@ -1,4 +1,4 @@
-//! Log in with an OpenID provider (seed 000): `/auth/oidc/{name}/login`,
+//! Log in with an OpenID provider: `/auth/oidc/{name}/login`,
 //! `/callback` and `/logout`. The protocol and the ID token checks are the
 //! library's ([`tokengate::oidc`]); here the login becomes a local user
 //! (linked by provider and `sub`, never by email) and tokengate's own
@@ -205,7 +205,7 @@ async fn finish(
 }
 
 /// A refused callback: 400 (404 for an unknown provider, 503 when the
-/// provider cannot be reached) with SPEC.md's body, or a readable page for
+/// provider cannot be reached) with the `{"code","msg"}` body, or a readable page for
 /// a browser.
 fn refusal(headers: &HeaderMap, error: &Error) -> Response {
     let status = match error.status() {

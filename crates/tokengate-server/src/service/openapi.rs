@@ -1,4 +1,4 @@
-//! The service's OpenAPI 3.1 document at `GET /openapi.json` (issue 9),
+//! The service's OpenAPI 3.1 document at `GET /openapi.json`,
 //! generated from the code: each handler carries a `#[utoipa::path]`
 //! attribute, and every module registers its routes through
 //! `utoipa_axum`'s [`OpenApiRouter`] and `routes!`, which adds a route to the
@@ -34,7 +34,7 @@ use super::AppState;
         title = "tokengate",
         description = "JWT authentication service: accounts, token pairs, browser sessions \
             with CSRF double submit, revocation, key discovery, OpenID Connect login, and \
-            the resource routes of the seed articles. Every failure answers \
+            example resource routes. Every failure answers \
             `{\"code\",\"msg\"}` (schema `ErrorBody`).",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
@@ -44,10 +44,10 @@ use super::AppState;
         responses(InvalidRequest, Unauthorized, Forbidden, NotFound, RateLimited, Unavailable)
     ),
     tags(
-        (name = "auth", description = "Bearer clients (seed 004): accounts and token pairs"),
-        (name = "session", description = "Browser sessions (seed 003): tokens in HttpOnly cookies, CSRF double submit"),
-        (name = "oidc", description = "Log in with an OpenID provider (seed 000)"),
-        (name = "resources", description = "Resource routes of the seed articles, forward-auth"),
+        (name = "auth", description = "Bearer clients: accounts and token pairs"),
+        (name = "session", description = "Browser sessions: tokens in HttpOnly cookies, CSRF double submit"),
+        (name = "oidc", description = "Log in with an OpenID provider"),
+        (name = "resources", description = "Example resource routes, forward-auth"),
         (name = "memos", description = "The demo page's memos"),
         (name = "files", description = "Protected files and signed links"),
         (name = "discovery", description = "Public keys and discovery"),

@@ -1,4 +1,4 @@
-//! The demo page at `/` (issue 7): one HTML file, a script and a style
+//! The demo page at `/`: one HTML file, a script and a style
 //! sheet, embedded in the binary (no Node build to run the service). The
 //! page only talks to the service's own JSON routes.
 

@@ -1,4 +1,4 @@
-//! Resource routes of seeds 001 and 002, discovery, and health.
+//! The example resource routes, forward auth, discovery, and health.
 
 use axum::Json;
 use axum::extract::State;
@@ -67,7 +67,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// The answer of the seed articles' resource routes.
+/// The answer of the example resource routes.
 #[derive(Serialize, ToSchema)]
 struct Greeting {
     message: &'static str,
@@ -76,7 +76,7 @@ struct Greeting {
     sub: Option<String>,
 }
 
-/// Public resource (seed 001)
+/// Public resource
 #[utoipa::path(
     get,
     path = "/api/public",
@@ -91,7 +91,7 @@ async fn public() -> Json<Greeting> {
     })
 }
 
-/// Private resource (seed 001)
+/// Private resource
 ///
 /// Any valid access token: this service's or a trusted issuer's.
 #[utoipa::path(
@@ -112,7 +112,7 @@ async fn private(token: AccessToken) -> Json<Greeting> {
     })
 }
 
-/// Scoped resource (seed 001)
+/// Scoped resource
 ///
 /// An access token with the scope `read:messages`.
 #[utoipa::path(
@@ -134,7 +134,7 @@ async fn private_scoped(token: Scoped<ReadMessages>) -> Json<Greeting> {
     })
 }
 
-/// `requires_auth` (seed 002)
+/// `requires_auth`
 #[utoipa::path(
     get,
     path = "/headers",

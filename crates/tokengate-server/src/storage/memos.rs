@@ -1,4 +1,4 @@
-//! Memos of the browser demo (issue 7): short notes, each owned by one user.
+//! Memos of the browser demo: short notes, each owned by one user.
 //!
 //! Every query is filtered by `user_id`: another user's memo is not found,
 //! exactly as a memo that does not exist, so no route can tell them apart.

@@ -1,4 +1,4 @@
-//! The attack suite (issue 8): one test per attack on the running service,
+//! The attack suite: one test per attack on the running service,
 //! each asserting the exact status and error code, so that no attack is
 //! answered 2xx (accepted) or 5xx (the harness refuses any 5xx).
 //!

@@ -1,4 +1,4 @@
-//! Browser sessions (seed 003): tokens in cookies, CSRF double submit, CORS.
+//! Browser sessions: tokens in cookies, CSRF double submit, CORS.
 
 use reqwest::Method;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! The demo page at `/` (issue 7): its security headers over plain HTTP,
+//! The demo page at `/`: its security headers over plain HTTP,
 //! and the whole page in a real browser: `testing/browser/demo.mjs` drives
 //! Debian's chromium (headless, through playwright-core) against the
 //! service and writes a screenshot of the memo page to

@@ -769,7 +769,7 @@ impl Resp {
             .map(|v| v.to_str().expect("ASCII header").to_owned())
     }
 
-    /// Asserts an error answer: `status` with SPEC's `{"code","msg"}` body
+    /// Asserts an error answer: `status` with the `{"code","msg"}` body
     /// and `code`; returns the message.
     #[track_caller]
     pub(crate) fn expect_error(self, status: u16, code: &str) -> String {

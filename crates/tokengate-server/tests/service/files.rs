@@ -1,4 +1,4 @@
-//! Protected files and signed links (issue 7): `GET /api/files`,
+//! Protected files and signed links: `GET /api/files`,
 //! `POST /api/files/{name}/link`, `GET /files/{name}`.
 
 use std::io::{Read, Write};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::common::{Api, Resp, Server, TestDir};
 
 const PASSWORD: &str = "correct horse battery";
-const SAMPLES: [&str; 2] = ["seed-004.png", "tokengate.png"];
+const SAMPLES: [&str; 2] = ["orange.png", "tokengate.png"];
 
 /// Registers and logs in `name`: its id and access token.
 async fn user(api: &Api, name: &str) -> (String, String) {
@@ -173,8 +173,8 @@ async fn a_link_opens_its_file_only_until_it_expires() {
         .unwrap();
     assert!(max_age <= 300, "{cache}");
 
-    // The link of tokengate.png does not open seed-004.png.
-    let other = url.replacen("tokengate.png", "seed-004.png", 1);
+    // The link of tokengate.png does not open orange.png.
+    let other = url.replacen("tokengate.png", "orange.png", 1);
     api.get(&other).await.expect_token_error("invalid_token");
 
     // Tampered with: signature, expiry, subject; or a part missing or repeated.
@@ -200,7 +200,7 @@ async fn a_link_opens_its_file_only_until_it_expires() {
     let expired = forge(&dir, "/files/tokengate.png", unix_now() - 1, &sub);
     api.get(&expired).await.expect_token_error("token_expired");
     // Expired and tampered: the MAC is checked first.
-    let expired_other = expired.replacen("tokengate.png", "seed-004.png", 1);
+    let expired_other = expired.replacen("tokengate.png", "orange.png", 1);
     api.get(&expired_other)
         .await
         .expect_token_error("invalid_token");
@@ -282,21 +282,21 @@ async fn a_token_opens_files_and_the_query_only_when_configured() {
     let server = Server::start(&dir, &[]);
     let api = server.api();
     let (_, token) = user(api, "jana").await;
-    let png = std::fs::read(dir.data().join("files").join("seed-004.png")).unwrap();
+    let png = std::fs::read(dir.data().join("files").join("orange.png")).unwrap();
 
-    api.get("/files/seed-004.png").await.expect_missing();
+    api.get("/files/orange.png").await.expect_missing();
     let resp = api
-        .get_bearer("/files/seed-004.png", &token)
+        .get_bearer("/files/orange.png", &token)
         .await
         .expect(200);
     assert_image(&resp, &png);
     assert_eq!(resp.header("cache-control").as_deref(), Some("no-store"));
-    api.get_bearer("/files/seed-004.png", "not.a.token")
+    api.get_bearer("/files/orange.png", "not.a.token")
         .await
         .expect(401);
 
     // ?jwt= is off by default.
-    api.get(&format!("/files/seed-004.png?jwt={token}"))
+    api.get(&format!("/files/orange.png?jwt={token}"))
         .await
         .expect_missing();
     drop(server);
@@ -308,7 +308,7 @@ async fn a_token_opens_files_and_the_query_only_when_configured() {
     let api = server.api();
     let token = api.login_ok("jana", PASSWORD).await.access;
     let resp = api
-        .get(&format!("/files/seed-004.png?jwt={token}"))
+        .get(&format!("/files/orange.png?jwt={token}"))
         .await
         .expect(200);
     assert_image(&resp, &png);

@@ -61,7 +61,7 @@ async fn unknown_user_and_wrong_password_answer_identically() {
     }
 }
 
-/// SPEC: "A 401 carries `WWW-Authenticate: Bearer realm="tokengate"`".
+/// A 401 carries `WWW-Authenticate: Bearer realm="tokengate"`.
 /// RFC 7235 §3.1 makes the challenge mandatory on every 401, including a
 /// failed login.
 #[tokio::test]
@@ -251,7 +251,7 @@ async fn oversized_and_odd_requests_get_a_4xx_not_a_5xx() {
     api.get("/healthz").await.expect(200);
 }
 
-/// SPEC: "Every failure answers JSON `{"code": "...", "msg": "..."}`".
+/// Every failure answers JSON `{"code": "...", "msg": "..."}`.
 #[tokio::test]
 async fn a_wrong_method_answers_json() {
     let dir = TestDir::new("method-not-allowed");
@@ -273,7 +273,7 @@ async fn a_wrong_method_answers_json() {
 }
 
 /// A client that stops sending its body is answered by the request timeout
-/// (`request_timeout`, 2 s here), and that answer is SPEC's JSON like every
+/// (`request_timeout`, 2 s here), and that answer is `{"code","msg"}` JSON like every
 /// other failure.
 #[tokio::test]
 async fn a_stalled_request_times_out_with_a_json_error() {

@@ -1,4 +1,4 @@
-//! Memos (issue 7): CRUD over a bearer token and over cookies with CSRF,
+//! Memos: CRUD over a bearer token and over cookies with CSRF,
 //! one user never reaching another's memo, validation, authentication.
 
 use reqwest::Method;

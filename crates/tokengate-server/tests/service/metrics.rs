@@ -1,4 +1,4 @@
-//! `GET /metrics` (issue 9): Prometheus text whose counters move with the
+//! `GET /metrics`: Prometheus text whose counters move with the
 //! traffic: requests by route pattern and status, token verifications by
 //! result (accepted or the code), logins, refreshes and revocations by
 //! outcome, refresh-token reuse, and the password hashing pool's gauges.

@@ -1,6 +1,6 @@
-//! OIDC login against a misbehaving provider (issue 6, seed 000): forged
+//! OIDC login against a misbehaving provider: forged
 //! ID tokens, state and code replays, a provider's error, a mix-up between
-//! two providers. Every refused callback answers 400 with SPEC's error body,
+//! two providers. Every refused callback answers 400 with the `{"code","msg"}` body,
 //! sets no session cookie and creates no user.
 
 use base64::Engine;
@@ -26,7 +26,7 @@ const STATE_ERROR: &str = "invalid_request";
 const PROVIDER_ERROR: &str = "invalid_request";
 /// The token endpoint refused the code.
 const EXCHANGE_ERROR: &str = "invalid_request";
-/// The ID token failed a check, with SPEC's codes for tokens: a bad
+/// The ID token failed a check, with the token error codes: a bad
 /// signature, algorithm or shape (or no ID token at all) is `invalid_token`,
 /// as is an `iat` in the future (like `nbf`); a wrong or missing claim is
 /// `invalid_claims`; a passed `exp` is `token_expired`.

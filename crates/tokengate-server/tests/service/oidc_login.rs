@@ -1,4 +1,4 @@
-//! OIDC login (issue 6, seed 000) end to end: a browser without scripts
+//! OIDC login end to end: a browser without scripts
 //! logs in at a real OpenID Provider (node-oidc-provider, its dev login
 //! form) through tokengate's `[[oidc_providers]]` routes, uses the session
 //! cookies, logs in again, and logs out at the provider (RP-initiated

@@ -1,4 +1,4 @@
-//! `next` of an OIDC login (issue 6): only a local path is followed; any
+//! `next` of an OIDC login: only a local path is followed; any
 //! other value sends the browser to `/` after the login, never off-site.
 
 use crate::fake_oidc::Rig;

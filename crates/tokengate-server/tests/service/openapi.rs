@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (issue 9): an OpenAPI 3.1 document that describes
+//! `GET /openapi.json`: an OpenAPI 3.1 document that describes
 //! exactly the routes the service serves, each with the answers it gives.
 
 use std::collections::BTreeSet;
@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::common::{Resp, Server, TestDir};
 
-/// Every route the service serves: SPEC.md's, and those added since (the
-/// `routes!` of `src/service/*.rs`). A route added there must be added here.
+/// Every route the service serves (the `routes!` of
+/// `src/service/*.rs`). A route added there must be added here.
 const SERVED: &[(&str, &str)] = &[
     // Bearer clients.
     ("POST", "/auth/register"),

@@ -1,4 +1,4 @@
-//! Resource routes (seeds 001, 002), forward-auth, discovery, health, and
+//! The example resource routes, forward-auth, discovery, health, and
 //! the errors of every way a token can be wrong.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! What the OIDC login tests (issue 6, seed 000) share: tokengate started on
+//! What the OIDC login tests share: tokengate started on
 //! a known port with `[[oidc_providers]]`, the checks of a login's first
 //! redirect and of a callback's answer, and a cookie-keeping browser.
 //!
@@ -289,7 +289,7 @@ pub(crate) fn assert_cleared(resp: &Resp, name: &str) {
 }
 
 /// A failed callback (`what` names the case): `400` with `code` (as JSON:
-/// SPEC's `{"code","msg"}`), no session cookie.
+/// the `{"code","msg"}` body), no session cookie.
 #[track_caller]
 pub(crate) fn expect_refused(resp: Resp, code: &str, what: &str) {
     assert_eq!(resp.status, 400, "{what}: {resp:?}");

@@ -1,4 +1,4 @@
-//! No secret in the logs (issue 8): a whole session (register, failed and
+//! No secret in the logs: a whole session (register, failed and
 //! good logins, API calls with the token in the header and the query
 //! string, refresh and refresh reuse, a browser session with cookies and
 //! CSRF, password change, logouts, shutdown) with every log at debug level,

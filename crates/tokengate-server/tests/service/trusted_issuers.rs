@@ -1,4 +1,4 @@
-//! Trusted external issuers (issue 5, seeds 001 and 002): tokengate accepts
+//! Trusted external issuers (Auth0 and Keycloak style): tokengate accepts
 //! the RFC 9068 access tokens of a real OpenID Provider (node-oidc-provider,
 //! client credentials) listed in its `[[trusted_issuers]]`, with the
 //! provider's keys found through discovery and kept when it goes away.

@@ -2,8 +2,6 @@
 //! as [`TokenGate`] methods: the token lifecycle of Flask-JWT-Extended's
 //! examples, with the safe parts built in.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use super::{Identity, TokenGate};
 use crate::Error;
 use crate::revocation::Revocation;
@@ -30,13 +28,6 @@ pub struct TokenPair {
     pub access: IssuedToken,
     /// The refresh token.
     pub refresh: IssuedToken,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl TokenGate {
@@ -191,18 +182,9 @@ impl TokenGate {
     /// # });
     /// ```
     pub async fn logout_all(&self, sub: &str) -> Result<(), Error> {
-        let cut = now_ms();
-        self.revoke(Revocation::SubjectBefore {
-            sub: sub.to_owned(),
-            before_ms: cut,
-        })
-        .await?;
-        // Tokens record their issue time to the millisecond: step past the
-        // cut-off so that a token issued right after is on the valid side.
-        while now_ms() <= cut {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        Ok(())
+        crate::revocation::revoke_all(self.revocation_store().as_ref(), sub)
+            .await
+            .map_err(Error::from)
     }
 
     async fn revoke_family(&self, family: &str) -> Result<(), Error> {

@@ -1,5 +1,5 @@
 //! Log in with an OpenID provider (Keycloak, Auth0, ...): the relying party
-//! of seed 000, done the way neither Authlib nor flask-oidc does it for you.
+//! of an Authlib or flask-oidc login, done the way neither Authlib nor flask-oidc does it for you.
 //!
 //! - The protocol (discovery, the authorization request with PKCE S256,
 //!   `state` and `nonce`, the code exchange) is the `openidconnect` crate's,

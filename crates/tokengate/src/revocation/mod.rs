@@ -117,6 +117,47 @@ pub trait RevocationStore: Send + Sync + 'static {
     fn revoke(&self, revocation: Revocation) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// Revokes every token of `sub` issued until now: what logout-all, a
+/// password change and the admin's `revoke --user` do, in one place.
+///
+/// Tokens record their issue time to the millisecond (a UUIDv7 `jti`), and
+/// the cut-off is inclusive; this returns only once the clock has stepped
+/// past it, so that a token issued right after (the new login of a password
+/// change) is on the valid side and one issued in the same millisecond
+/// before is not.
+///
+/// ```
+/// use tokengate::claims::Claims;
+/// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+/// use tokengate::revocation::{InMemoryRevocations, RevocationStore, revoke_all};
+/// use tokengate::token::{NewToken, TokenEngine};
+///
+/// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+/// let claims = |engine: &TokenEngine| engine.verify(&engine.issue(NewToken::access("alice")).unwrap().token).unwrap().claims;
+/// let store = InMemoryRevocations::new();
+/// let before = claims(&engine);
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// revoke_all(&store, "alice").await.unwrap();
+/// # });
+/// let after = claims(&engine);
+/// assert!(store.is_revoked(&before));
+/// assert!(!store.is_revoked(&after));
+/// ```
+#[cfg(feature = "axum")]
+pub async fn revoke_all(store: &dyn RevocationStore, sub: &str) -> Result<(), StoreError> {
+    let cut = crate::token::now_millis();
+    store
+        .revoke(Revocation::SubjectBefore {
+            sub: sub.to_owned(),
+            before_ms: cut,
+        })
+        .await?;
+    while crate::token::now_millis() <= cut {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
 /// When a token was issued, in milliseconds: from a UUIDv7 `jti` (tokengate's
 /// own tokens), else the end of its `iat` second (so that a revoke-all in
 /// the same second covers a token whose finer time is unknown).

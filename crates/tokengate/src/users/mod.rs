@@ -1,8 +1,7 @@
 //! Local users: usernames, passwords and their argon2id hashes.
 //!
 //! The types here validate what a client sends at registration and login
-//! (SPEC.md, "The service's HTTP API") and keep the password secret while it
-//! is in memory:
+//! and keep the password secret while it is in memory:
 //!
 //! - [`Username`]: 3–64 characters of ASCII letters, digits, `.`, `_`, `-`,
 //!   unique case-insensitively through [`Username::key`];
