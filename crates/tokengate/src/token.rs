@@ -669,7 +669,11 @@ pub fn jti_millis(jti: &str) -> Option<u64> {
 pub struct TokenEngine {
     keys: KeyRing,
     headers: Arc<jws::HeaderCache>,
+    /// What verification checks: `own_validation`, its `iss` and `aud`
+    /// defaulted from `settings` (computed once, whatever the order of
+    /// `with_settings` and `with_validation`).
     validation: Validation,
+    own_validation: Validation,
     settings: IssueSettings,
 }
 
@@ -689,8 +693,20 @@ impl TokenEngine {
             keys,
             headers: Arc::default(),
             validation: Validation::new(),
+            own_validation: Validation::new(),
             settings: IssueSettings::default(),
         }
+    }
+
+    fn derive_validation(&mut self) {
+        let mut validation = self.own_validation.clone();
+        if validation.issuer.is_none() {
+            validation.issuer = self.settings.issuer.clone();
+        }
+        if validation.audience.is_empty() {
+            validation.audience = self.settings.audience.clone();
+        }
+        self.validation = validation;
     }
 
     /// Sets the lifetimes, and `iss`/`aud` of issued tokens; verification
@@ -706,15 +722,27 @@ impl TokenEngine {
     /// assert_eq!(engine.validation().issuer.as_deref(), Some("https://auth.example"));
     /// ```
     pub fn with_settings(mut self, settings: IssueSettings) -> Self {
-        self.validation.issuer = settings.issuer.clone();
-        self.validation.audience = settings.audience.clone();
         self.settings = settings;
+        self.derive_validation();
         self
     }
 
-    /// Replaces the validation policy. Call it after
-    /// [`with_settings`](TokenEngine::with_settings), which sets the
-    /// policy's `iss` and `aud`.
+    /// Sets the validation policy (leeway, required claims, ...). Its `iss`
+    /// and `aud`, when it sets none, are those of the [`IssueSettings`],
+    /// in whichever order the two are given.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{IssueSettings, TokenEngine, Validation};
+    ///
+    /// let settings = IssueSettings { issuer: Some("https://auth.example".into()), ..IssueSettings::default() };
+    /// let key = || KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    /// let first = TokenEngine::new(key()).with_validation(Validation::new().leeway(5)).with_settings(settings.clone());
+    /// let second = TokenEngine::new(key()).with_settings(settings).with_validation(Validation::new().leeway(5));
+    /// for engine in [first, second] {
+    ///     assert_eq!((engine.validation().issuer.as_deref(), engine.validation().leeway), (Some("https://auth.example"), 5));
+    /// }
+    /// ```
     ///
     /// ```
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
@@ -727,7 +755,8 @@ impl TokenEngine {
     /// assert!(engine.verify_at(&issued.token, issued.expires_at + 10).is_ok());
     /// ```
     pub fn with_validation(mut self, validation: Validation) -> Self {
-        self.validation = validation;
+        self.own_validation = validation;
+        self.derive_validation();
         self
     }
 

@@ -338,7 +338,7 @@ async fn revoked_tokens_are_refused() {
 #[tokio::test]
 async fn cookies_with_csrf_double_submit() {
     let f = fixture(Transport::default());
-    let issued = f.gate.access_token_for("erin", false).unwrap();
+    let issued = f.gate.access_token_for("erin").unwrap();
     let csrf = issued
         .csrf
         .clone()

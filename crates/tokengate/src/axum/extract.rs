@@ -54,7 +54,7 @@ impl<C> Authenticated<C> {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     ///
     /// let login = gate.login("alice").await.unwrap();
@@ -76,7 +76,7 @@ impl<C> Authenticated<C> {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     ///
     /// let login = gate.login("alice").await.unwrap();
@@ -120,7 +120,7 @@ impl AuthRejection {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     ///
     /// let (mut parts, _) = http::Request::get("/").header("Authorization", "Bearer not-a-jwt").body(()).unwrap().into_parts();

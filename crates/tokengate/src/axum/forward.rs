@@ -33,7 +33,7 @@ use crate::transport::TokenLocation;
 /// use tokengate::token::TokenEngine;
 /// use tower::ServiceExt;
 ///
-/// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+/// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
 /// let app: Router = Router::new()
 ///     .route("/auth/verify", get(|auth: ForwardAuth| async move { auth }))
 ///     .with_state(gate.clone());
@@ -70,7 +70,7 @@ impl ForwardAuth {
     /// use tokengate::axum::{ForwardAuth, TokenGate};
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     ///
     /// let login = gate.login("alice").await.unwrap();

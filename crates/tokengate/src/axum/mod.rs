@@ -192,6 +192,24 @@ impl std::fmt::Debug for TokenGate {
 }
 
 impl TokenGate {
+    /// The common case in one call: a gate whose engine signs with a new
+    /// key of `alg` (default settings, default transport, revocations and
+    /// logins in memory). [`TokenGate::new`] takes an engine of your own.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// let gate = TokenGate::with_generated_key(Algorithm::ES256).unwrap();
+    /// assert_eq!(gate.engine().keys().jwks().keys.len(), 1);
+    /// ```
+    pub fn with_generated_key(alg: crate::keys::Algorithm) -> Result<Self, KeyError> {
+        let key = crate::keys::SigningKey::generate(alg)?;
+        Ok(TokenGate::new(TokenEngine::new(crate::keys::KeyRing::new(
+            key,
+        ))))
+    }
+
     /// A gate with the default transport (headers, then cookies), and
     /// revocations and logins kept in memory (lost on restart: give it
     /// persistent stores with [`TokenGate::with_revocation`] and
@@ -203,7 +221,7 @@ impl TokenGate {
     /// use tokengate::token::TokenEngine;
     /// use tokengate::transport::TokenLocation;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// assert_eq!(gate.transport().locations, [TokenLocation::Headers, TokenLocation::Cookies]);
     /// ```
     pub fn new(engine: TokenEngine) -> Self {
@@ -227,7 +245,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::transport::{TokenLocation, Transport};
     ///
     /// let gate = gate.with_transport(Transport::default().locations([TokenLocation::Cookies]));
@@ -246,7 +264,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use std::sync::Arc;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
@@ -271,7 +289,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// let gate = gate.with_sessions(Arc::new(InMemorySessions::default()));
     /// ```
     pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
@@ -287,7 +305,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
     ///
     /// let auth0 = TrustedIssuer::new("https://tenant.eu.auth0.com/", ["https://api.example.com"]);
@@ -306,7 +324,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::issuers::TrustedIssuers;
     ///
     /// assert!(gate.trusted_issuers().is_none());
@@ -328,7 +346,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// // Flask-JWT-Extended's expired-token body, `{"msg": ...}` only.
     /// let gate = gate.on_error(|error| match error {
     ///     Error::TokenExpired => Some((http::StatusCode::UNAUTHORIZED,
@@ -351,7 +369,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::token::NewToken;
     ///
     /// let issued = gate.engine().issue(NewToken::access("alice")).unwrap();
@@ -373,7 +391,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// let clone = gate.clone(); // e.g. the router's state
     /// let mut keys = gate.engine().keys().clone();
     /// let old = gate.engine().issue(NewToken::access("alice")).unwrap();
@@ -394,7 +412,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// assert_eq!(gate.transport().header_type, "Bearer");
     /// assert_eq!(gate.transport().query_param, "jwt");
     /// ```
@@ -408,7 +426,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::revocation::Revocation;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -428,7 +446,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::session::Rotation;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -448,7 +466,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::Error;
     ///
     /// let response = gate.error_response(Error::TokenExpired);
@@ -474,7 +492,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
     /// let (parts, _) = http::Request::get("/").header("Authorization", format!("Bearer {}", login.access.token))
@@ -507,7 +525,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
     /// let cookie = format!("access_token_cookie={}", login.access.token);
@@ -575,7 +593,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let issued = gate.engine().issue(NewToken::access("alice")).unwrap();
     /// assert_eq!(gate.verify(&issued.token).await.unwrap().subject(), "alice");
@@ -643,20 +661,37 @@ impl TokenGate {
     ///
     /// ```
     /// use tokengate::axum::TokenGate;
-    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
-    /// use tokengate::token::TokenEngine;
+    /// use tokengate::keys::Algorithm;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
-    /// let issued = gate.access_token_for("alice", false).unwrap();
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let issued = gate.access_token_for("alice").unwrap();
     /// assert!(issued.csrf.is_some()); // the default transport accepts cookies
     /// assert_eq!(issued.family, None);
     /// ```
     pub fn access_token_for(
         &self,
         user: &(impl Identity + ?Sized),
-        fresh: bool,
     ) -> Result<IssuedToken, KeyError> {
-        let new = NewToken::access(user.identity());
-        self.issue_for(user, if fresh { new.fresh() } else { new })
+        self.issue_for(user, NewToken::access(user.identity()))
+    }
+
+    /// [`TokenGate::access_token_for`], fresh (Flask-JWT-Extended's
+    /// `create_access_token(identity, fresh=True)`): for a route that needs
+    /// a [`FreshAccessToken`] right after the user proved who they are.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::claims::Fresh;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let issued = gate.fresh_access_token_for("alice").unwrap();
+    /// assert_eq!(gate.engine().verify(&issued.token).unwrap().claims.fresh, Fresh::Yes);
+    /// ```
+    pub fn fresh_access_token_for(
+        &self,
+        user: &(impl Identity + ?Sized),
+    ) -> Result<IssuedToken, KeyError> {
+        self.issue_for(user, NewToken::access(user.identity()).fresh())
     }
 }

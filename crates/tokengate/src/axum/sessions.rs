@@ -15,7 +15,7 @@ use crate::token::{IssuedToken, NewToken, VerifiedToken, random_id};
 /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 /// use tokengate::token::TokenEngine;
 ///
-/// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+/// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let pair = gate.login("alice").await.unwrap();
 /// assert_eq!(pair.access.family, pair.refresh.family);
@@ -40,7 +40,7 @@ impl TokenGate {
     /// use tokengate::token::TokenEngine;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// let login = gate.login("alice").await.unwrap();
     /// let refresh = gate.engine().verify(&login.refresh.token).unwrap();
     /// let next = gate.refresh("alice", &refresh).await.unwrap();
@@ -82,7 +82,7 @@ impl TokenGate {
     /// # use tokengate::axum::TokenGate;
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
-    /// # let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
     /// let presented = gate.engine().verify(&login.refresh.token).unwrap();
@@ -139,7 +139,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
     /// let access = gate.verify(&login.access.token).await.unwrap();
@@ -171,7 +171,7 @@ impl TokenGate {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
-    /// let gate = TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap())));
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let phone = gate.login("alice").await.unwrap();
     /// gate.logout_all("alice").await.unwrap();

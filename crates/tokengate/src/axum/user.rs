@@ -64,7 +64,7 @@ pub trait UserLoader: Send + Sync {
 ///         Ok((token.subject() == "alice").then(|| User { name: "Alice".into() })) // bob is gone
 ///     }
 /// }
-/// # let state = AppState { gate: TokenGate::new(TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))) };
+/// # let state = AppState { gate: TokenGate::with_generated_key(Algorithm::EdDSA).unwrap() };
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// for (who, expected) in [("alice", Ok("Alice")), ("bob", Err("invalid_token"))] {
 ///     let token = state.gate.login(who).await.unwrap().access.token;
