@@ -6,14 +6,15 @@
 //! them fails these tests: an identity-provider suite that quietly skipped
 //! would prove nothing.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::common::first_line;
 
 /// How long node may take to generate its keys and print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,18 +92,7 @@ impl OidcProvider {
             }
         });
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-
-        let line = rx.recv_timeout(START_TIMEOUT);
+        let line = first_line(stdout, |line| Some(line.to_owned())).recv_timeout(START_TIMEOUT);
         let started: Option<Value> = line
             .as_ref()
             .ok()
