@@ -11,7 +11,7 @@ use tokengate::axum::TokenGate;
 use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
 use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 use tokengate::oidc::{OidcLogin, OidcProvider};
-use tokengate::token::{IssueSettings, TokenEngine};
+use tokengate::token::{IssueSettings, TokenEngine, Validation};
 use tokengate::transport::{CookieSettings, Transport};
 
 #[cfg(feature = "redis")]
@@ -113,14 +113,16 @@ impl KeySource {
 
 /// The token engine of the settings: lifetimes, `iss`, `aud`, leeway.
 pub(crate) fn engine(settings: &Settings, ring: KeyRing) -> TokenEngine {
-    let engine = TokenEngine::new(ring).with_settings(IssueSettings {
-        access_ttl: settings.access_token_ttl,
-        refresh_ttl: settings.refresh_token_ttl,
-        issuer: Some(settings.issuer.clone()),
-        audience: settings.audience.clone(),
-    });
-    let validation = engine.validation().clone().leeway(settings.leeway);
-    engine.with_validation(validation)
+    TokenEngine::new(ring)
+        .with_settings(
+            IssueSettings::default()
+                .access_ttl(settings.access_token_ttl)
+                .refresh_ttl(settings.refresh_token_ttl)
+                .issuer(settings.issuer.clone())
+                .audience(settings.audience.iter().cloned()),
+        )
+        // iss and aud come from the settings above.
+        .with_validation(Validation::new().leeway(settings.leeway))
 }
 
 /// The `[[oidc_providers]]` of the settings (discovered at the first login).
@@ -175,16 +177,16 @@ fn trusted_issuers(settings: &Settings) -> Result<TrustedIssuers, StartError> {
 }
 
 fn transport(settings: &Settings) -> Transport {
-    Transport {
-        cookies: CookieSettings {
-            secure: settings.cookie_secure,
-            same_site: settings.cookie_samesite,
-            domain: settings.cookie_domain.clone(),
-            ..CookieSettings::default()
-        },
-        ..Transport::default()
+    let mut cookies = CookieSettings::default().same_site(settings.cookie_samesite);
+    if settings.cookie_secure {
+        cookies = cookies.secure();
     }
-    .locations(settings.token_locations.iter().copied())
+    if let Some(domain) = &settings.cookie_domain {
+        cookies = cookies.domain(domain.clone());
+    }
+    Transport::default()
+        .cookie_settings(cookies)
+        .locations(settings.token_locations.iter().copied())
 }
 
 /// Creates the data directory, readable only by its owner.

@@ -117,13 +117,8 @@ fn bench_algorithm(c: &mut Criterion, rt: &tokio::runtime::Runtime, alg: Algorit
     let token = external_token(&key, &iss, now);
     let (signing_input, sig) = split_token(&token);
     let verifying = key.verifying_key().clone();
-    let engine =
-        TokenEngine::new(KeyRing::verify_only([verifying.clone()])).with_validation(Validation {
-            issuer: Some(iss.clone()),
-            audience: vec![API.to_owned()],
-            leeway: 0,
-            own_tokens: false,
-        });
+    let engine = TokenEngine::new(KeyRing::verify_only([verifying.clone()]))
+        .with_validation(Validation::external().issuer(iss.clone()).audience([API]));
     eprintln!(
         "{alg}: the external access token is {} bytes ({} signed)",
         token.len(),

@@ -33,6 +33,7 @@ use crate::keys::{KeyError, KeyRing};
 /// assert_eq!(v.leeway, 5);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Validation {
     /// Required `iss`, if any.
     pub issuer: Option<String>,
@@ -107,6 +108,22 @@ impl Validation {
         self
     }
 
+    /// Another issuer's tokens: only `exp` is required of every token
+    /// (`sub`, `iat`, `jti` and `type` are tokengate's own claims).
+    ///
+    /// ```
+    /// use tokengate::token::Validation;
+    ///
+    /// let v = Validation::external().issuer("https://tenant.auth0.com/");
+    /// assert!(!v.own_tokens);
+    /// ```
+    pub fn external() -> Self {
+        Validation {
+            own_tokens: false,
+            ..Validation::new()
+        }
+    }
+
     /// Checks the claims of a token whose signature already verified.
     ///
     /// ```
@@ -163,12 +180,10 @@ impl Validation {
 /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 /// use tokengate::token::{IssueSettings, NewToken, TokenEngine};
 ///
-/// let settings = IssueSettings {
-///     access_ttl: Duration::from_secs(5 * 60),
-///     issuer: Some("https://auth.example.com".into()),
-///     audience: vec!["api".into()],
-///     ..IssueSettings::default()
-/// };
+/// let settings = IssueSettings::default()
+///     .access_ttl(Duration::from_secs(5 * 60))
+///     .issuer("https://auth.example.com")
+///     .audience(["api"]);
 /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
 ///     .with_settings(settings);
 /// let issued = engine.issue(NewToken::access("alice")).unwrap();
@@ -177,6 +192,7 @@ impl Validation {
 /// assert_eq!((claims.iss.as_deref(), claims.aud), (Some("https://auth.example.com"), vec!["api".to_string()]));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IssueSettings {
     /// Lifetime of access tokens (default 15 minutes).
     pub access_ttl: Duration,
@@ -196,6 +212,58 @@ impl Default for IssueSettings {
             issuer: None,
             audience: Vec::new(),
         }
+    }
+}
+
+impl IssueSettings {
+    /// Sets the lifetime of access tokens.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::token::IssueSettings;
+    ///
+    /// assert_eq!(IssueSettings::default().access_ttl(Duration::from_secs(60)).access_ttl.as_secs(), 60);
+    /// ```
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// Sets the lifetime of refresh tokens.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::token::IssueSettings;
+    ///
+    /// assert_eq!(IssueSettings::default().refresh_ttl(Duration::from_secs(3600)).refresh_ttl.as_secs(), 3600);
+    /// ```
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Sets the `iss` of issued tokens (verification then requires it).
+    ///
+    /// ```
+    /// use tokengate::token::IssueSettings;
+    ///
+    /// assert_eq!(IssueSettings::default().issuer("https://auth.example").issuer.as_deref(), Some("https://auth.example"));
+    /// ```
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets the `aud` of issued tokens (verification then requires one).
+    ///
+    /// ```
+    /// use tokengate::token::IssueSettings;
+    ///
+    /// assert_eq!(IssueSettings::default().audience(["api"]).audience, ["api"]);
+    /// ```
+    pub fn audience<I: IntoIterator<Item = S>, S: Into<String>>(mut self, aud: I) -> Self {
+        self.audience = aud.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -716,7 +784,7 @@ impl TokenEngine {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::{IssueSettings, TokenEngine};
     ///
-    /// let settings = IssueSettings { issuer: Some("https://auth.example".into()), ..IssueSettings::default() };
+    /// let settings = IssueSettings::default().issuer("https://auth.example");
     /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
     ///     .with_settings(settings);
     /// assert_eq!(engine.validation().issuer.as_deref(), Some("https://auth.example"));
@@ -735,7 +803,7 @@ impl TokenEngine {
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::{IssueSettings, TokenEngine, Validation};
     ///
-    /// let settings = IssueSettings { issuer: Some("https://auth.example".into()), ..IssueSettings::default() };
+    /// let settings = IssueSettings::default().issuer("https://auth.example");
     /// let key = || KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
     /// let first = TokenEngine::new(key()).with_validation(Validation::new().leeway(5)).with_settings(settings.clone());
     /// let second = TokenEngine::new(key()).with_settings(settings).with_validation(Validation::new().leeway(5));

@@ -1,9 +1,10 @@
 //! Behaviour of the axum extractors, through a Router called with `oneshot`.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::FromRef;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -20,23 +21,14 @@ use tokengate::token::{NewToken, TokenEngine, VerifiedToken};
 use tokengate::transport::{TokenLocation, Transport};
 use tower::ServiceExt;
 
+use common::app::AppState;
+
 tokengate::required_scopes!(ReadMessages = ["read:messages"]);
 tokengate::required_scopes!(AdminOrBoth = ["read:messages write:messages", "admin"]);
 
 #[derive(Deserialize)]
 struct RoleClaims {
     role: String,
-}
-
-#[derive(Clone)]
-struct AppState {
-    gate: TokenGate,
-}
-
-impl FromRef<AppState> for TokenGate {
-    fn from_ref(s: &AppState) -> TokenGate {
-        s.gate.clone()
-    }
 }
 
 struct User {

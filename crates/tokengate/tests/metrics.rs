@@ -1,8 +1,8 @@
 //! tokengate's metrics (feature `metrics`), read from a recorder of the
 //! test's own over `metrics-util`'s registry: verifications by result as
 //! the extractors answer, refresh-token reuse, JWKS fetches by issuer and
-//! outcome against a fake issuer (an axum server on 127.0.0.1), and the
-//! password hashing gauges.
+//! outcome against a fake issuer (`common::issuer`, an axum server on
+//! 127.0.0.1), and the password hashing gauges.
 //!
 //! The recorder is process-wide and installed before anything counts (the
 //! verification counters are registered at first use). Tests read values
@@ -10,31 +10,30 @@
 //! JWKS series carry each fake issuer's own URL, and only one test verifies
 //! tokens through extractors or hashes passwords.
 
+mod common;
+
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{Request, StatusCode, Uri, header};
+use http::{Request, StatusCode, header};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_util::registry::{AtomicStorage, Registry};
-use serde_json::{Value, json};
 use tokengate::axum::{AccessToken, AnyToken, FirstParty, IssuedBy, Scoped, TokenGate};
 use tokengate::issuers::{TrustedIssuer, TrustedIssuers};
-use tokengate::keys::{Algorithm, KeyRing, Kid, SigningKey};
+use tokengate::keys::{Algorithm, KeyRing};
 use tokengate::metrics::{
     JWKS_FETCHES, PASSWORD_HASHING_QUEUE, PASSWORD_HASHING_RUNNING, REFRESH_REUSE_DETECTED,
     TOKEN_VERIFICATIONS,
 };
-use tokengate::token::{IssueSettings, NewToken, TokenEngine};
+use tokengate::token::{NewToken, TokenEngine};
 use tokengate::users::{Password, PasswordHasher};
 use tower::ServiceExt;
 
-const API: &str = "https://api.tokengate.test";
+use common::issuer::{API, FakeIssuer, issuer_engine, key};
 
 /// Counters and gauges kept in a registry, for the test to read.
 struct TestRecorder(Registry<Key, AtomicStorage>);
@@ -106,85 +105,19 @@ fn verifications(result: &str) -> f64 {
     value(TOKEN_VERIFICATIONS, &[("result", result)])
 }
 
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::ES256)
-        .unwrap()
-        .with_kid(Kid::new(kid))
-}
-
 // ---------------------------------------------------------------------------
-// A fake issuer
+// A fake issuer (`common::issuer`)
 
-#[derive(Clone, Default)]
-struct Published {
-    keys: Vec<Value>,
-    /// Served as the JWKS instead of `keys`.
-    raw_jwks: Option<String>,
-    /// Every path answers 503.
-    down: bool,
+/// The count of `fake`'s JWKS fetches with this outcome.
+fn fetches(fake: &FakeIssuer, outcome: &str) -> f64 {
+    value(
+        JWKS_FETCHES,
+        &[("issuer", fake.url()), ("outcome", outcome)],
+    )
 }
 
-#[derive(Clone)]
-struct Fake {
-    url: String,
-    published: Arc<Mutex<Published>>,
-}
-
-impl Fake {
-    async fn start() -> Fake {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = Fake {
-            url: format!("http://{}", listener.local_addr().unwrap()),
-            published: Arc::default(),
-        };
-        let app = Router::new().fallback(answer).with_state(fake.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        fake
-    }
-
-    fn set(&self, change: impl FnOnce(&mut Published)) {
-        change(&mut self.published.lock().unwrap());
-    }
-
-    fn publish(&self, key: &SigningKey) {
-        let jwk = serde_json::to_value(key.verifying_key().to_jwk().unwrap()).unwrap();
-        self.set(|p| p.keys = vec![jwk]);
-    }
-
-    /// The outcome's count of this issuer's fetches.
-    fn fetches(&self, outcome: &str) -> f64 {
-        value(JWKS_FETCHES, &[("issuer", &self.url), ("outcome", outcome)])
-    }
-
-    /// An engine that issues this issuer's tokens with `key`.
-    fn engine(&self, key: SigningKey) -> TokenEngine {
-        TokenEngine::new(KeyRing::new(key)).with_settings(IssueSettings {
-            issuer: Some(self.url.clone()),
-            audience: vec![API.to_owned()],
-            ..IssueSettings::default()
-        })
-    }
-}
-
-async fn answer(State(fake): State<Fake>, uri: Uri) -> Response {
-    let published = fake.published.lock().unwrap().clone();
-    if published.down {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-    }
-    let body = match uri.path() {
-        "/.well-known/openid-configuration" => {
-            json!({"issuer": fake.url, "jwks_uri": format!("{}/jwks", fake.url)}).to_string()
-        }
-        "/jwks" => published
-            .raw_jwks
-            .unwrap_or_else(|| json!({ "keys": published.keys }).to_string()),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn trusting(fake: &Fake) -> TrustedIssuers {
-    TrustedIssuers::new(vec![TrustedIssuer::new(fake.url.as_str(), [API])]).unwrap()
+fn trusting(fake: &FakeIssuer) -> TrustedIssuers {
+    TrustedIssuers::new(vec![TrustedIssuer::new(fake.url(), [API])]).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -207,16 +140,15 @@ async fn call(app: &Router, path: &str, token: Option<&str>) -> StatusCode {
 #[tokio::test]
 async fn each_extractor_answer_counts_once_by_result() {
     recorder();
-    let fake = Fake::start().await;
-    let external_key = key("ext-1");
-    fake.publish(&external_key);
+    let fake = FakeIssuer::start().await;
+    let external_key = key(Algorithm::ES256, "ext-1");
+    fake.publish(&[&external_key]);
     let issuers = trusting(&fake);
     issuers.refresh_all().await.unwrap();
-    let engine = TokenEngine::new(KeyRing::new(key("fp-1")));
+    let engine = TokenEngine::new(KeyRing::new(key(Algorithm::ES256, "fp-1")));
     let access = engine.issue(NewToken::access("alice")).unwrap().token;
     let refresh = engine.issue(NewToken::refresh("alice")).unwrap().token;
-    let external = fake
-        .engine(external_key)
+    let external = issuer_engine(external_key, fake.url(), API)
         .issue(NewToken::access("bob"))
         .unwrap()
         .token;
@@ -281,7 +213,10 @@ async fn each_extractor_answer_counts_once_by_result() {
 #[tokio::test]
 async fn a_reused_refresh_token_is_counted() {
     recorder();
-    let gate = TokenGate::new(TokenEngine::new(KeyRing::new(key("fp-1"))));
+    let gate = TokenGate::new(TokenEngine::new(KeyRing::new(key(
+        Algorithm::ES256,
+        "fp-1",
+    ))));
     let login = gate.login("alice").await.unwrap();
     let spent = gate.engine().verify(&login.refresh.token).unwrap();
     let before = value(REFRESH_REUSE_DETECTED, &[]);
@@ -297,16 +232,16 @@ async fn a_reused_refresh_token_is_counted() {
 #[tokio::test]
 async fn jwks_fetches_count_by_issuer_and_outcome() {
     recorder();
-    let fake = Fake::start().await;
-    fake.publish(&key("k1"));
+    let fake = FakeIssuer::start().await;
+    fake.publish(&[&key(Algorithm::ES256, "k1")]);
     let issuers = trusting(&fake);
 
     issuers.refresh_all().await.unwrap();
-    assert_eq!(fake.fetches("ok"), 1.0);
+    assert_eq!(fetches(&fake, "ok"), 1.0);
 
     fake.set(|p| p.down = true);
     assert!(issuers.refresh_all().await.is_err());
-    assert_eq!(fake.fetches("http_error"), 1.0);
+    assert_eq!(fetches(&fake, "http_error"), 1.0);
 
     fake.set(|p| {
         p.down = false;
@@ -315,11 +250,11 @@ async fn jwks_fetches_count_by_issuer_and_outcome() {
     assert!(issuers.refresh_all().await.is_err());
     fake.set(|p| p.raw_jwks = Some(r#"{"keys":[]}"#.into()));
     assert!(issuers.refresh_all().await.is_err());
-    assert_eq!(fake.fetches("invalid"), 2.0);
+    assert_eq!(fetches(&fake, "invalid"), 2.0);
 
     fake.set(|p| p.raw_jwks = None);
     issuers.refresh_all().await.unwrap();
-    assert_eq!(fake.fetches("ok"), 2.0);
+    assert_eq!(fetches(&fake, "ok"), 2.0);
 
     // An issuer nobody listens for: its own series.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -330,7 +265,7 @@ async fn jwks_fetches_count_by_issuer_and_outcome() {
     let labels = |outcome| [("issuer", gone.as_str()), ("outcome", outcome)];
     assert_eq!(value(JWKS_FETCHES, &labels("unreachable")), 1.0);
     assert_eq!(value(JWKS_FETCHES, &labels("ok")), 0.0);
-    assert_eq!(fake.fetches("unreachable"), 0.0);
+    assert_eq!(fetches(&fake, "unreachable"), 0.0);
 }
 
 // ---------------------------------------------------------------------------

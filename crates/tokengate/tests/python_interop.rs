@@ -12,6 +12,8 @@
 //! `venv` module and pip, and PyPI the first time; without them it fails, it
 //! never skips.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ use tokengate::Error;
 use tokengate::claims::{Fresh, TokenType};
 use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 use tokengate::token::{IssuedToken, NewToken, TokenEngine, now, random_id};
+
+use common::jwt::unb64;
 
 /// The Python packages, pinned. Flask and Werkzeug are pinned too, since they
 /// decide how Flask-JWT-Extended behaves; the rest follow from these.
@@ -662,15 +666,10 @@ fn flask_tokens(secret: &str) -> Value {
 
 /// The claims of a token, unverified, to show in failure messages.
 fn peek(token: &str) -> String {
-    use base64::Engine;
     let decode = |part: Option<&str>| {
-        part.and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+        part.and_then(|p| unb64(p).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     };
     let mut parts = token.split('.');
     format!(

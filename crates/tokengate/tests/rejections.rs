@@ -6,16 +6,20 @@
 //! fixed (`verify_at`), except for `verify_type`, which reads the clock: it
 //! is only given tokens valid from a moment before for minutes to come.
 
+mod common;
+
 use std::fmt::Debug;
 
 use aws_lc_rs::hmac;
 use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE;
 use serde_json::{Map, Value, json};
 use tokengate::Error;
 use tokengate::claims::TokenType;
 use tokengate::keys::{Algorithm, Jwk, KeyError, KeyRing, Kid, SigningKey, VerifyingKey};
 use tokengate::token::{NewToken, TokenEngine, Validation};
+
+use common::jwt::{b64, craft, sign_segments, unb64};
 
 /// The verification time of every crafted token.
 const NOW: i64 = 1_700_000_000;
@@ -27,10 +31,6 @@ const ED_PRIVATE_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519",
  "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
 
 // ------------------------------------------------------------- helpers
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// base64url of `n` bytes, unpadded.
 fn b64_len(n: usize) -> usize {
@@ -51,18 +51,6 @@ fn engine() -> TokenEngine {
 
 fn key(engine: &TokenEngine) -> &SigningKey {
     engine.keys().signing_key().unwrap()
-}
-
-/// Signs `header_b64.payload_b64` as given and appends the signature.
-fn sign_segments(key: &SigningKey, header_b64: &str, payload_b64: &str) -> String {
-    let input = format!("{header_b64}.{payload_b64}");
-    let signature = key.sign(input.as_bytes()).unwrap();
-    format!("{input}.{}", b64(&signature))
-}
-
-/// A token with exactly this header and payload JSON text, correctly signed.
-fn craft(key: &SigningKey, header: &str, payload: &str) -> String {
-    sign_segments(key, &b64(header.as_bytes()), &b64(payload.as_bytes()))
 }
 
 fn header() -> String {
@@ -401,10 +389,7 @@ fn with_trailing_bit(segment: &str) -> String {
             .with_decode_allow_trailing_bits(true)
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    assert_eq!(
-        lenient.decode(&changed).unwrap(),
-        URL_SAFE_NO_PAD.decode(segment).unwrap()
-    );
+    assert_eq!(lenient.decode(&changed).unwrap(), unb64(segment).unwrap());
     changed
 }
 
@@ -991,10 +976,7 @@ fn wrong_token_type_is_refused() {
 /// where a refresh token is required.
 #[test]
 fn token_without_type_is_not_a_refresh_token() {
-    let engine = engine().with_validation(Validation {
-        own_tokens: false,
-        ..Validation::new()
-    });
+    let engine = engine().with_validation(Validation::external());
     // verify_type reads the clock: a token valid for an hour around now.
     let now = tokengate::token::now();
     let payload = json!({"sub": "alice", "iat": now - 60, "exp": now + 3600}).to_string();
@@ -1269,7 +1251,7 @@ fn rsa_2047_fixture_is_a_genuine_2047_bit_key() {
     let n = public.modulus().big_endian_without_leading_zero();
     assert_eq!(n.len(), 256);
     assert_eq!(n[0].leading_zeros(), 1, "2047 bits");
-    let sig = URL_SAFE_NO_PAD.decode(RSA_2047_SIGNATURE).unwrap();
+    let sig = unb64(RSA_2047_SIGNATURE).unwrap();
     UnparsedPublicKey::new(&RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, &der)
         .verify(b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9", &sig)
         .expect("the fixture's signature is genuine");
@@ -1293,7 +1275,7 @@ fn rsa_public_keys_under_2048_bits_are_refused_at_load() {
         e: Some("AQAB".into()),
         ..Jwk::default()
     };
-    let sig = URL_SAFE_NO_PAD.decode(RSA_2047_SIGNATURE).unwrap();
+    let sig = unb64(RSA_2047_SIGNATURE).unwrap();
     let message = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
     let mut loaded = Vec::new();
     for (form, key) in [

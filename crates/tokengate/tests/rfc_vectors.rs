@@ -1,8 +1,12 @@
 //! Published JWS examples (RFC 7515 Appendix A, RFC 8037 Appendix A) run
 //! through tokengate's keys and token engine, byte for byte.
 
+mod common;
+
 use tokengate::keys::{Algorithm, Jwk, KeyRing, SigningKey, VerifyingKey};
 use tokengate::token::{TokenEngine, Validation};
+
+use common::jwt::b64;
 
 /// RFC 7515 A.1 (and RFC 7519 3.1): the HS256 example. Its header and
 /// payload contain `\r\n` line breaks, which the base64url text carries.
@@ -60,11 +64,6 @@ fn verify_only(key: VerifyingKey) -> TokenEngine {
     TokenEngine::new(KeyRing::verify_only([key]))
 }
 
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Flips one bit of the signature segment's first character.
 fn tamper(token: &str) -> String {
     let (rest, sig) = token.rsplit_once('.').unwrap();
@@ -108,11 +107,7 @@ fn rfc7515_a1_full_verification_refuses_its_claims() {
 
     // Without the own-token requirements, what remains wrong is exp
     // (1300819380, March 2011).
-    let external = Validation {
-        own_tokens: false,
-        ..Validation::new()
-    };
-    let engine = verify_only(key).with_validation(external);
+    let engine = verify_only(key).with_validation(Validation::external());
     let err = engine.verify(A1_TOKEN).unwrap_err();
     assert_eq!(err.code(), "token_expired", "{err}");
     // And at a time before exp, the same token is accepted as a whole.

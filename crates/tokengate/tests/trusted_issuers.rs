@@ -1,204 +1,36 @@
-//! Trusted external issuers against fake OpenID providers of the test's own:
-//! axum servers on 127.0.0.1 that serve a discovery document and a JWKS from
-//! state the test changes (keys, advertised issuer, Cache-Control, 503,
-//! redirects), and count the requests on each path.
+//! Trusted external issuers against fake OpenID providers of the test's own
+//! (`common::issuer`): axum servers on 127.0.0.1 that serve a discovery
+//! document and a JWKS from state the test changes (keys, advertised issuer,
+//! Cache-Control, 503, redirects), and count the requests on each path.
 //!
 //! Tokens are signed by the test: with tokengate's [`TokenEngine`] where its
 //! header will do, by hand (`compact`) where the header must be something
 //! the engine never writes (`typ: at+jwt`, `jku`, `alg: none`, another kid).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRef, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{Request, StatusCode, Uri, header};
+use http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokengate::Error;
 use tokengate::axum::{AccessToken, FirstParty, IssuedBy, Scoped, TokenGate};
 use tokengate::issuers::{IssuerError, ScopesClaim, TrustedIssuer, TrustedIssuers};
-use tokengate::keys::{Algorithm, KeyRing, Kid, SigningKey};
-use tokengate::token::{IssueSettings, NewToken, Origin, TokenEngine, VerifiedToken, now};
+use tokengate::keys::{Algorithm, Kid, SigningKey};
+use tokengate::token::{NewToken, Origin, TokenEngine, VerifiedToken, now};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-/// The API audience every trusted issuer is configured with.
-const API: &str = "https://api.tokengate.test";
-
-const DISCOVERY: &str = "/.well-known/openid-configuration";
-const JWKS: &str = "/jwks";
-/// A second discovery document on the same server, for same-host redirects.
-const MOVED_DISCOVERY: &str = "/moved/openid-configuration";
+use common::app::AppState;
+use common::issuer::{API, DISCOVERY, FakeIssuer, JWKS, MOVED_DISCOVERY, issuer_engine, jwk, key};
+use common::jwt::{b64, b64_json, compact, unb64};
 
 // ---------------------------------------------------------------------------
-// The fake issuer
-
-/// What the fake issuer answers; the test changes it at any time.
-#[derive(Debug, Clone, Default)]
-struct Published {
-    /// The discovery document's `issuer`; `None`: the server's own URL.
-    issuer: Option<String>,
-    /// The discovery document's `jwks_uri`; `None`: `{url}/jwks`.
-    jwks_uri: Option<String>,
-    /// The JWKS's keys.
-    keys: Vec<Value>,
-    /// Served as the JWKS instead of `keys`.
-    raw_jwks: Option<String>,
-    /// The JWKS response's Cache-Control.
-    cache_control: Option<String>,
-    /// Discovery answers 302 to this location.
-    redirect_discovery: Option<String>,
-    /// Every path answers 503.
-    down: bool,
-    /// Every request waits a minute before being answered.
-    silent: bool,
-}
-
-struct Fake {
-    url: String,
-    published: Mutex<Published>,
-    hits: Mutex<HashMap<String, usize>>,
-}
-
-/// A fake OpenID provider on 127.0.0.1; it stops with the test's runtime.
-#[derive(Clone)]
-struct FakeIssuer(Arc<Fake>);
-
-impl FakeIssuer {
-    async fn start() -> FakeIssuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let fake = Arc::new(Fake {
-            url,
-            published: Mutex::new(Published::default()),
-            hits: Mutex::new(HashMap::new()),
-        });
-        let app = Router::new().fallback(answer).with_state(fake.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeIssuer(fake)
-    }
-
-    fn url(&self) -> &str {
-        &self.0.url
-    }
-
-    fn set(&self, change: impl FnOnce(&mut Published)) {
-        change(&mut self.0.published.lock().unwrap());
-    }
-
-    /// Publishes exactly these keys (as their public JWKs).
-    fn publish(&self, keys: &[&SigningKey]) {
-        let keys = keys.iter().map(|k| jwk(k)).collect();
-        self.set(|p| p.keys = keys);
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.0.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-
-    fn discovery_hits(&self) -> usize {
-        self.hits(DISCOVERY)
-    }
-
-    fn jwks_hits(&self) -> usize {
-        self.hits(JWKS)
-    }
-
-    fn total_hits(&self) -> usize {
-        self.0.hits.lock().unwrap().values().sum()
-    }
-
-    /// Waits (generously) until the JWKS has been fetched `n` times: for
-    /// fetches made in the background.
-    async fn wait_for_jwks_hits(&self, n: usize) {
-        for _ in 0..200 {
-            if self.jwks_hits() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the JWKS was fetched {} times, not {n}", self.jwks_hits());
-    }
-}
-
-async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
-    let path = uri.path().to_owned();
-    *fake.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let published = fake.published.lock().unwrap().clone();
-    if published.silent {
-        tokio::time::sleep(Duration::from_secs(60)).await;
-    }
-    if published.down {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
-    }
-    let json = |body: String| ([(header::CONTENT_TYPE, "application/json")], body);
-    match path.as_str() {
-        DISCOVERY | MOVED_DISCOVERY => {
-            if let Some(to) = published.redirect_discovery.filter(|_| path == DISCOVERY) {
-                return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
-            }
-            let doc = json!({
-                "issuer": published.issuer.unwrap_or_else(|| fake.url.clone()),
-                "jwks_uri": published.jwks_uri.unwrap_or_else(|| format!("{}{JWKS}", fake.url)),
-                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-            });
-            json(doc.to_string()).into_response()
-        }
-        JWKS => {
-            let body = published
-                .raw_jwks
-                .unwrap_or_else(|| json!({ "keys": published.keys }).to_string());
-            let mut response = json(body).into_response();
-            if let Some(cc) = published.cache_control {
-                response
-                    .headers_mut()
-                    .insert(header::CACHE_CONTROL, cc.parse().unwrap());
-            }
-            response
-        }
-        _ => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Keys and tokens
-
-fn key(alg: Algorithm, kid: &str) -> SigningKey {
-    SigningKey::generate(alg).unwrap().with_kid(Kid::new(kid))
-}
-
-/// The public JWK of `key`, as an issuer publishes it (`kid`, `alg`, `use: sig`).
-fn jwk(key: &SigningKey) -> Value {
-    serde_json::to_value(key.verifying_key().to_jwk().unwrap()).unwrap()
-}
-
-/// An engine that issues `iss`'s tokens for `aud` with `key`.
-fn issuer_engine(key: SigningKey, iss: &str, aud: &str) -> TokenEngine {
-    TokenEngine::new(KeyRing::new(key)).with_settings(IssueSettings {
-        issuer: Some(iss.to_owned()),
-        audience: vec![aud.to_owned()],
-        ..IssueSettings::default()
-    })
-}
-
-/// A compact JWS of `header` and `claims` signed by `key`, assembled by hand.
-fn compact(key: &SigningKey, header: &Value, claims: &Value) -> String {
-    let mut token = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = key.sign(token.as_bytes()).unwrap();
-    token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
-    token
-}
+// Tokens
 
 /// The header the engine would write for `key`.
 fn header_of(key: &SigningKey) -> Value {
@@ -628,9 +460,7 @@ async fn hmac_with_the_public_key_as_secret_is_refused() {
     lax.refresh_all().await.unwrap();
     let hits = fake.jwks_hits();
 
-    let n = URL_SAFE_NO_PAD
-        .decode(published["n"].as_str().unwrap())
-        .unwrap();
+    let n = unb64(published["n"].as_str().unwrap()).unwrap();
     let secrets: [Vec<u8>; 3] = [
         published.to_string().into_bytes(),
         serde_json::to_vec(&json!({"keys": [published.clone()]})).unwrap(),
@@ -679,9 +509,9 @@ async fn alg_none_and_token_named_keys_are_refused_without_a_request() {
     issuers.refresh_all().await.unwrap();
 
     let claims = external_claims(fake.url(), API);
-    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let body = b64_json(&claims);
     for alg in ["none", "None", "NONE"] {
-        let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": "rsa-1"}).to_string());
+        let header = b64_json(&json!({"alg": alg, "kid": "rsa-1"}));
         for signature in ["", "AAAA"] {
             let token = format!("{header}.{body}.{signature}");
             assert_eq!(refused(issuers.verify(&token).await), "invalid_token");
@@ -773,7 +603,7 @@ async fn claims_and_typ_are_checked() {
     let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
     let mut claims = external_claims(fake.url(), API);
     claims["scope"] = json!("admin");
-    parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+    parts[1] = b64_json(&claims);
     assert_eq!(
         refused(issuers.verify(&parts.join(".")).await),
         "invalid_token"
@@ -838,8 +668,7 @@ async fn encryption_keys_are_not_used_and_a_bad_jwks_keeps_the_old_keys() {
     verify_jwk.as_object_mut().unwrap().remove("use");
     verify_jwk["key_ops"] = json!(["verify"]);
     let secret = [9u8; 32];
-    let oct =
-        json!({"kty": "oct", "kid": "hmac-1", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)});
+    let oct = json!({"kty": "oct", "kid": "hmac-1", "alg": "HS256", "k": b64(&secret)});
     fake.set(|p| p.keys = vec![jwk(&good), enc_jwk, ops_jwk, verify_jwk, oct]);
 
     let issuers = trusted(
@@ -927,17 +756,6 @@ tokengate::trusted_issuer!(
 );
 const PARTNER: &str = "https://partner.tokengate.test";
 const FIRST: &str = "https://auth.first.test";
-
-#[derive(Clone)]
-struct AppState {
-    gate: TokenGate,
-}
-
-impl FromRef<AppState> for TokenGate {
-    fn from_ref(s: &AppState) -> TokenGate {
-        s.gate.clone()
-    }
-}
 
 fn who(token: &VerifiedToken) -> String {
     format!(

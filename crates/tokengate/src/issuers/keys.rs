@@ -216,11 +216,11 @@ impl IssuerKeys {
 
 /// A verify-only engine for `config`'s tokens over `ring`.
 fn engine(config: &TrustedIssuer, ring: KeyRing) -> TokenEngine {
-    TokenEngine::new(ring).with_validation(Validation {
-        issuer: Some(config.issuer.clone()),
-        audience: config.audience.clone(),
-        leeway: config.leeway,
-        // Access tokens of other issuers need not carry jti, type or iat.
-        own_tokens: false,
-    })
+    // Access tokens of other issuers need not carry jti, type or iat.
+    TokenEngine::new(ring).with_validation(
+        Validation::external()
+            .issuer(config.issuer.clone())
+            .audience(config.audience.iter().cloned())
+            .leeway(config.leeway),
+    )
 }

@@ -416,7 +416,7 @@ impl TrustedIssuers {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let settings = IssueSettings::default().issuer("https://idp.example/").audience(["api"]);
     /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
     /// # let jwks = idp.keys().jwks();
     /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -444,7 +444,7 @@ impl TrustedIssuers {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let settings = IssueSettings::default().issuer("https://idp.example/").audience(["api"]);
     /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
     /// # let jwks = idp.keys().jwks();
     /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -505,7 +505,7 @@ impl TrustedIssuers {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let settings = IssueSettings::default().issuer("https://idp.example/").audience(["api"]);
     /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
     /// # let jwks = idp.keys().jwks();
     /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -531,7 +531,7 @@ impl TrustedIssuers {
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let issuers = TrustedIssuers::new(vec![TrustedIssuer::new("https://tenant.eu.auth0.com/", ["api"])]).unwrap();
-    /// let settings = IssueSettings { issuer: Some("https://evil.example/".into()), ..IssueSettings::default() };
+    /// let settings = IssueSettings::default().issuer("https://evil.example/");
     /// let stranger = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap()))
     ///     .with_settings(settings);
     /// let token = stranger.issue(NewToken::access("mallory")).unwrap().token;
@@ -553,7 +553,7 @@ impl TrustedIssuers {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::{IssueSettings, NewToken, TokenEngine};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// # let settings = IssueSettings { issuer: Some("https://idp.example/".into()), audience: vec!["api".into()], ..IssueSettings::default() };
+    /// # let settings = IssueSettings::default().issuer("https://idp.example/").audience(["api"]);
     /// # let idp = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::ES256).unwrap())).with_settings(settings);
     /// # let jwks = idp.keys().jwks();
     /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -48,13 +48,14 @@ impl std::str::FromStr for SameSite {
 /// use tokengate::transport::{CookieSettings, SameSite, Transport};
 ///
 /// let mut transport = Transport::default();
-/// transport.cookies = CookieSettings { secure: true, same_site: SameSite::Strict, ..CookieSettings::default() };
+/// transport.cookies = CookieSettings::default().secure().same_site(SameSite::Strict);
 /// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: None,
 ///     issued_at: 0, expires_at: 900, family: None };
 /// let cookie = transport.set_access_cookies(&token)[0].to_str().unwrap().to_owned();
 /// assert!(cookie.contains("Secure") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CookieSettings {
     /// `Secure` (default false, so that plain-HTTP development works).
     pub secure: bool,
@@ -78,6 +79,70 @@ impl Default for CookieSettings {
             path: "/".into(),
             session: true,
         }
+    }
+}
+
+impl CookieSettings {
+    /// `Secure`: the browser sends the cookies over HTTPS only.
+    ///
+    /// ```
+    /// use tokengate::transport::CookieSettings;
+    ///
+    /// assert!(CookieSettings::default().secure().secure);
+    /// ```
+    pub fn secure(mut self) -> Self {
+        self.secure = true;
+        self
+    }
+
+    /// Sets `SameSite`.
+    ///
+    /// ```
+    /// use tokengate::transport::{CookieSettings, SameSite};
+    ///
+    /// assert_eq!(CookieSettings::default().same_site(SameSite::Strict).same_site, SameSite::Strict);
+    /// ```
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Sets `Domain`.
+    ///
+    /// ```
+    /// use tokengate::transport::CookieSettings;
+    ///
+    /// assert_eq!(CookieSettings::default().domain("example.com").domain.as_deref(), Some("example.com"));
+    /// ```
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Sets `Path` (default `/`).
+    ///
+    /// ```
+    /// use tokengate::transport::CookieSettings;
+    ///
+    /// assert_eq!(CookieSettings::default().path("/api").path, "/api");
+    /// ```
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Cookies that persist for their token's lifetime (`Max-Age`), not
+    /// only for the browser session (Flask-JWT-Extended's
+    /// `JWT_SESSION_COOKIE = False`).
+    ///
+    /// ```
+    /// use tokengate::transport::CookieSettings;
+    ///
+    /// assert!(!CookieSettings::default().persistent().session);
+    /// ```
+    pub fn persistent(mut self) -> Self {
+        self.session = false;
+        self
     }
 }
 

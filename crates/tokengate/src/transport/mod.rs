@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderName, Method, header};
 
 pub use cookies::{CookieSettings, OwnCookie, SameSite, SetCookies, find_cookie};
 pub use csrf::check_csrf;
+#[cfg(feature = "axum")]
 pub(crate) use csrf::double_submit;
 
 use crate::Error;
@@ -121,6 +122,7 @@ pub struct Located {
 /// assert_eq!(found.location, TokenLocation::Headers);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Transport {
     /// Locations, in the order they are tried (default: headers, cookies).
     pub locations: Vec<TokenLocation>,
@@ -179,6 +181,120 @@ impl Transport {
     /// ```
     pub fn locations(mut self, locations: impl IntoIterator<Item = TokenLocation>) -> Self {
         self.locations = locations.into_iter().collect();
+        self
+    }
+
+    /// Sets the header carrying the token and its scheme (default
+    /// `Authorization: Bearer`; an empty scheme: the bare token).
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tokengate::claims::TokenType;
+    /// use tokengate::transport::Transport;
+    ///
+    /// let transport = Transport::default().header(HeaderName::from_static("x-api-token"), "");
+    /// let (parts, _) = http::Request::get("/").header("X-Api-Token", "abc").body(()).unwrap().into_parts();
+    /// assert_eq!(transport.locate(&parts, TokenType::Access).unwrap().token, "abc");
+    /// ```
+    pub fn header(mut self, name: HeaderName, scheme: impl Into<String>) -> Self {
+        self.header_name = name;
+        self.header_type = scheme.into();
+        self
+    }
+
+    /// Sets the names of the token cookies (access, refresh).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// let transport = Transport::default().token_cookies("at", "rt");
+    /// assert_eq!((transport.access_cookie.as_str(), transport.refresh_cookie.as_str()), ("at", "rt"));
+    /// ```
+    pub fn token_cookies(mut self, access: impl Into<String>, refresh: impl Into<String>) -> Self {
+        self.access_cookie = access.into();
+        self.refresh_cookie = refresh.into();
+        self
+    }
+
+    /// Sets the names of the script-readable CSRF cookies (access, refresh).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// let transport = Transport::default().csrf_cookies("xa", "xr");
+    /// assert_eq!(transport.access_csrf_cookie, "xa");
+    /// ```
+    pub fn csrf_cookies(mut self, access: impl Into<String>, refresh: impl Into<String>) -> Self {
+        self.access_csrf_cookie = access.into();
+        self.refresh_csrf_cookie = refresh.into();
+        self
+    }
+
+    /// Sets the header a browser echoes the CSRF value in (default `X-CSRF-TOKEN`).
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tokengate::transport::Transport;
+    ///
+    /// let transport = Transport::default().csrf_header(HeaderName::from_static("x-xsrf-token"));
+    /// assert_eq!(transport.csrf_header, "x-xsrf-token");
+    /// ```
+    pub fn csrf_header(mut self, name: HeaderName) -> Self {
+        self.csrf_header = name;
+        self
+    }
+
+    /// Sets the methods on which a cookie-borne token needs its CSRF header
+    /// (default POST, PUT, PATCH, DELETE).
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tokengate::transport::Transport;
+    ///
+    /// let transport = Transport::default().csrf_methods([Method::POST]);
+    /// assert_eq!(transport.csrf_methods, [Method::POST]);
+    /// ```
+    pub fn csrf_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.csrf_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Turns the CSRF double submit off (Flask-JWT-Extended's
+    /// `JWT_COOKIE_CSRF_PROTECT = False`): only for cookies that no other
+    /// site can make a browser send (`SameSite=Strict` everywhere).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// assert!(!Transport::default().without_csrf().csrf_protect);
+    /// ```
+    pub fn without_csrf(mut self) -> Self {
+        self.csrf_protect = false;
+        self
+    }
+
+    /// Sets the query parameter of query-string tokens (default `jwt`).
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// assert_eq!(Transport::default().query_param("token").query_param, "token");
+    /// ```
+    pub fn query_param(mut self, name: impl Into<String>) -> Self {
+        self.query_param = name.into();
+        self
+    }
+
+    /// Sets the cookies' attributes.
+    ///
+    /// ```
+    /// use tokengate::transport::{CookieSettings, Transport};
+    ///
+    /// let transport = Transport::default().cookie_settings(CookieSettings::default().secure());
+    /// assert!(transport.cookies.secure);
+    /// ```
+    pub fn cookie_settings(mut self, cookies: CookieSettings) -> Self {
+        self.cookies = cookies;
         self
     }
 

@@ -61,11 +61,10 @@ enum Kind {
 /// Signs the token and prints it.
 pub(super) fn run(args: IssueArgs) -> Result<(), CliError> {
     let key = keyfile::signing_key(&args.key, args.alg, &mut warn_key)?;
-    let settings = IssueSettings {
-        issuer: args.iss.clone(),
-        audience: args.aud.clone(),
-        ..IssueSettings::default()
-    };
+    let mut settings = IssueSettings::default().audience(args.aud.iter().cloned());
+    if let Some(iss) = &args.iss {
+        settings = settings.issuer(iss.clone());
+    }
     let engine = TokenEngine::new(KeyRing::new(key)).with_settings(settings);
     let issued = engine
         .issue(new_token(args)?)

@@ -94,13 +94,13 @@ enum Payload {
 
 /// Any JWT: only `exp` is required, and `iss`/`aud` when given.
 fn validation(args: &VerifyArgs) -> Validation {
-    // Field by field, so that fields the library adds keep their defaults.
-    let mut validation = Validation::new()
+    let validation = Validation::external()
         .audience(args.aud.iter().cloned())
         .leeway(args.leeway.unwrap_or(0));
-    validation.issuer = args.iss.clone();
-    validation.own_tokens = false;
-    validation
+    match &args.iss {
+        Some(iss) => validation.issuer(iss.clone()),
+        None => validation,
+    }
 }
 
 /// The keys of `--key` or `--jwks`.

@@ -97,10 +97,7 @@ impl TestDir {
         let newest = pems.last().expect("a key file");
         let pem = std::fs::read_to_string(newest).unwrap();
         let key = SigningKey::from_pem(&pem, None).expect("the service's key");
-        TokenEngine::new(KeyRing::new(key)).with_settings(IssueSettings {
-            issuer: Some(issuer.to_owned()),
-            ..IssueSettings::default()
-        })
+        TokenEngine::new(KeyRing::new(key)).with_settings(IssueSettings::default().issuer(issuer))
     }
 }
 
