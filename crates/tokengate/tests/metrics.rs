@@ -291,10 +291,10 @@ async fn the_hashing_gauges_show_the_queue_and_the_running_hash() {
             value(PASSWORD_HASHING_RUNNING, &[]),
         );
         // All three may be queued for a moment before the thread takes one.
-        assert!(
-            running <= 1.0 && queue + running <= 3.0,
-            "{queue} {running}"
-        );
+        // The two gauges are read one after the other, so a hash that
+        // starts in between shows in both (3 queued, 1 running): only each
+        // bound on its own holds for two reads.
+        assert!(running <= 1.0 && queue <= 3.0, "{queue} {running}");
         if queue == 2.0 && running == 1.0 {
             seen = true;
             break;
