@@ -85,6 +85,16 @@ struct Seen {
 }
 
 impl Seen {
+    /// The application was told the request is `subject`'s, once.
+    #[track_caller]
+    fn assert_subject(&self, subject: &str) {
+        assert_eq!(
+            self.one("x-auth-subject").as_deref(),
+            Some(subject),
+            "{self:?}"
+        );
+    }
+
     /// The values of header `name` (lower-case).
     fn values(&self, name: &str) -> Vec<String> {
         self.headers.get(name).cloned().unwrap_or_default()
@@ -546,11 +556,7 @@ async fn bearer_passes_and_no_token_is_refused(kind: Kind) {
             "bearer",
         )
         .await;
-    assert_eq!(
-        seen.one("x-auth-subject").as_deref(),
-        Some(id.as_str()),
-        "{seen:?}"
-    );
+    seen.assert_subject(&id);
     assert_eq!(
         seen.one("x-auth-scopes").as_deref(),
         Some("reports:read"),
@@ -637,11 +643,7 @@ async fn cookies_need_csrf_on_unsafe_methods(kind: Kind) {
             "cookie POST with X-CSRF-TOKEN",
         )
         .await;
-    assert_eq!(
-        seen.one("x-auth-subject").as_deref(),
-        Some(id.as_str()),
-        "{seen:?}"
-    );
+    seen.assert_subject(&id);
     let seen = rig
         .expect_passed(
             Method::GET,
@@ -650,11 +652,7 @@ async fn cookies_need_csrf_on_unsafe_methods(kind: Kind) {
             "cookie GET without X-CSRF-TOKEN",
         )
         .await;
-    assert_eq!(
-        seen.one("x-auth-subject").as_deref(),
-        Some(id.as_str()),
-        "{seen:?}"
-    );
+    seen.assert_subject(&id);
 
     let login = rig.login("bea").await;
     rig.expect_passed(
@@ -759,11 +757,7 @@ async fn role_and_scope_rules(kind: Kind) {
             "/admin/ with the role",
         )
         .await;
-    assert_eq!(
-        seen.one("x-auth-subject").as_deref(),
-        Some(id.as_str()),
-        "{seen:?}"
-    );
+    seen.assert_subject(&id);
     let roles = seen.one("x-auth-roles").unwrap_or_default();
     assert!(
         roles.split(' ').any(|r| r == "admin"),
@@ -812,11 +806,7 @@ async fn spoofed_identity_headers_are_replaced(kind: Kind) {
             assert_eq!(resp.status, 200, "{resp:?}");
             let seen = rig.echo.last();
             assert_eq!(seen.uri, path, "{seen:?}");
-            assert_eq!(
-                seen.one("x-auth-subject").as_deref(),
-                Some(id.as_str()),
-                "{seen:?}"
-            );
+            seen.assert_subject(&id);
             assert_eq!(
                 seen.one("x-auth-issuer").as_deref(),
                 Some(issuer.as_str()),
@@ -1009,11 +999,7 @@ post_logout_redirect_url = "{public}/"
     assert_eq!(resp.status, 200, "{resp:?}");
     let seen = echo.last();
     assert_eq!(seen.uri, page, "{seen:?}");
-    assert_eq!(
-        seen.one("x-auth-subject").as_deref(),
-        Some(sub.as_str()),
-        "{seen:?}"
-    );
+    seen.assert_subject(&sub);
     drop(proxy);
 }
 
