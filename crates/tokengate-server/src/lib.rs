@@ -13,7 +13,7 @@ mod config;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod keyfile;
+mod key_import;
 mod keystore;
 mod listener;
 mod runtime;

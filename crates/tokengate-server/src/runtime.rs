@@ -18,7 +18,7 @@ use tokengate::transport::{CookieSettings, Transport};
 use crate::cluster::Redis;
 use crate::config::Settings;
 use crate::keystore::{KeyStore, KeyStoreError};
-use crate::storage::{Database, SqlRevocations, SqlSessions, StorageError};
+use crate::storage::{Database, SqlLogins, SqlRevocations, StorageError};
 
 /// The default algorithm of a generated key. ES256 rather than EdDSA: every
 /// JWT library and gateway verifies ES256 (it is "Recommended+" in RFC 7518,
@@ -97,7 +97,7 @@ impl KeySource {
             );
         }
         Ok(KeySource::Store(
-            KeyStore::files(&settings.data_dir, overlap),
+            KeyStore::in_directory(&settings.data_dir, overlap),
             alg,
         ))
     }
@@ -204,19 +204,19 @@ pub(crate) async fn database(settings: &Settings) -> Result<Database, StartError
 }
 
 /// Everything `serve` runs with.
-pub(crate) struct Parts {
+pub(crate) struct Runtime {
     pub(crate) db: Database,
     pub(crate) keys: KeySource,
     pub(crate) gate: TokenGate,
     pub(crate) revocations: SqlRevocations,
-    pub(crate) sessions: SqlSessions,
+    pub(crate) logins: SqlLogins,
     /// The Redis the instances share, if configured.
     #[cfg(feature = "redis")]
     pub(crate) redis: Option<Redis>,
 }
 
 /// Opens the database and keys and builds the gate.
-pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
+pub(crate) async fn open(settings: &Settings) -> Result<Runtime, StartError> {
     let db = database(settings).await?;
     let keys = KeySource::from_settings(settings, &db)?;
     let ring = keys.ring().await?;
@@ -233,18 +233,18 @@ pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
         Some(redis) => revocations.with_fanout(Arc::new(redis.clone())),
         None => revocations,
     };
-    let sessions = SqlSessions::new(db.clone());
+    let logins = SqlLogins::new(db.clone());
     let gate = TokenGate::new(engine(settings, ring))
         .with_trusted_issuers(trusted_issuers(settings)?)
         .with_transport(transport(settings))
         .with_revocation(Arc::new(revocations.clone()))
-        .with_sessions(Arc::new(sessions.clone()));
-    Ok(Parts {
+        .with_logins(Arc::new(logins.clone()));
+    Ok(Runtime {
         db,
         keys,
         gate,
         revocations,
-        sessions,
+        logins,
         #[cfg(feature = "redis")]
         redis,
     })
@@ -252,7 +252,7 @@ pub(crate) async fn open(settings: &Settings) -> Result<Parts, StartError> {
 
 /// Background upkeep: follow revocations written elsewhere, pick up key
 /// rotations, purge what has expired.
-pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
+pub(crate) fn spawn_upkeep(parts: &Runtime, settings: Arc<Settings>) {
     if let Some(issuers) = parts.gate.trusted_issuers() {
         issuers.start();
     }
@@ -265,20 +265,20 @@ pub(crate) fn spawn_upkeep(parts: &Parts, settings: Arc<Settings>) {
         redis.follow(parts.revocations.clone());
     }
 
-    let (revocations, sessions, db) = (
+    let (revocations, logins, db) = (
         parts.revocations.clone(),
-        parts.sessions.clone(),
+        parts.logins.clone(),
         parts.db.clone(),
     );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let now = tokengate::token::now();
+            let now = tokengate::clock::now().as_secs();
             if let Err(e) = revocations.purge_expired(now).await {
                 tracing::warn!(error = %e, "cannot purge revocations");
             }
-            if let Err(e) = sessions.purge_expired(now).await {
+            if let Err(e) = logins.purge_expired(now).await {
                 tracing::warn!(error = %e, "cannot purge logins");
             }
             if let Err(e) = db.purge_expired_oidc_logins(now).await {

@@ -692,7 +692,7 @@ fn hs256_profile(c: &mut Criterion) {
     group.bench_function("payload_scan_claims", |b| {
         b.iter(|| claims(black_box(&payload_json)))
     });
-    group.bench_function("clock_now", |b| b.iter(tokengate::token::now));
+    group.bench_function("clock_now", |b| b.iter(tokengate::clock::now));
     group.bench_function("drop_verified_token", |b| {
         b.iter_batched(|| verified.clone(), drop, criterion::BatchSize::SmallInput)
     });

@@ -11,13 +11,15 @@
 //! assert_eq!((claims.token_type, claims.fresh), (Some(TokenType::Refresh), Fresh::No));
 //! ```
 
+use crate::TokenRejection;
+use crate::ids::{LoginId, Subject, TokenId};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Error;
-use crate::jws::{Lite, scan};
+use crate::jws::{ClaimValue, scan};
 
 /// `access` or `refresh`, the `type` claim.
 ///
@@ -126,7 +128,7 @@ impl Fresh {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     /// The identity (`sub`).
-    pub sub: Option<String>,
+    pub sub: Option<Subject>,
     /// Issued at.
     pub iat: Option<i64>,
     /// Not before.
@@ -134,7 +136,7 @@ pub struct Claims {
     /// Expires at.
     pub exp: i64,
     /// Unique token id.
-    pub jti: Option<String>,
+    pub jti: Option<TokenId>,
     /// `access` or `refresh`.
     pub token_type: Option<TokenType>,
     /// Freshness (access tokens).
@@ -147,7 +149,7 @@ pub struct Claims {
     pub aud: Vec<String>,
     /// The login this token belongs to (`fam`): tokengate's refresh-token
     /// family, shared by the access and refresh tokens of one login.
-    pub family: Option<String>,
+    pub family: Option<LoginId>,
     /// Scopes, from the space-separated `scope` claim (or an array of strings);
     /// for a trusted issuer's token, from the claim configured for it.
     pub scopes: Vec<String>,
@@ -158,38 +160,38 @@ pub struct Claims {
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
-    Error::InvalidClaims(msg.into())
+    Error::Token(TokenRejection::InvalidClaims(msg.into()))
 }
 
 /// A NumericDate: an integer, or a finite float in range (truncated).
 /// Strings, booleans and out-of-range numbers are refused.
-fn numeric_date(value: Option<&Lite<'_>>, name: &str) -> Result<Option<i64>, Error> {
+fn numeric_date(value: Option<&ClaimValue<'_>>, name: &str) -> Result<Option<i64>, Error> {
     // 253402300799 is 9999-12-31T23:59:59Z: anything later is not a date.
     const MAX: f64 = 253_402_300_799.0;
     match value {
         None => Ok(None),
-        Some(Lite::Int(i)) => Ok(Some(*i)),
-        Some(Lite::Float(f)) if f.is_finite() && f.abs() <= MAX => Ok(Some(f.trunc() as i64)),
-        Some(Lite::Float(_)) => Err(invalid(format!("{name} is out of range"))),
+        Some(ClaimValue::Int(i)) => Ok(Some(*i)),
+        Some(ClaimValue::Float(f)) if f.is_finite() && f.abs() <= MAX => Ok(Some(f.trunc() as i64)),
+        Some(ClaimValue::Float(_)) => Err(invalid(format!("{name} is out of range"))),
         Some(_) => Err(invalid(format!("{name} must be a NumericDate"))),
     }
 }
 
-fn string(value: Option<Lite<'_>>, name: &str) -> Result<Option<String>, Error> {
+fn string(value: Option<ClaimValue<'_>>, name: &str) -> Result<Option<String>, Error> {
     match value {
         None => Ok(None),
-        Some(Lite::Str(s)) => Ok(Some(s.into_owned())),
+        Some(ClaimValue::Str(s)) => Ok(Some(s.into_owned())),
         Some(_) => Err(invalid(format!("{name} must be a string"))),
     }
 }
 
 /// A string or an array of strings (`aud`, and `scope` as some issuers send it).
-fn strings(value: Option<Lite<'_>>, name: &str, split: bool) -> Result<Vec<String>, Error> {
+fn strings(value: Option<ClaimValue<'_>>, name: &str, split: bool) -> Result<Vec<String>, Error> {
     match value {
         None => Ok(Vec::new()),
-        Some(Lite::Str(s)) if split => Ok(s.split_whitespace().map(str::to_owned).collect()),
-        Some(Lite::Str(s)) => Ok(vec![s.into_owned()]),
-        Some(Lite::Array(items)) => items
+        Some(ClaimValue::Str(s)) if split => Ok(s.split_whitespace().map(str::to_owned).collect()),
+        Some(ClaimValue::Str(s)) => Ok(vec![s.into_owned()]),
+        Some(ClaimValue::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
@@ -223,27 +225,27 @@ impl Claims {
             fam,
             roles,
         ] = scan(json, &REGISTERED)
-            .map_err(|_| Error::InvalidToken("payload is not a JSON object"))?;
+            .map_err(|_| Error::Token(TokenRejection::Invalid("payload is not a JSON object")))?;
         let token_type = match token_type {
             None => None,
-            Some(Lite::Str(t)) if t == "access" => Some(TokenType::Access),
-            Some(Lite::Str(t)) if t == "refresh" => Some(TokenType::Refresh),
+            Some(ClaimValue::Str(t)) if t == "access" => Some(TokenType::Access),
+            Some(ClaimValue::Str(t)) if t == "refresh" => Some(TokenType::Refresh),
             Some(_) => return Err(invalid("type must be access or refresh")),
         };
         let fresh = match fresh {
-            None | Some(Lite::Bool(false)) => Fresh::No,
-            Some(Lite::Bool(true)) => Fresh::Yes,
-            Some(n @ (Lite::Int(_) | Lite::Float(_))) => {
+            None | Some(ClaimValue::Bool(false)) => Fresh::No,
+            Some(ClaimValue::Bool(true)) => Fresh::Yes,
+            Some(n @ (ClaimValue::Int(_) | ClaimValue::Float(_))) => {
                 Fresh::Until(numeric_date(Some(&n), "fresh")?.unwrap_or(0))
             }
             Some(_) => return Err(invalid("fresh must be a boolean or a NumericDate")),
         };
         Ok(Claims {
-            sub: string(sub, "sub")?,
+            sub: string(sub, "sub")?.map(Subject::from),
             iat: numeric_date(iat.as_ref(), "iat")?,
             nbf: numeric_date(nbf.as_ref(), "nbf")?,
             exp: numeric_date(exp.as_ref(), "exp")?.ok_or_else(|| invalid("missing claim: exp"))?,
-            jti: string(jti, "jti")?,
+            jti: string(jti, "jti")?.map(TokenId::from),
             token_type,
             fresh,
             csrf: string(csrf, "csrf")?,
@@ -251,7 +253,7 @@ impl Claims {
             aud: strings(aud, "aud", false)?,
             scopes: strings(scope, "scope", true)?,
             roles: strings(roles, "roles", false)?,
-            family: string(fam, "fam")?,
+            family: string(fam, "fam")?.map(LoginId::from),
         })
     }
 
@@ -274,7 +276,7 @@ impl Claims {
         if self.token_type.unwrap_or(TokenType::Access) == expected {
             Ok(())
         } else {
-            Err(Error::WrongTokenType(expected))
+            Err(TokenRejection::WrongType(expected).into())
         }
     }
 

@@ -24,6 +24,7 @@
 //! assert_eq!((policy.scopes(), policy.roles()), (&["read:reports".to_owned()][..], &["admin".to_owned()][..]));
 //! ```
 
+use crate::{AccessRejection, RequestRejection, TokenRejection};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::Error;
@@ -245,16 +246,18 @@ impl ForwardPolicy {
                         iss => IssuerRule::Exact(iss.to_owned()),
                     };
                     if policy.issuer.as_ref().is_some_and(|seen| *seen != rule) {
-                        return Err(Error::InvalidRequest(
+                        return Err(RequestRejection::Invalid(
                             "issuer is given twice with different values".into(),
-                        ));
+                        )
+                        .into());
                     }
                     policy.issuer = Some(rule);
                 }
                 _ => {
-                    return Err(Error::InvalidRequest(
+                    return Err(RequestRejection::Invalid(
                         "unknown query parameter: expected scope, role or issuer".into(),
-                    ));
+                    )
+                    .into());
                 }
             }
         }
@@ -363,9 +366,10 @@ impl ForwardPolicy {
             Some(IssuerRule::Exact(iss)) => token.origin.issuer() == Some(iss.as_str()),
         };
         if !from_issuer {
-            return Err(Error::InvalidClaims(
+            return Err(TokenRejection::InvalidClaims(
                 "the token is not from the required issuer".into(),
-            ));
+            )
+            .into());
         }
         let missing = |needed: &[String], held: &[String]| -> Vec<String> {
             needed
@@ -376,11 +380,11 @@ impl ForwardPolicy {
         };
         let scopes = missing(&self.scopes, &token.claims.scopes);
         if !scopes.is_empty() {
-            return Err(Error::InsufficientScope(scopes.join(" ")));
+            return Err(AccessRejection::InsufficientScope(scopes.join(" ")).into());
         }
         let roles = missing(&self.roles, &token.claims.roles);
         if !roles.is_empty() {
-            return Err(Error::InsufficientRole(roles.join(" ")));
+            return Err(AccessRejection::InsufficientRole(roles.join(" ")).into());
         }
         Ok(())
     }
@@ -429,8 +433,11 @@ pub fn identity_headers(token: &VerifiedToken) -> Result<HeaderMap, Error> {
     ];
     let mut headers = HeaderMap::with_capacity(values.len());
     for (name, value) in values {
-        let value = HeaderValue::try_from(value)
-            .map_err(|_| Error::InvalidClaims(format!("{name} cannot carry the token's claim")))?;
+        let value = HeaderValue::try_from(value).map_err(|_| {
+            Error::Token(TokenRejection::InvalidClaims(format!(
+                "{name} cannot carry the token's claim"
+            )))
+        })?;
         headers.insert(name, value);
     }
     Ok(headers)

@@ -14,25 +14,30 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod claims;
+pub mod clock;
 mod error;
 pub mod forward;
+pub mod ids;
 #[cfg(feature = "issuers")]
 pub mod issuers;
 mod jws;
 pub mod keys;
+pub mod login;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod revocation;
 pub mod scope;
-pub mod session;
 pub mod token;
 pub mod transport;
 #[cfg(feature = "users")]
 pub mod users;
 
-pub use error::{Error, ErrorBody};
+pub use error::{
+    AccessRejection, AccountRejection, Backend, Error, ErrorBody, RequestRejection, TokenRejection,
+    Unavailable,
+};
 
 /// The snippets of the migration guide from Flask-JWT-Extended, run as
 /// doctests so that the guide keeps compiling.

@@ -1,7 +1,7 @@
 //! Metrics through the [`metrics`] facade (cargo feature `metrics`): the
 //! application installs a recorder (e.g. `metrics-exporter-prometheus`) and
 //! tokengate's counters and gauges show up in it. Without the feature
-//! nothing is counted and `metrics` is not a dependency.
+//! nothing is count_verification and `metrics` is not a dependency.
 //!
 //! | Name | Type | Labels | Counted |
 //! |---|---|---|---|
@@ -339,56 +339,65 @@ impl Drop for Running {
 #[cfg(all(test, feature = "axum"))]
 mod tests {
     use super::RESULTS;
-    use crate::Error;
     use crate::claims::TokenType;
+    use crate::{
+        AccessRejection, AccountRejection, Backend, Error, RequestRejection, TokenRejection,
+        Unavailable,
+    };
 
     #[test]
     fn every_error_code_has_its_counter() {
-        let errors = [
-            Error::AuthorizationHeaderMissing,
-            Error::InvalidHeader(String::new()),
-            Error::InvalidToken(""),
-            Error::InvalidClaims(String::new()),
-            Error::TokenExpired,
-            Error::TokenRevoked,
-            Error::WrongTokenType(TokenType::Access),
-            Error::FreshTokenRequired,
-            Error::CsrfFailed(""),
-            Error::InsufficientScope(String::new()),
-            Error::InsufficientRole(String::new()),
-            Error::InvalidRequest(String::new()),
-            Error::InvalidCredentials,
-            Error::UsernameTaken,
-            Error::RateLimited { retry_after: 1 },
-            Error::RegistrationClosed,
-            Error::UserNotFound,
-            Error::Unavailable(String::new()),
-            Error::NotFound,
-            Error::StoreUnavailable(String::new()),
+        let errors: Vec<Error> = vec![
+            TokenRejection::Missing.into(),
+            TokenRejection::InvalidHeader(String::new()).into(),
+            TokenRejection::Invalid("").into(),
+            TokenRejection::InvalidClaims(String::new()).into(),
+            TokenRejection::Expired.into(),
+            TokenRejection::Revoked.into(),
+            TokenRejection::WrongType(TokenType::Access).into(),
+            TokenRejection::FreshRequired.into(),
+            TokenRejection::CsrfFailed("").into(),
+            TokenRejection::SubjectGone.into(),
+            AccessRejection::InsufficientScope(String::new()).into(),
+            AccessRejection::InsufficientRole(String::new()).into(),
+            AccountRejection::InvalidCredentials.into(),
+            AccountRejection::UsernameTaken.into(),
+            AccountRejection::RegistrationClosed.into(),
+            RequestRejection::Invalid(String::new()).into(),
+            RequestRejection::NotFound.into(),
+            RequestRejection::RateLimited { retry_after: 1 }.into(),
+            Unavailable::new(Backend::Service, "down").into(),
+            Unavailable::new(Backend::Store, "down").into(),
         ];
         for error in &errors {
             // A new variant fails to compile here until it is listed.
             match error {
-                Error::AuthorizationHeaderMissing
-                | Error::InvalidHeader(_)
-                | Error::InvalidToken(_)
-                | Error::InvalidClaims(_)
-                | Error::TokenExpired
-                | Error::TokenRevoked
-                | Error::WrongTokenType(_)
-                | Error::FreshTokenRequired
-                | Error::CsrfFailed(_)
-                | Error::InsufficientScope(_)
-                | Error::InsufficientRole(_)
-                | Error::InvalidRequest(_)
-                | Error::InvalidCredentials
-                | Error::UsernameTaken
-                | Error::RateLimited { .. }
-                | Error::RegistrationClosed
-                | Error::UserNotFound
-                | Error::Unavailable(_)
-                | Error::NotFound
-                | Error::StoreUnavailable(_) => {}
+                Error::Token(
+                    TokenRejection::Missing
+                    | TokenRejection::InvalidHeader(_)
+                    | TokenRejection::Invalid(_)
+                    | TokenRejection::InvalidClaims(_)
+                    | TokenRejection::Expired
+                    | TokenRejection::Revoked
+                    | TokenRejection::WrongType(_)
+                    | TokenRejection::FreshRequired
+                    | TokenRejection::CsrfFailed(_)
+                    | TokenRejection::SubjectGone,
+                )
+                | Error::Access(
+                    AccessRejection::InsufficientScope(_) | AccessRejection::InsufficientRole(_),
+                )
+                | Error::Account(
+                    AccountRejection::InvalidCredentials
+                    | AccountRejection::UsernameTaken
+                    | AccountRejection::RegistrationClosed,
+                )
+                | Error::Request(
+                    RequestRejection::Invalid(_)
+                    | RequestRejection::NotFound
+                    | RequestRejection::RateLimited { .. },
+                )
+                | Error::Unavailable(_) => {}
             }
             assert!(RESULTS[1..].contains(&error.code()), "{}", error.code());
         }

@@ -9,6 +9,7 @@
 //! assert!(!req.is_met_by(&["read".into()]));
 //! ```
 
+use crate::AccessRejection;
 use std::fmt;
 
 use crate::Error;
@@ -88,7 +89,7 @@ impl ScopeRequirement {
         if self.is_met_by(&claims.scopes) {
             Ok(())
         } else {
-            Err(Error::InsufficientScope(self.to_string()))
+            Err(AccessRejection::InsufficientScope(self.to_string()).into())
         }
     }
 }

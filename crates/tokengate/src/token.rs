@@ -13,16 +13,18 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::Error;
 use crate::claims::{Claims, Fresh, TokenType};
+use crate::clock::Clock;
+use crate::ids::{LoginId, TokenId};
 use crate::jws::{self, Header};
 use crate::keys::{KeyError, KeyRing};
+use crate::{Error, TokenRejection};
 
 /// What verification demands of a token's claims.
 ///
@@ -140,34 +142,38 @@ impl Validation {
     pub fn check(&self, claims: &Claims, now: i64) -> Result<(), Error> {
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         if self.own_tokens {
-            let missing = |name: &str| Error::InvalidClaims(format!("missing claim: {name}"));
+            let missing = |name: &str| {
+                Error::Token(TokenRejection::InvalidClaims(format!(
+                    "missing claim: {name}"
+                )))
+            };
             claims.sub.as_ref().ok_or_else(|| missing("sub"))?;
             claims.iat.ok_or_else(|| missing("iat"))?;
             claims.jti.as_ref().ok_or_else(|| missing("jti"))?;
             claims.token_type.ok_or_else(|| missing("type"))?;
         }
         if claims.exp.saturating_add(leeway) <= now {
-            return Err(Error::TokenExpired);
+            return Err(TokenRejection::Expired.into());
         }
         if claims
             .nbf
             .is_some_and(|nbf| nbf.saturating_sub(leeway) > now)
         {
-            return Err(Error::InvalidToken("token is not valid yet"));
+            return Err(TokenRejection::Invalid("token is not valid yet").into());
         }
         if claims
             .iat
             .is_some_and(|iat| iat.saturating_sub(leeway) > now)
         {
-            return Err(Error::InvalidToken("token is issued in the future"));
+            return Err(TokenRejection::Invalid("token is issued in the future").into());
         }
         if let Some(issuer) = &self.issuer
             && claims.iss.as_deref() != Some(issuer.as_str())
         {
-            return Err(Error::InvalidClaims("invalid issuer".into()));
+            return Err(TokenRejection::InvalidClaims("invalid issuer".into()).into());
         }
         if !self.audience.is_empty() && !claims.aud.iter().any(|a| self.audience.contains(a)) {
-            return Err(Error::InvalidClaims("invalid audience".into()));
+            return Err(TokenRejection::InvalidClaims("invalid audience".into()).into());
         }
         Ok(())
     }
@@ -299,7 +305,7 @@ pub struct NewToken {
     /// Overrides the issue time (tests, and the CLI).
     pub issued_at: Option<i64>,
     /// The login (refresh-token family) this token belongs to: the `fam` claim.
-    pub family: Option<String>,
+    pub family: Option<LoginId>,
 }
 
 impl NewToken {
@@ -452,7 +458,7 @@ pub struct IssuedToken {
     /// The compact JWS.
     pub token: String,
     /// Its `jti`.
-    pub jti: String,
+    pub jti: TokenId,
     /// Its `csrf` claim, for the CSRF cookie.
     pub csrf: Option<String>,
     /// Its `iat`.
@@ -460,7 +466,7 @@ pub struct IssuedToken {
     /// Its `exp`.
     pub expires_at: i64,
     /// Its login (`fam`), if it belongs to one.
-    pub family: Option<String>,
+    pub family: Option<LoginId>,
 }
 
 impl IssuedToken {
@@ -572,8 +578,11 @@ impl VerifiedToken {
     /// assert_eq!((mine.sub.as_str(), mine.tenant), ("alice", 7));
     /// ```
     pub fn custom<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.payload_json)
-            .map_err(|e| Error::InvalidClaims(format!("claims do not match: {e}")))
+        serde_json::from_slice(&self.payload_json).map_err(|e| {
+            Error::Token(TokenRejection::InvalidClaims(format!(
+                "claims do not match: {e}"
+            )))
+        })
     }
 
     /// The whole payload, for custom claims.
@@ -600,7 +609,7 @@ impl VerifiedToken {
     /// let issued = engine.issue(NewToken::access("alice")).unwrap();
     /// let verified = engine.verify(&issued.token).unwrap();
     /// let json: serde_json::Value = serde_json::from_slice(verified.payload_json()).unwrap();
-    /// assert_eq!(json["jti"], issued.jti);
+    /// assert_eq!(json["jti"], issued.jti.as_str());
     /// ```
     pub fn payload_json(&self) -> &[u8] {
         &self.payload_json
@@ -638,29 +647,6 @@ pub struct SignedPayload {
     pub header: Arc<Header>,
     /// The decoded payload bytes.
     pub payload: Vec<u8>,
-}
-
-/// Seconds since the Unix epoch.
-///
-/// ```
-/// assert!(tokengate::token::now() > 1_700_000_000);
-/// ```
-pub fn now() -> i64 {
-    now_millis().div_euclid(1000)
-}
-
-/// Milliseconds since the Unix epoch: the clock of issue times (a UUIDv7
-/// `jti`) and revoke-all cut-offs.
-///
-/// ```
-/// let ms = tokengate::token::now_millis();
-/// assert!(ms / 1000 >= tokengate::token::now() - 1);
-/// ```
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// A random UUIDv4 string, as Flask-JWT-Extended uses for `jti` and `csrf`.
@@ -743,6 +729,7 @@ pub struct TokenEngine {
     validation: Validation,
     own_validation: Validation,
     settings: IssueSettings,
+    clock: Clock,
 }
 
 impl TokenEngine {
@@ -763,7 +750,44 @@ impl TokenEngine {
             validation: Validation::new(),
             own_validation: Validation::new(),
             settings: IssueSettings::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// Reads time from `clock` instead of the system clock: for tests that
+    /// move time instead of sleeping. Issue times, expiry, freshness and
+    /// revoke-all cut-offs all follow it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::clock::{ManualClock, Timestamp};
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let time = ManualClock::new(Timestamp::from_secs(1_800_000_000));
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
+    ///     .with_clock(time.clone().into());
+    /// let issued = engine.issue(NewToken::access("alice").ttl(Duration::from_secs(60))).unwrap();
+    /// assert_eq!(issued.issued_at, 1_800_000_000);
+    /// assert!(engine.verify(&issued.token).is_ok());
+    /// time.advance(Duration::from_secs(61));
+    /// assert_eq!(engine.verify(&issued.token).unwrap_err().code(), "token_expired");
+    /// ```
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this engine reads.
+    ///
+    /// ```
+    /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// # use tokengate::token::TokenEngine;
+    /// # let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// assert!(engine.clock().now().as_secs() > 1_700_000_000);
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn derive_validation(&mut self) {
@@ -887,15 +911,12 @@ impl TokenEngine {
     /// assert!(verifier.issue(NewToken::access("alice")).is_err());
     /// ```
     pub fn issue(&self, new: NewToken) -> Result<IssuedToken, KeyError> {
-        let key = self
-            .keys
-            .signing_key()
-            .ok_or(KeyError::Malformed("key ring without a signing key"))?;
+        let key = self.keys.signing_key().ok_or(KeyError::NoSigningKey)?;
         let (now, now_ms) = match new.issued_at {
             Some(t) => (t, t.saturating_mul(1000)),
             None => {
-                let ms = now_millis();
-                (ms.div_euclid(1000), ms)
+                let now = self.clock.now();
+                (now.as_secs(), now.as_millis())
             }
         };
         let ttl = new.ttl.unwrap_or(match new.token_type {
@@ -938,7 +959,7 @@ impl TokenEngine {
             claims.insert("roles".into(), new.roles.into());
         }
         if let Some(family) = &new.family {
-            claims.insert("fam".into(), Value::String(family.clone()));
+            claims.insert("fam".into(), Value::String(family.to_string()));
         }
 
         let mut header = new.headers;
@@ -948,7 +969,7 @@ impl TokenEngine {
         let token = sign_compact(key, &header, &claims)?;
         Ok(IssuedToken {
             token,
-            jti,
+            jti: TokenId::from(jti),
             csrf,
             issued_at: now,
             expires_at: exp,
@@ -971,7 +992,7 @@ impl TokenEngine {
     /// assert_eq!(engine.verify("not.a.token").unwrap_err().code(), "invalid_token");
     /// ```
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
-        self.verify_at(token, now())
+        self.verify_at(token, self.clock.now().as_secs())
     }
 
     /// Verifies signature and claims, and that the token is of `expected` type.
@@ -1060,7 +1081,7 @@ impl TokenEngine {
                 .candidates(compact.header.alg, compact.header.kid.as_deref())
                 .peekable();
             if candidates.peek().is_none() {
-                return Err(Error::InvalidToken(NO_KEY));
+                return Err(TokenRejection::Invalid(NO_KEY).into());
             }
             candidates.any(|k| k.verify_signature(compact.signing_input, &compact.signature))
         };
@@ -1068,7 +1089,7 @@ impl TokenEngine {
             self.headers.remember(compact.header_b64, &compact.header);
             Ok(compact)
         } else {
-            Err(Error::InvalidToken("signature verification failed"))
+            Err(TokenRejection::Invalid("signature verification failed").into())
         }
     }
 }

@@ -292,13 +292,7 @@ async fn revoked_tokens_are_refused() {
     let f = fixture(Transport::default());
     let one = issue(&f.gate, NewToken::access("dave"));
     let two = issue(&f.gate, NewToken::access("dave"));
-    f.revocations
-        .revoke(Revocation::Token {
-            jti: one.jti.clone(),
-            expires_at: one.expires_at,
-        })
-        .await
-        .unwrap();
+    f.revocations.revoke(Revocation::token(&one)).await.unwrap();
     let (status, _, body) = call(&f.app, bearer("/private", &one.token)).await;
     assert_eq!(
         (status, code(&body).as_str()),
@@ -312,8 +306,8 @@ async fn revoked_tokens_are_refused() {
     // Revoke-all: earlier tokens go, a token issued after the cut-off stays.
     let cut = tokengate::token::jti_millis(&two.jti).unwrap() as i64;
     f.revocations.apply(&Revocation::SubjectBefore {
-        sub: "dave".into(),
-        before_ms: cut,
+        subject: "dave".into(),
+        before: tokengate::clock::Timestamp::from_millis(cut),
     });
     assert_eq!(
         call(&f.app, bearer("/private", &two.token)).await.0,

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tokengate::claims::Claims;
+use tokengate::clock::Timestamp;
 use tokengate::revocation::{
     BoxFuture, InMemoryRevocations, Revocation, RevocationStore, StoreError,
 };
@@ -23,12 +24,23 @@ enum Entry {
     Subject { sub: String, before_ms: i64 },
 }
 
+// The file keeps seconds for expiry and milliseconds for a cut-off, as the
+// article's table does.
 impl From<&Revocation> for Entry {
     fn from(r: &Revocation) -> Self {
         match r.clone() {
-            Revocation::Token { jti, expires_at } => Entry::Token { jti, expires_at },
-            Revocation::Family { family, expires_at } => Entry::Family { family, expires_at },
-            Revocation::SubjectBefore { sub, before_ms } => Entry::Subject { sub, before_ms },
+            Revocation::Token { jti, expires_at } => Entry::Token {
+                jti: jti.into(),
+                expires_at: expires_at.as_secs(),
+            },
+            Revocation::Login { login, expires_at } => Entry::Family {
+                family: login.into(),
+                expires_at: expires_at.as_secs(),
+            },
+            Revocation::SubjectBefore { subject, before } => Entry::Subject {
+                sub: subject.into(),
+                before_ms: before.as_millis(),
+            },
         }
     }
 }
@@ -36,9 +48,18 @@ impl From<&Revocation> for Entry {
 impl From<Entry> for Revocation {
     fn from(e: Entry) -> Self {
         match e {
-            Entry::Token { jti, expires_at } => Revocation::Token { jti, expires_at },
-            Entry::Family { family, expires_at } => Revocation::Family { family, expires_at },
-            Entry::Subject { sub, before_ms } => Revocation::SubjectBefore { sub, before_ms },
+            Entry::Token { jti, expires_at } => Revocation::Token {
+                jti: jti.into(),
+                expires_at: Timestamp::from_secs(expires_at),
+            },
+            Entry::Family { family, expires_at } => Revocation::Login {
+                login: family.into(),
+                expires_at: Timestamp::from_secs(expires_at),
+            },
+            Entry::Subject { sub, before_ms } => Revocation::SubjectBefore {
+                subject: sub.into(),
+                before: Timestamp::from_millis(before_ms),
+            },
         }
     }
 }
@@ -66,7 +87,7 @@ impl FileBlocklist {
             memory.apply(&entry.into());
         }
         // Entries of tokens that have expired since protect nothing.
-        memory.purge_expired(tokengate::token::now());
+        memory.purge_expired(tokengate::clock::now());
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(FileBlocklist {
             memory,
@@ -82,8 +103,8 @@ impl RevocationStore for FileBlocklist {
 
     fn revoke(&self, revocation: Revocation) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut line = serde_json::to_string(&Entry::from(&revocation))
-                .map_err(|e| StoreError(e.to_string()))?;
+            let mut line =
+                serde_json::to_string(&Entry::from(&revocation)).map_err(StoreError::new)?;
             line.push('\n');
             {
                 // `Ok` must mean durable, hence the sync. Logouts are rare and
@@ -91,7 +112,7 @@ impl RevocationStore for FileBlocklist {
                 let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.sync_data())
-                    .map_err(|e| StoreError(e.to_string()))?;
+                    .map_err(StoreError::new)?;
             }
             self.memory.apply(&revocation);
             Ok(())

@@ -7,6 +7,7 @@ mod blocklist;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use tokengate::{AccountRejection, Backend, Unavailable};
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -96,12 +97,12 @@ async fn register(
         .hasher
         .hash(&password)
         .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        .map_err(|e| Error::from(Unavailable::new(Backend::Store, e)))?;
     // Names are unique whatever their case: `Alice` is taken once `alice` is.
     let key = username.key();
     let mut users = state.users.lock().unwrap_or_else(|e| e.into_inner());
     if users.contains_key(&key) {
-        return Err(Error::UsernameTaken);
+        return Err(AccountRejection::UsernameTaken.into());
     }
     users.insert(key.clone(), hash);
     Ok((StatusCode::CREATED, Json(json!({"username": key}))))
@@ -123,7 +124,7 @@ async fn login(
     let password = Password::for_login(body.password)?;
     // Verified even for an unknown user, so timing does not tell which names exist.
     if !state.hasher.verify(&password, hash.as_ref()).await || hash.is_none() {
-        return Err(Error::InvalidCredentials);
+        return Err(AccountRejection::InvalidCredentials.into());
     }
     Ok(pair_json(state.gate.login(key.as_str()).await?))
 }

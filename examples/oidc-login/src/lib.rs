@@ -15,6 +15,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use tokengate::Error;
 use tokengate::axum::{AccessToken, TokenGate};
+use tokengate::ids::LoginId;
 use tokengate::oidc::{BindingCookie, Callback, OidcLogin};
 use tokengate::transport::SetCookies;
 
@@ -29,7 +30,7 @@ pub struct AppState {
     /// The provider.
     pub oidc: OidcLogin,
     // The ID token of each login (by refresh family), for the logout's hint.
-    id_tokens: Arc<Mutex<HashMap<String, String>>>,
+    id_tokens: Arc<Mutex<HashMap<LoginId, String>>>,
 }
 
 impl FromRef<AppState> for TokenGate {

@@ -14,6 +14,7 @@ use tokengate::Error;
 use tokengate::axum::{AccessToken, AnyToken, Identity, RefreshToken, TokenGate, TokenPair};
 use tokengate::token::TokenEngine;
 use tokengate::transport::{CookieSettings, SameSite, SetCookies, TokenLocation, Transport};
+use tokengate::{AccountRejection, TokenRejection};
 use tower_http::cors::CorsLayer;
 
 /// A user of the demo. A real application loads users from its database
@@ -90,7 +91,7 @@ async fn login(
     let (user, _) = USERS
         .iter()
         .find(|(u, password)| u.name == body.username && *password == body.password)
-        .ok_or(Error::InvalidCredentials)?;
+        .ok_or(Error::Account(AccountRejection::InvalidCredentials))?;
     let pair = gate.login(user).await?;
     Ok((
         session_cookies(&gate, &pair),
@@ -107,7 +108,7 @@ async fn refresh(
         .iter()
         .map(|(u, _)| u)
         .find(|u| u.name == token.subject())
-        .ok_or(Error::UserNotFound)?;
+        .ok_or(Error::Token(TokenRejection::SubjectGone))?;
     let pair = gate.refresh(user, &token.token).await?;
     Ok((
         session_cookies(&gate, &pair),

@@ -3,6 +3,7 @@
 //! follows revocations and key rotations.
 
 use std::io::Read;
+use tokengate::{Backend, Unavailable};
 
 use clap::Subcommand;
 use tokengate::Error;
@@ -196,7 +197,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
         let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
         let store = SqlRevocations::load(db, lifetime)
             .await
-            .map_err(|e| Error::StoreUnavailable(e.to_string()))?;
+            .map_err(|e| Error::from(Unavailable::new(Backend::Store, e)))?;
         // Running instances hear of it at once through Redis, else at their next poll.
         #[cfg(feature = "redis")]
         let store = match &settings.redis_url {
@@ -207,7 +208,8 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
             None => store,
         };
         // The same revoke-all as the logout-all route.
-        revoke_all(&store, &user.id.to_string())
+        let clock = tokengate::clock::Clock::system();
+        revoke_all(&store, &user.id.to_string().into(), &clock)
             .await
             .map_err(|e| refused(Error::from(e)))?;
         println!("revoked every token of {} issued until now", user.username);

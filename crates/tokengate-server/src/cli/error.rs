@@ -1,6 +1,6 @@
 //! The errors of the command line and their exit codes.
 
-use crate::keyfile::KeyFileError;
+use crate::key_import::KeyFileError;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

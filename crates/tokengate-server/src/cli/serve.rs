@@ -73,7 +73,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
 /// The service's router over opened parts: what `serve` listens with, and
 /// what the fuzz targets drive in-process.
 pub(crate) fn app(
-    parts: &runtime::Parts,
+    parts: &runtime::Runtime,
     settings: Arc<Settings>,
     metrics: Metrics,
 ) -> Result<axum::Router, CliError> {
@@ -104,7 +104,7 @@ pub(crate) fn app(
 
 /// Attempts counted in memory over `window`, and in Redis when the
 /// instances share one (failed logins, registrations).
-fn limiter(parts: &runtime::Parts, window: std::time::Duration) -> LoginLimiter {
+fn limiter(parts: &runtime::Runtime, window: std::time::Duration) -> LoginLimiter {
     let limiter = LoginLimiter::new(window);
     #[cfg(feature = "redis")]
     if let Some(redis) = &parts.redis {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use tokengate::TokenRejection;
 
 use serde_json::Value;
 use tokengate::{Error, MAX_TOKEN_LEN};
@@ -20,7 +21,7 @@ pub(crate) fn read_token(arg: &str) -> Result<String, CliError> {
     };
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Error::InvalidToken("token is too large").into());
+        return Err(Error::Token(TokenRejection::Invalid("token is too large")).into());
     }
     Ok(token.to_owned())
 }
@@ -35,9 +36,10 @@ fn read_stdin() -> Result<String, CliError> {
         .read_to_end(&mut bytes)
         .map_err(|e| CliError::Usage(format!("cannot read the token from standard input: {e}")))?;
     if bytes.len() > limit {
-        return Err(Error::InvalidToken("token is too large").into());
+        return Err(Error::Token(TokenRejection::Invalid("token is too large")).into());
     }
-    String::from_utf8(bytes).map_err(|_| Error::InvalidToken("malformed token").into())
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Token(TokenRejection::Invalid("malformed token")).into())
 }
 
 /// Writes a line to stdout. A closed pipe (`| head`) is not an error.

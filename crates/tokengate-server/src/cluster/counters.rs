@@ -3,6 +3,7 @@
 //! times (milliseconds), trimmed to the window: the same sliding window as
 //! the in-memory limiter.
 
+use crate::service::limits::LimitKey;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{COMMAND_TIMEOUT, Redis, timed_out};
@@ -29,7 +30,7 @@ impl SharedCounters {
         SharedCounters { redis, window }
     }
 
-    fn key(&self, key: &str) -> String {
+    fn key(&self, key: &LimitKey) -> String {
         self.redis.key(&format!("login-failures:{key}"))
     }
 
@@ -37,7 +38,7 @@ impl SharedCounters {
     /// `None` when every key is under it.
     pub(crate) async fn check(
         &self,
-        keys: &[(&str, u32)],
+        keys: &[(&LimitKey, u32)],
     ) -> Result<Option<Duration>, redis::RedisError> {
         let now = now_ms();
         let window = self.window.as_millis() as i64;
@@ -67,7 +68,7 @@ impl SharedCounters {
     }
 
     /// Records a failure under each key.
-    pub(crate) async fn record_failure(&self, keys: &[&str]) -> Result<(), redis::RedisError> {
+    pub(crate) async fn record_failure(&self, keys: &[&LimitKey]) -> Result<(), redis::RedisError> {
         let now = now_ms();
         let window = self.window.as_millis() as i64;
         let member = format!("{now}-{}", tokengate::token::random_id());
@@ -90,7 +91,7 @@ impl SharedCounters {
     }
 
     /// Forgets the failures of `key` (after a successful login).
-    pub(crate) async fn clear(&self, key: &str) -> Result<(), redis::RedisError> {
+    pub(crate) async fn clear(&self, key: &LimitKey) -> Result<(), redis::RedisError> {
         let mut conn = self.redis.conn();
         tokio::time::timeout(
             COMMAND_TIMEOUT,

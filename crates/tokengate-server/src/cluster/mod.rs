@@ -191,6 +191,8 @@ mod tests {
     use tokengate::claims::Claims;
     use tokengate::revocation::{Revocation, RevocationStore};
 
+    use crate::service::limits::LimitKey;
+
     use super::*;
 
     /// The Redis of the test machine; a test fails, never skips, without it.
@@ -226,23 +228,17 @@ mod tests {
             SharedCounters::new(a, window),
             SharedCounters::new(b, window),
         );
+        let (x, y) = (LimitKey::login_of("x"), LimitKey::login_of("y"));
         for _ in 0..3 {
-            assert_eq!(on_b.check(&[("user:x", 3)]).await.unwrap(), None);
-            on_a.record_failure(&["user:x"]).await.unwrap();
+            assert_eq!(on_b.check(&[(&x, 3)]).await.unwrap(), None);
+            on_a.record_failure(&[&x]).await.unwrap();
         }
-        let wait = on_b
-            .check(&[("user:x", 3)])
-            .await
-            .unwrap()
-            .expect("blocked");
+        let wait = on_b.check(&[(&x, 3)]).await.unwrap().expect("blocked");
         assert!(wait > Duration::from_secs(50) && wait <= window, "{wait:?}");
         // A higher limit, or another key, is not reached.
-        assert_eq!(
-            on_b.check(&[("user:x", 4), ("user:y", 1)]).await.unwrap(),
-            None
-        );
-        on_b.clear("user:x").await.unwrap();
-        assert_eq!(on_a.check(&[("user:x", 3)]).await.unwrap(), None);
+        assert_eq!(on_b.check(&[(&x, 4), (&y, 1)]).await.unwrap(), None);
+        on_b.clear(&x).await.unwrap();
+        assert_eq!(on_a.check(&[(&x, 3)]).await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -250,10 +246,11 @@ mod tests {
         let redis = redis("window");
         require(&redis).await;
         let counters = SharedCounters::new(redis, Duration::from_millis(200));
-        counters.record_failure(&["k"]).await.unwrap();
-        assert!(counters.check(&[("k", 1)]).await.unwrap().is_some());
+        let k = LimitKey::LoginFrom([127, 0, 0, 1].into());
+        counters.record_failure(&[&k]).await.unwrap();
+        assert!(counters.check(&[(&k, 1)]).await.unwrap().is_some());
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(counters.check(&[("k", 1)]).await.unwrap(), None);
+        assert_eq!(counters.check(&[(&k, 1)]).await.unwrap(), None);
     }
 
     fn claims(jti: &str) -> Claims {
@@ -281,7 +278,7 @@ mod tests {
         writer
             .revoke(Revocation::Token {
                 jti: "j1".into(),
-                expires_at: i64::MAX,
+                expires_at: tokengate::clock::Timestamp::from_secs(i64::MAX),
             })
             .await
             .unwrap();

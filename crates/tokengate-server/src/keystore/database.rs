@@ -2,8 +2,8 @@
 //! the database; the private key of each row is sealed ([`super::sealed`]).
 
 use sqlx::PgPool;
+use tokengate::clock;
 use tokengate::keys::{Algorithm, Kid, SigningKey};
-use tokengate::token::now;
 
 use super::sealed::{Row, Sealer};
 use super::{Entry, KeyStoreError};
@@ -71,7 +71,9 @@ impl DbKeys {
             return Ok(None);
         }
         // A rotation in the same second as the previous key still sorts after it.
-        let created = newest.map_or(now(), |previous| now().max(previous + 1));
+        let created = newest.map_or(clock::now().as_secs(), |previous| {
+            clock::now().as_secs().max(previous + 1)
+        });
         let row = Row {
             kid: key.kid().as_str(),
             alg: key.algorithm(),

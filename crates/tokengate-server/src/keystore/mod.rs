@@ -1,7 +1,7 @@
 //! Signing keys generated on first start and rotated by `tokengate keys
 //! rotate`, kept in one of two places with the same rules:
 //!
-//! - files: PKCS#8 PEM files in `{data_dir}/keys`, readable only by their
+//! - directory: PKCS#8 PEM files in `{data_dir}/keys`, readable only by their
 //!   owner (one machine);
 //! - the database: rows of PostgreSQL's `signing_keys`, the private key
 //!   sealed with a key derived from `key_encryption_secret`, shared by every
@@ -13,7 +13,7 @@
 
 #[cfg(feature = "postgres")]
 mod database;
-mod files;
+mod directory;
 #[cfg(feature = "postgres")]
 mod sealed;
 #[cfg(test)]
@@ -22,8 +22,8 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokengate::clock;
 use tokengate::keys::{Algorithm, KeyRing, SigningKey};
-use tokengate::token::now;
 use zeroize::Zeroizing;
 
 /// A key store that cannot be used: a start-up or CLI error.
@@ -102,7 +102,7 @@ pub(crate) struct KeyStore {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Files(files::Files),
+    Directory(directory::Directory),
     #[cfg(feature = "postgres")]
     Database(database::DbKeys),
 }
@@ -111,16 +111,16 @@ enum Backend {
 struct Entry {
     created: i64,
     key: SigningKey,
-    /// Its file (files backend); rows are found by kid.
+    /// Its file (directory backend); rows are found by kid.
     file: Option<PathBuf>,
 }
 
 impl KeyStore {
     /// The store in `{data_dir}/keys`, keeping old keys for `overlap` (the
     /// longest token lifetime) after a rotation.
-    pub(crate) fn files(data_dir: &Path, overlap: Duration) -> Self {
+    pub(crate) fn in_directory(data_dir: &Path, overlap: Duration) -> Self {
         KeyStore {
-            backend: Backend::Files(files::Files::new(data_dir)),
+            backend: Backend::Directory(directory::Directory::new(data_dir)),
             overlap: overlap.as_secs() as i64,
         }
     }
@@ -141,15 +141,15 @@ impl KeyStore {
 
     /// Whether every instance on the database sees these keys.
     pub(crate) fn is_shared(&self) -> bool {
-        !matches!(self.backend, Backend::Files(_))
+        !matches!(self.backend, Backend::Directory(_))
     }
 
     /// The key ring, generating a first key of `alg` if the store is empty.
     /// Instances starting together on an empty database make one key.
     pub(crate) async fn load_or_generate(&self, alg: Algorithm) -> Result<KeyRing, KeyStoreError> {
         match &self.backend {
-            Backend::Files(files) => {
-                if on_disk(files, |f| f.entries()).await?.is_empty() {
+            Backend::Directory(dir) => {
+                if on_disk(dir, |f| f.entries()).await?.is_empty() {
                     self.rotate(alg).await?;
                 }
             }
@@ -172,9 +172,9 @@ impl KeyStore {
         let (key, pem) = generate(alg)?;
         // A rotation in the same second as the previous key still sorts after it.
         let created = match &self.backend {
-            Backend::Files(files) => {
+            Backend::Directory(dir) => {
                 let kid = key.kid().to_string();
-                on_disk(files, move |f| f.add(&kid, &pem)).await?
+                on_disk(dir, move |f| f.add(&kid, &pem)).await?
             }
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.add(&key, &pem).await?,
@@ -191,7 +191,7 @@ impl KeyStore {
     /// Every stored key, oldest first.
     async fn entries(&self) -> Result<Vec<Entry>, KeyStoreError> {
         let mut entries = match &self.backend {
-            Backend::Files(files) => on_disk(files, |f| f.entries()).await?,
+            Backend::Directory(dir) => on_disk(dir, |f| f.entries()).await?,
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.entries().await?,
         };
@@ -204,10 +204,10 @@ impl KeyStore {
     /// Deletes a retired key; a failure only delays it to the next read.
     async fn remove(&self, entry: &Entry) {
         match &self.backend {
-            Backend::Files(files) => {
+            Backend::Directory(dir) => {
                 let file = entry.file.clone();
                 // A failure only delays the removal to the next read.
-                let _ = on_disk(files, move |f| {
+                let _ = on_disk(dir, move |f| {
                     f.remove(file.as_deref());
                     Ok(())
                 })
@@ -237,7 +237,7 @@ impl KeyStore {
         let mut live = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let retires = successors[i].map(|next| next.saturating_add(self.overlap));
-            if retires.is_some_and(|t| t < now()) {
+            if retires.is_some_and(|t| t < clock::now().as_secs()) {
                 // Every token this key signed has expired.
                 self.remove(&entry).await;
                 continue;
@@ -267,7 +267,7 @@ impl KeyStore {
     /// to notice a rotation by another process.
     pub(crate) async fn fingerprint(&self) -> Result<Vec<String>, KeyStoreError> {
         match &self.backend {
-            Backend::Files(files) => on_disk(files, |f| Ok(f.fingerprint())).await,
+            Backend::Directory(dir) => on_disk(dir, |f| Ok(f.fingerprint())).await,
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.fingerprint().await,
         }
@@ -276,18 +276,18 @@ impl KeyStore {
 
 /// Runs a step on the key directory on tokio's blocking pool: the key poll
 /// and the admin commands must not hold an async worker on file I/O.
-async fn on_disk<T, F>(files: &files::Files, step: F) -> Result<T, KeyStoreError>
+async fn on_disk<T, F>(dir: &directory::Directory, step: F) -> Result<T, KeyStoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&files::Files) -> Result<T, KeyStoreError> + Send + 'static,
+    F: FnOnce(&directory::Directory) -> Result<T, KeyStoreError> + Send + 'static,
 {
-    let owned = files.clone();
+    let owned = dir.clone();
     match tokio::task::spawn_blocking(move || step(&owned)).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Cancelled: only while the runtime shuts down.
         Err(e) => Err(KeyStoreError::Io {
-            path: files.dir().to_owned(),
+            path: dir.dir().to_owned(),
             source: std::io::Error::other(e),
         }),
     }

@@ -56,7 +56,7 @@ async fn retired_keys_are_deleted(store: &KeyStore) {
 #[tokio::test]
 async fn files_generate_once_and_keep_them_private() {
     let dir = TempDir::new();
-    let store = KeyStore::files(dir.path(), Duration::from_secs(60));
+    let store = KeyStore::in_directory(dir.path(), Duration::from_secs(60));
     generates_once(&store).await;
     let file = fs::read_dir(dir.path().join("keys"))
         .unwrap()
@@ -71,13 +71,13 @@ async fn files_generate_once_and_keep_them_private() {
 #[tokio::test]
 async fn files_rotation_keeps_the_old_key_verifying() {
     let dir = TempDir::new();
-    rotation_keeps_the_old_key_verifying(&KeyStore::files(dir.path(), HOUR)).await;
+    rotation_keeps_the_old_key_verifying(&KeyStore::in_directory(dir.path(), HOUR)).await;
 }
 
 #[tokio::test]
 async fn files_retired_keys_are_deleted() {
     let dir = TempDir::new();
-    retired_keys_are_deleted(&KeyStore::files(dir.path(), Duration::ZERO)).await;
+    retired_keys_are_deleted(&KeyStore::in_directory(dir.path(), Duration::ZERO)).await;
 }
 
 #[cfg(feature = "postgres")]

@@ -2,6 +2,7 @@
 //! password change, me.
 
 use std::net::SocketAddr;
+use tokengate::{AccountRejection, Backend, RequestRejection, TokenRejection};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -19,6 +20,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::body::JsonBody;
+use super::limits::LimitKey;
 use super::metrics;
 use super::openapi::{InvalidRequest, RateLimited, Unauthorized, Unavailable};
 use crate::storage::{NewUser, User, UserId};
@@ -95,10 +97,10 @@ async fn register(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), Error> {
     if !state.registration_open() {
-        return Err(Error::RegistrationClosed);
+        return Err(AccountRejection::RegistrationClosed.into());
     }
     // Every attempt counts, taken or not: each may cost a hash.
-    let ip_key = format!("register:ip:{}", state.client_ip(peer, &headers));
+    let ip_key = LimitKey::RegistrationFrom(state.client_ip(peer, &headers));
     let rate = state.settings.registration_rate;
     state.registrations.check(&[(&ip_key, rate.count)]).await?;
     state.registrations.record_failure(&[&ip_key]).await;
@@ -108,7 +110,7 @@ async fn register(
         .hasher
         .hash(&password)
         .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        .map_err(|e| Error::from(tokengate::Unavailable::new(Backend::Service, e)))?;
     let user = state
         .db
         .create_user(NewUser {
@@ -146,16 +148,17 @@ async fn check_credentials(
     headers: &HeaderMap,
     credentials: Credentials,
 ) -> Result<User, Error> {
-    let ip_key = format!("ip:{}", state.client_ip(peer, headers));
+    let ip_key = LimitKey::LoginFrom(state.client_ip(peer, headers));
     // An unparseable name cannot exist, but it is checked (and counted) like any other.
     let username = Username::parse(&credentials.username).ok();
-    let user_key = format!("user:{}", credentials.username.to_lowercase());
+    let user_key = LimitKey::login_of(&credentials.username);
     let max = state.settings.login_max_failures;
     state
         .limiter
         .check(&[(&user_key, max), (&ip_key, max.saturating_mul(10))])
         .await?;
-    let password = Password::for_login(credentials.password).map_err(|_| Error::InvalidCredentials);
+    let password = Password::for_login(credentials.password)
+        .map_err(|_| Error::Account(AccountRejection::InvalidCredentials));
     let user = match &username {
         Some(name) => state.db.user_by_name(name).await?,
         None => None,
@@ -172,8 +175,8 @@ async fn check_credentials(
         }
         // Too long to hash: refuse after the same work as a wrong password.
         Err(_) => {
-            let dummy =
-                Password::for_login(String::new()).map_err(|_| Error::InvalidCredentials)?;
+            let dummy = Password::for_login(String::new())
+                .map_err(|_| Error::Account(AccountRejection::InvalidCredentials))?;
             state.hasher.verify(&dummy, None).await
         }
     };
@@ -184,7 +187,7 @@ async fn check_credentials(
         }
         _ => {
             state.limiter.record_failure(&[&user_key, &ip_key]).await;
-            Err(Error::InvalidCredentials)
+            Err(AccountRejection::InvalidCredentials.into())
         }
     }
 }
@@ -229,12 +232,14 @@ async fn login(
 
 /// The user behind a token's `sub`; a deleted user's tokens are refused.
 pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> {
-    let id = sub.parse().map_err(|_| Error::UserNotFound)?;
+    let id = sub
+        .parse()
+        .map_err(|_| Error::Token(TokenRejection::SubjectGone))?;
     state
         .db
         .user_by_id(UserId(id))
         .await?
-        .ok_or(Error::UserNotFound)
+        .ok_or(Error::Token(TokenRejection::SubjectGone))
 }
 
 /// Refresh a token pair
@@ -375,26 +380,26 @@ async fn change_password(
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<TokenPairBody>, Error> {
     let user = subject(&state, token.subject()).await?;
-    let current =
-        Password::for_login(body.current_password).map_err(|_| Error::InvalidCredentials)?;
+    let current = Password::for_login(body.current_password)
+        .map_err(|_| Error::Account(AccountRejection::InvalidCredentials))?;
     if !state
         .hasher
         .verify(&current, user.password_hash.as_ref())
         .await
     {
-        return Err(Error::InvalidCredentials);
+        return Err(AccountRejection::InvalidCredentials.into());
     }
     let new = Password::new(body.new_password, &state.password_policy()).map_err(|_| {
-        Error::InvalidRequest(format!(
+        Error::Request(RequestRejection::Invalid(format!(
             "new_password must be {}-1024 characters",
             state.settings.password_min_length
-        ))
+        )))
     })?;
     let hash = state
         .hasher
         .hash(&new)
         .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        .map_err(|e| Error::from(tokengate::Unavailable::new(Backend::Service, e)))?;
     state.db.set_password(user.id, &hash).await?;
     state.gate.logout_all(token.subject()).await?;
     metrics::revoked("password_change");

@@ -5,6 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 use tokengate::Error;
+use tokengate::RequestRejection;
 
 /// `Json<T>`, answering malformed JSON, a wrong content type, a missing or
 /// mistyped field, or an oversized body with 400 `invalid_request`.
@@ -21,7 +22,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(Error::InvalidRequest(message(&rejection))),
+            Err(rejection) => Err(RequestRejection::Invalid(message(&rejection)).into()),
         }
     }
 }

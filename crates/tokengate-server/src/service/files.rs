@@ -19,6 +19,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokengate::TokenRejection;
 
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::hmac;
@@ -395,7 +396,7 @@ async fn file(
 /// The expiry of a good link to `name`; `invalid_token` for a link that is
 /// malformed, tampered with or for another file, then `token_expired`.
 fn check_link(key: &LinkKey, name: &str, query: &[(String, String)]) -> Result<u64, Error> {
-    const INVALID: Error = Error::InvalidToken("invalid signed link");
+    const INVALID: Error = Error::Token(TokenRejection::Invalid("invalid signed link"));
     let single = |want: &str| {
         let mut values = query.iter().filter(|(key, _)| key == want);
         match (values.next(), values.next()) {
@@ -419,7 +420,7 @@ fn check_link(key: &LinkKey, name: &str, query: &[(String, String)]) -> Result<u
         return Err(INVALID);
     }
     if unix_now() >= expires {
-        return Err(Error::TokenExpired);
+        return Err(TokenRejection::Expired.into());
     }
     Ok(expires)
 }

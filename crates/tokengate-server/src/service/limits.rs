@@ -2,13 +2,44 @@
 //! Redis when instances share one (so the limit holds across them).
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokengate::Error;
+use tokengate::{Error, RequestRejection};
 
 #[cfg(feature = "redis")]
 use crate::cluster::SharedCounters;
+
+/// What a limit counts attempts of. Its text (`ip:…`, `user:…`,
+/// `register:ip:…`) names the counter in Redis, the same on every instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum LimitKey {
+    /// Failed logins from one client address.
+    LoginFrom(IpAddr),
+    /// Failed logins of one username, in any case.
+    LoginOf(String),
+    /// Registrations from one client address.
+    RegistrationFrom(IpAddr),
+}
+
+impl LimitKey {
+    /// The failed logins of `username`; names that differ only in case share one.
+    pub(crate) fn login_of(username: &str) -> Self {
+        LimitKey::LoginOf(username.to_lowercase())
+    }
+}
+
+impl fmt::Display for LimitKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitKey::LoginFrom(ip) => write!(f, "ip:{ip}"),
+            LimitKey::LoginOf(name) => write!(f, "user:{name}"),
+            LimitKey::RegistrationFrom(ip) => write!(f, "register:ip:{ip}"),
+        }
+    }
+}
 
 /// Counts failed logins in a sliding window and refuses further attempts
 /// past the limit with `rate_limited` and the seconds to wait. Failures
@@ -39,7 +70,7 @@ impl LoginLimiter {
     }
 
     /// `Ok` if every `(key, limit)` is under its limit; else the longest wait.
-    pub(crate) async fn check(&self, keys: &[(&str, u32)]) -> Result<(), Error> {
+    pub(crate) async fn check(&self, keys: &[(&LimitKey, u32)]) -> Result<(), Error> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             match shared.check(keys).await {
@@ -57,7 +88,7 @@ impl LoginLimiter {
     }
 
     /// Records a failure under each key.
-    pub(crate) async fn record_failure(&self, keys: &[&str]) {
+    pub(crate) async fn record_failure(&self, keys: &[&LimitKey]) {
         self.memory.record_failure(keys);
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared
@@ -68,7 +99,7 @@ impl LoginLimiter {
     }
 
     /// Forgets the failures of `key` (after a successful login).
-    pub(crate) async fn clear(&self, key: &str) {
+    pub(crate) async fn clear(&self, key: &LimitKey) {
         self.memory.clear(key);
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared
@@ -80,16 +111,16 @@ impl LoginLimiter {
 }
 
 fn rate_limited(wait: Duration) -> Error {
-    Error::RateLimited {
+    Error::Request(RequestRejection::RateLimited {
         retry_after: wait.as_secs().max(1),
-    }
+    })
 }
 
 /// Failure times per key, in this instance's memory.
 #[derive(Debug)]
 struct FailureWindow {
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<LimitKey, VecDeque<Instant>>>,
 }
 
 /// Bounds the map: past this many keys, idle ones are dropped first.
@@ -103,12 +134,12 @@ impl FailureWindow {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, VecDeque<Instant>>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<LimitKey, VecDeque<Instant>>) -> T) -> T {
         f(&mut self.failures.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The longest wait among the keys over their limit.
-    fn check(&self, keys: &[(&str, u32)]) -> Option<Duration> {
+    fn check(&self, keys: &[(&LimitKey, u32)]) -> Option<Duration> {
         let now = Instant::now();
         self.with(|map| {
             keys.iter()
@@ -131,7 +162,7 @@ impl FailureWindow {
         })
     }
 
-    fn record_failure(&self, keys: &[&str]) {
+    fn record_failure(&self, keys: &[&LimitKey]) {
         let now = Instant::now();
         self.with(|map| {
             if map.len() >= MAX_KEYS {
@@ -143,7 +174,7 @@ impl FailureWindow {
                 });
             }
             for key in keys {
-                let times = map.entry((*key).to_owned()).or_default();
+                let times = map.entry((*key).clone()).or_default();
                 times.push_back(now);
                 // Never more than needed to answer any limit.
                 if times.len() > 10_000 {
@@ -153,7 +184,7 @@ impl FailureWindow {
         });
     }
 
-    fn clear(&self, key: &str) {
+    fn clear(&self, key: &LimitKey) {
         self.with(|map| map.remove(key));
     }
 }
@@ -165,23 +196,38 @@ mod tests {
     #[test]
     fn blocks_after_the_limit_with_a_wait() {
         let l = FailureWindow::new(Duration::from_secs(60));
+        let (a, b) = (LimitKey::login_of("A"), LimitKey::login_of("b"));
         for _ in 0..3 {
-            assert!(l.check(&[("u:a", 3)]).is_none());
-            l.record_failure(&["u:a"]);
+            assert!(l.check(&[(&a, 3)]).is_none());
+            l.record_failure(&[&a]);
         }
-        let wait = l.check(&[("u:a", 3)]).expect("blocked");
+        let wait = l
+            .check(&[(&LimitKey::login_of("a"), 3)])
+            .expect("blocked in any case");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60));
         // Other keys are unaffected; clearing lifts the block.
-        assert!(l.check(&[("u:b", 3)]).is_none());
-        l.clear("u:a");
-        assert!(l.check(&[("u:a", 3)]).is_none());
+        assert!(l.check(&[(&b, 3)]).is_none());
+        l.clear(&a);
+        assert!(l.check(&[(&a, 3)]).is_none());
     }
 
     #[test]
     fn failures_leave_the_window() {
         let l = FailureWindow::new(Duration::from_millis(1));
-        l.record_failure(&["k"]);
+        let k = LimitKey::LoginFrom([127, 0, 0, 1].into());
+        l.record_failure(&[&k]);
         std::thread::sleep(Duration::from_millis(5));
-        assert!(l.check(&[("k", 1)]).is_none());
+        assert!(l.check(&[(&k, 1)]).is_none());
+    }
+
+    #[test]
+    fn keys_keep_the_names_of_their_redis_counters() {
+        let ip: IpAddr = [192, 0, 2, 7].into();
+        assert_eq!(LimitKey::LoginFrom(ip).to_string(), "ip:192.0.2.7");
+        assert_eq!(LimitKey::login_of("Alice").to_string(), "user:alice");
+        assert_eq!(
+            LimitKey::RegistrationFrom(ip).to_string(),
+            "register:ip:192.0.2.7"
+        );
     }
 }

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokengate::Error;
+use tokengate::RequestRejection;
 use tokengate::axum::{AccessToken, FirstParty, IssuedBy};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -87,9 +88,10 @@ fn title(title: &str) -> Result<String, Error> {
     let trimmed = title.trim();
     let len = trimmed.chars().count();
     if len == 0 || len > MAX_TITLE {
-        return Err(Error::InvalidRequest(format!(
+        return Err(RequestRejection::Invalid(format!(
             "title must be 1-{MAX_TITLE} characters (not only spaces)"
-        )));
+        ))
+        .into());
     }
     Ok(trimmed.to_owned())
 }
@@ -97,9 +99,10 @@ fn title(title: &str) -> Result<String, Error> {
 /// A body of at most 10 000 characters, kept as given.
 fn body(body: String) -> Result<String, Error> {
     if body.chars().count() > MAX_BODY {
-        return Err(Error::InvalidRequest(format!(
+        return Err(RequestRejection::Invalid(format!(
             "body must be at most {MAX_BODY} characters"
-        )));
+        ))
+        .into());
     }
     Ok(body)
 }
@@ -108,9 +111,11 @@ fn body(body: String) -> Result<String, Error> {
 /// not exist.
 fn memo_id(path: Result<Path<String>, PathRejection>) -> Result<MemoId, Error> {
     let Ok(Path(id)) = path else {
-        return Err(Error::NotFound);
+        return Err(RequestRejection::NotFound.into());
     };
-    id.parse().map(MemoId).map_err(|_| Error::NotFound)
+    id.parse()
+        .map(MemoId)
+        .map_err(|_| Error::Request(RequestRejection::NotFound))
 }
 
 /// List memos
@@ -199,7 +204,7 @@ async fn update(
         .update_memo(user, id, update)
         .await?
         .map(|memo| Json(memo.into()))
-        .ok_or(Error::NotFound)
+        .ok_or(Error::Request(RequestRejection::NotFound))
 }
 
 /// Delete a memo
@@ -227,6 +232,6 @@ async fn delete(
     if state.db.delete_memo(user, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::NotFound)
+        Err(RequestRejection::NotFound.into())
     }
 }

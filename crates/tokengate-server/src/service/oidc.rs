@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use std::sync::LazyLock;
+use tokengate::RequestRejection;
 
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::header::{ACCEPT, SET_COOKIE};
@@ -261,7 +262,7 @@ async fn logout(
     request: Request,
 ) -> Result<Response, Error> {
     if !state.oidc.providers().any(|p| p.name == name) {
-        return Err(Error::NotFound);
+        return Err(RequestRejection::NotFound.into());
     }
     let (parts, _) = request.into_parts();
     let mut id_token = None;

@@ -306,7 +306,9 @@ mod tests {
 
     #[test]
     fn the_error_schema_is_the_library_body() {
-        let body = serde_json::to_value(tokengate::Error::TokenExpired.body()).unwrap();
+        let body =
+            serde_json::to_value(tokengate::Error::from(tokengate::TokenRejection::Expired).body())
+                .unwrap();
         let mut served: Vec<&str> = body.as_object().unwrap().keys().map(|k| &**k).collect();
         served.sort();
         let schema = serde_json::to_value(ErrorBody::schema()).unwrap();

@@ -61,7 +61,7 @@ impl Database {
         title: &str,
         body: &str,
     ) -> Result<Memo, Error> {
-        let now = tokengate::token::now();
+        let now = tokengate::clock::now().as_secs();
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
             "INSERT INTO memos (user_id, title, body, archived, created_at, updated_at) \
              VALUES ($1, $2, $3, 0, $4, $4) RETURNING id, title, body, archived",
@@ -84,7 +84,7 @@ impl Database {
         id: MemoId,
         update: MemoUpdate,
     ) -> Result<Option<Memo>, Error> {
-        let now = tokengate::token::now();
+        let now = tokengate::clock::now().as_secs();
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
             "UPDATE memos SET title = COALESCE($3, title), body = COALESCE($4, body), \
              archived = COALESCE($5, archived), updated_at = $6 \

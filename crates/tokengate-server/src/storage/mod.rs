@@ -7,10 +7,10 @@
 //! backend in use, so there is one implementation of every query and sqlx
 //! keeps each driver's own types and options.
 
+mod logins;
 mod memos;
 mod oidc;
 mod revocations;
-mod sessions;
 mod users;
 
 use std::str::FromStr;
@@ -20,11 +20,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub(crate) use logins::SqlLogins;
 pub(crate) use memos::{Memo, MemoId, MemoUpdate};
 pub(crate) use revocations::SqlRevocations;
 #[cfg(feature = "redis")]
 pub(crate) use revocations::{Fanout, RevocationRow};
-pub(crate) use sessions::SqlSessions;
 pub(crate) use users::{Grant, NewUser, User, UserId};
 
 /// How long a request waits for a connection before it answers
@@ -157,8 +157,7 @@ impl Database {
 
 /// The error a request sees when the database fails.
 pub(crate) fn unavailable(e: sqlx::Error) -> tokengate::Error {
-    tracing::error!(error = %e, "database error");
-    tokengate::Error::StoreUnavailable(e.to_string())
+    tokengate::Unavailable::new(tokengate::Backend::Store, e).into()
 }
 
 /// Runs the storage test `$body` (an `async fn(Database)`) on SQLite and on

@@ -5,6 +5,7 @@
 //! A local user is linked by (provider, sub) only, never by email: an email
 //! can change hands, and a provider need not verify it.
 
+use tokengate::AccountRejection;
 use tokengate::Error;
 use tokengate::users::Username;
 
@@ -70,7 +71,7 @@ impl Database {
             {
                 Created::User(created) => return Ok(created),
                 Created::AlreadyLinked => continue,
-                Created::NoFreeName => return Err(Error::UsernameTaken),
+                Created::NoFreeName => return Err(AccountRejection::UsernameTaken.into()),
             }
         }
         // Linked by another login every round, yet never readable: only a
@@ -104,7 +105,7 @@ impl Database {
         subject: &str,
         base: &Username,
     ) -> Result<Created, sqlx::Error> {
-        let now = tokengate::token::now();
+        let now = tokengate::clock::now().as_secs();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut created = None;

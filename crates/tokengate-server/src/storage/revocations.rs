@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokengate::claims::Claims;
+use tokengate::clock::Timestamp;
 use tokengate::revocation::{
     BoxFuture, InMemoryRevocations, Revocation, RevocationStore, StoreError,
 };
@@ -42,16 +43,17 @@ impl RevocationRow {
     pub(crate) fn revocation(&self) -> Option<Revocation> {
         Some(match self.kind.as_str() {
             "token" => Revocation::Token {
-                jti: self.value.clone(),
-                expires_at: self.expires_at,
+                jti: self.value.as_str().into(),
+                expires_at: Timestamp::from_secs(self.expires_at),
             },
-            "family" => Revocation::Family {
-                family: self.value.clone(),
-                expires_at: self.expires_at,
+            // A login was called a family when the table was made.
+            "family" => Revocation::Login {
+                login: self.value.as_str().into(),
+                expires_at: Timestamp::from_secs(self.expires_at),
             },
             "subject" => Revocation::SubjectBefore {
-                sub: self.value.clone(),
-                before_ms: self.before_ms,
+                subject: self.value.as_str().into(),
+                before: Timestamp::from_millis(self.before_ms),
             },
             _ => return None,
         })
@@ -137,7 +139,7 @@ impl SqlRevocations {
             .execute(pool)
             .await?
             .rows_affected());
-        self.memory.purge_expired(now);
+        self.memory.purge_expired(Timestamp::from_secs(now));
         Ok(done)
     }
 
@@ -159,18 +161,22 @@ impl SqlRevocations {
 
     fn row(&self, r: &Revocation) -> RevocationRow {
         let (kind, value, before_ms, expires_at) = match r {
-            Revocation::Token { jti, expires_at } => ("token", jti, 0, *expires_at),
-            Revocation::Family { family, expires_at } => ("family", family, 0, *expires_at),
-            Revocation::SubjectBefore { sub, before_ms } => (
+            Revocation::Token { jti, expires_at } => {
+                ("token", jti.as_str(), 0, expires_at.as_secs())
+            }
+            Revocation::Login { login, expires_at } => {
+                ("family", login.as_str(), 0, expires_at.as_secs())
+            }
+            Revocation::SubjectBefore { subject, before } => (
                 "subject",
-                sub,
-                *before_ms,
-                (before_ms / 1000).saturating_add(self.max_token_lifetime),
+                subject.as_str(),
+                before.as_millis(),
+                before.as_secs().saturating_add(self.max_token_lifetime),
             ),
         };
         RevocationRow {
             kind: kind.to_owned(),
-            value: value.clone(),
+            value: value.to_owned(),
             before_ms,
             expires_at,
         }
@@ -222,9 +228,7 @@ impl RevocationStore for SqlRevocations {
     fn revoke(&self, r: Revocation) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let row = self.row(&r);
-            self.insert(&row)
-                .await
-                .map_err(|e| StoreError(e.to_string()))?;
+            self.insert(&row).await.map_err(StoreError::new)?;
             // Durable first, then visible: the caller's 200 follows this.
             self.memory.apply(&r);
             if let Some(fanout) = &self.fanout {
@@ -259,8 +263,8 @@ mod tests {
                     for i in 0..25 {
                         store
                             .revoke(Revocation::Token {
-                                jti: format!("w{w}-{i}"),
-                                expires_at: i64::MAX,
+                                jti: format!("w{w}-{i}").into(),
+                                expires_at: Timestamp::from_secs(i64::MAX),
                             })
                             .await
                             .unwrap();
@@ -301,13 +305,13 @@ mod tests {
             .unwrap();
         a.revoke(Revocation::Token {
             jti: "j1".into(),
-            expires_at: i64::MAX,
+            expires_at: Timestamp::from_secs(i64::MAX),
         })
         .await
         .unwrap();
-        a.revoke(Revocation::Family {
-            family: "f1".into(),
-            expires_at: i64::MAX,
+        a.revoke(Revocation::Login {
+            login: "f1".into(),
+            expires_at: Timestamp::from_secs(i64::MAX),
         })
         .await
         .unwrap();
@@ -332,14 +336,14 @@ mod tests {
         store
             .revoke(Revocation::Token {
                 jti: "old".into(),
-                expires_at: 100,
+                expires_at: Timestamp::from_secs(100),
             })
             .await
             .unwrap();
         store
             .revoke(Revocation::Token {
                 jti: "live".into(),
-                expires_at: 10_000,
+                expires_at: Timestamp::from_secs(10_000),
             })
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! Users: registration (unique case-insensitively, by the database), lookup, scopes.
 
 use std::fmt;
+use tokengate::AccountRejection;
 
 use tokengate::Error;
 use tokengate::users::{PasswordHash, Username};
@@ -100,7 +101,7 @@ impl Database {
         .bind(new.username.key())
         .bind(new.password_hash.as_str())
         .bind(&scopes)
-        .bind(tokengate::token::now())
+        .bind(tokengate::clock::now().as_secs())
         .fetch_one(pool)
         .await);
         match result {
@@ -111,7 +112,9 @@ impl Database {
                 scopes: new.scopes.to_vec(),
                 roles: Vec::new(),
             }),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::UsernameTaken),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AccountRejection::UsernameTaken.into())
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -230,7 +233,10 @@ mod tests {
                 scopes: &[],
             })
             .await;
-        assert!(matches!(again, Err(Error::UsernameTaken)), "{again:?}");
+        assert!(
+            matches!(again, Err(Error::Account(AccountRejection::UsernameTaken))),
+            "{again:?}"
+        );
         let found = db.user_by_name(&shouting).await.unwrap().unwrap();
         assert_eq!((found.id, found.username.as_str()), (created.id, "Alice"));
         assert_eq!(found.scopes, ["read:messages"]);
@@ -276,7 +282,7 @@ mod tests {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(_) => won += 1,
-                Err(Error::UsernameTaken) => {}
+                Err(Error::Account(AccountRejection::UsernameTaken)) => {}
                 Err(e) => panic!("{e:?}"),
             }
         }

@@ -1,6 +1,7 @@
 //! Extractors: a verified access token (typed custom claims), an optional
 //! one, a fresh one, a refresh token, and a scoped one.
 
+use crate::TokenRejection;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -157,8 +158,9 @@ where
         .and_then(|(located, token)| {
             // The default `C` wants nothing: skip a second parse of the payload.
             let custom = if TypeId::of::<C>() == TypeId::of::<IgnoredAny>() {
-                C::deserialize(().into_deserializer())
-                    .map_err(|e: serde::de::value::Error| Error::InvalidClaims(e.to_string()))?
+                C::deserialize(().into_deserializer()).map_err(|e: serde::de::value::Error| {
+                    Error::Token(TokenRejection::InvalidClaims(e.to_string()))
+                })?
             } else {
                 token.custom::<C>()?
             };
@@ -180,7 +182,7 @@ struct OuterCounts;
 /// Counts an extractor's answer (feature `metrics`), unless an outer
 /// extractor will count its own.
 #[cfg_attr(not(feature = "metrics"), inline(always))]
-pub(super) fn counted<T>(
+pub(super) fn count_verification<T>(
     parts: &Parts,
     result: Result<T, AuthRejection>,
 ) -> Result<T, AuthRejection> {
@@ -216,7 +218,7 @@ macro_rules! token_extractor {
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
                 let requirement = Requirement { token_type: $token_type, fresh: $fresh };
-                counted(parts, authenticate(parts, state, requirement).await.map($name))
+                count_verification(parts, authenticate(parts, state, requirement).await.map($name))
             }
         }
 
@@ -232,9 +234,9 @@ macro_rules! token_extractor {
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
                 let requirement = Requirement { token_type: $token_type, fresh: $fresh };
                 match authenticate(parts, state, requirement).await {
-                    // No token, no verification: nothing counted.
-                    Err(AuthRejection { error: Error::AuthorizationHeaderMissing, .. }) => Ok(None),
-                    result => counted(parts, result.map(|token| Some($name(token)))),
+                    // No token, no verification: nothing count_verification.
+                    Err(AuthRejection { error: Error::Token(TokenRejection::Missing), .. }) => Ok(None),
+                    result => count_verification(parts, result.map(|token| Some($name(token)))),
                 }
             }
         }
@@ -330,7 +332,8 @@ where
         let access = Requirement::ACCESS;
         let result = match authenticate(parts, state, access).await {
             Err(AuthRejection {
-                error: Error::WrongTokenType(_) | Error::AuthorizationHeaderMissing,
+                error:
+                    Error::Token(TokenRejection::WrongType(_)) | Error::Token(TokenRejection::Missing),
                 ..
             }) => {
                 let refresh = Requirement::REFRESH;
@@ -338,7 +341,7 @@ where
             }
             other => other,
         };
-        counted(parts, result.map(AnyToken))
+        count_verification(parts, result.map(AnyToken))
     }
 }
 
@@ -384,7 +387,7 @@ where
                     gate: TokenGate::from_ref(state),
                 }),
             });
-        counted(parts, result)
+        count_verification(parts, result)
     }
 }
 
@@ -537,11 +540,13 @@ where
                 Ok(IssuedBy(inner, PhantomData))
             } else {
                 Err(AuthRejection {
-                    error: Error::InvalidClaims("this route does not accept this issuer".into()),
+                    error: Error::Token(TokenRejection::InvalidClaims(
+                        "this route does not accept this issuer".into(),
+                    )),
                     gate: TokenGate::from_ref(state),
                 })
             }
         });
-        counted(parts, result)
+        count_verification(parts, result)
     }
 }

@@ -8,7 +8,7 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use super::TokenGate;
-use super::extract::{AuthRejection, counted};
+use super::extract::{AuthRejection, count_verification};
 use crate::forward::{ForwardPolicy, OriginalRequest, identity_headers};
 use crate::token::VerifiedToken;
 use crate::transport::TokenLocation;
@@ -112,7 +112,7 @@ where
                     })
                 }),
         };
-        counted(
+        count_verification(
             parts,
             result.map_err(|error| AuthRejection::new(error, gate)),
         )

@@ -1,5 +1,6 @@
 //! Middleware that finds tokens in JSON bodies without consuming them.
 
+use crate::RequestRejection;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -47,8 +48,10 @@ pub async fn json_tokens(request: Request, next: Next) -> Response {
     }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, JSON_BODY_LIMIT).await else {
-        return Error::InvalidRequest("request body is too large or unreadable".into())
-            .into_response();
+        return Error::Request(RequestRejection::Invalid(
+            "request body is too large or unreadable".into(),
+        ))
+        .into_response();
     };
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) {
         let member = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_owned);

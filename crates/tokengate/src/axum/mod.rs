@@ -20,9 +20,10 @@ mod cache;
 mod extract;
 mod forward;
 mod json;
-mod sessions;
+mod logins;
 mod user;
 
+use crate::TokenRejection;
 use std::sync::{Arc, RwLock};
 
 use axum::response::{IntoResponse, Response};
@@ -33,17 +34,18 @@ pub use extract::{
 };
 pub use forward::ForwardAuth;
 pub use json::{JSON_BODY_LIMIT, json_tokens};
-pub use sessions::TokenPair;
+pub use logins::TokenPair;
 pub use user::{CurrentUser, UserLoader};
 
 use crate::Error;
 use crate::claims::TokenType;
 use crate::forward::OriginalRequest;
+use crate::ids::LoginId;
 use crate::keys::KeyError;
+use crate::login::{InMemoryLogins, LoginStore};
 use crate::revocation::{InMemoryRevocations, RevocationStore};
-use crate::session::{InMemorySessions, SessionStore};
-use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken, now};
-use crate::transport::{Located, Transport, double_submit};
+use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken};
+use crate::transport::{LocatedToken, Transport, double_submit};
 
 type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
 
@@ -184,7 +186,7 @@ struct Inner {
     cache: Arc<cache::VerifiedCache>,
     transport: Transport,
     revocation: Arc<dyn RevocationStore>,
-    sessions: Arc<dyn SessionStore>,
+    logins: Arc<dyn LoginStore>,
     on_error: Option<Arc<ErrorResponder>>,
     #[cfg(feature = "issuers")]
     issuers: Option<crate::issuers::TrustedIssuers>,
@@ -220,7 +222,7 @@ impl TokenGate {
     /// A gate with the default transport (headers, then cookies), and
     /// revocations and logins kept in memory (lost on restart: give it
     /// persistent stores with [`TokenGate::with_revocation`] and
-    /// [`TokenGate::with_sessions`]).
+    /// [`TokenGate::with_logins`]).
     ///
     /// ```
     /// use tokengate::axum::TokenGate;
@@ -238,7 +240,7 @@ impl TokenGate {
                 cache: Arc::new(cache::VerifiedCache::default()),
                 transport: Transport::default(),
                 revocation: Arc::new(InMemoryRevocations::new()),
-                sessions: Arc::new(InMemorySessions::default()),
+                logins: Arc::new(InMemoryLogins::default()),
                 on_error: None,
                 #[cfg(feature = "issuers")]
                 issuers: None,
@@ -278,7 +280,7 @@ impl TokenGate {
     /// let store = Arc::new(InMemoryRevocations::new());
     /// let gate = gate.with_revocation(store.clone());
     /// let issued = gate.engine().issue(tokengate::token::NewToken::access("alice")).unwrap();
-    /// store.apply(&Revocation::Token { jti: issued.jti.clone(), expires_at: issued.expires_at });
+    /// store.apply(&Revocation::token(&issued));
     /// assert!(gate.revocation_store().is_revoked(&gate.engine().verify(&issued.token).unwrap().claims));
     /// ```
     pub fn with_revocation(mut self, store: Arc<dyn RevocationStore>) -> Self {
@@ -286,21 +288,21 @@ impl TokenGate {
         self
     }
 
-    /// Keeps refresh-token families (logins) in this store. See
-    /// [`SessionStore`].
+    /// Keeps logins (refresh-token families) in this store. See
+    /// [`LoginStore`].
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tokengate::session::InMemorySessions;
+    /// use tokengate::login::InMemoryLogins;
     /// use tokengate::axum::TokenGate;
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
     ///
     /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
-    /// let gate = gate.with_sessions(Arc::new(InMemorySessions::default()));
+    /// let gate = gate.with_logins(Arc::new(InMemoryLogins::default()));
     /// ```
-    pub fn with_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
-        Arc::make_mut(&mut self.inner).sessions = store;
+    pub fn with_logins(mut self, store: Arc<dyn LoginStore>) -> Self {
+        Arc::make_mut(&mut self.inner).logins = store;
         self
     }
 
@@ -348,7 +350,7 @@ impl TokenGate {
     ///
     /// ```
     /// use axum::response::IntoResponse;
-    /// use tokengate::Error;
+    /// use tokengate::{Error, TokenRejection};
     /// use tokengate::axum::TokenGate;
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::TokenEngine;
@@ -356,11 +358,11 @@ impl TokenGate {
     /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// // Flask-JWT-Extended's expired-token body, `{"msg": ...}` only.
     /// let gate = gate.on_error(|error| match error {
-    ///     Error::TokenExpired => Some((http::StatusCode::UNAUTHORIZED,
+    ///     Error::Token(TokenRejection::Expired) => Some((http::StatusCode::UNAUTHORIZED,
     ///         axum::Json(serde_json::json!({"msg": "Token has expired"}))).into_response()),
     ///     _ => None,
     /// });
-    /// assert_eq!(gate.error_response(Error::TokenExpired).status(), 401);
+    /// assert_eq!(gate.error_response(TokenRejection::Expired.into()).status(), 401);
     /// ```
     pub fn on_error<F>(mut self, responder: F) -> Self
     where
@@ -438,7 +440,7 @@ impl TokenGate {
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
-    /// gate.revocation_store().revoke(Revocation::Token { jti: login.access.jti.clone(), expires_at: login.access.expires_at }).await.unwrap();
+    /// gate.revocation_store().revoke(Revocation::token(&login.access)).await.unwrap();
     /// let claims = gate.engine().verify(&login.access.token).unwrap().claims;
     /// assert!(gate.revocation_store().is_revoked(&claims));
     /// # });
@@ -454,17 +456,20 @@ impl TokenGate {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
     /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
-    /// use tokengate::session::Rotation;
+    /// use tokengate::clock::Timestamp;
+    /// use tokengate::ids::TokenId;
+    /// use tokengate::login::Rotation;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
-    /// let family = login.refresh.family.as_deref().unwrap();
-    /// let rotation = gate.sessions().rotate(family, &login.refresh.jti, "next", i64::MAX).await.unwrap();
+    /// let id = login.refresh.family.as_ref().unwrap();
+    /// let (next, never) = (TokenId::from("next"), Timestamp::from_millis(i64::MAX));
+    /// let rotation = gate.logins().rotate(id, &login.refresh.jti, &next, never).await.unwrap();
     /// assert_eq!(rotation, Rotation::Rotated);
     /// # });
     /// ```
-    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
-        &self.inner.sessions
+    pub fn logins(&self) -> &Arc<dyn LoginStore> {
+        &self.inner.logins
     }
 
     /// The response for `error`: the custom responder's, else tokengate's.
@@ -474,11 +479,11 @@ impl TokenGate {
     /// # use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// # use tokengate::token::TokenEngine;
     /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
-    /// use tokengate::Error;
+    /// use tokengate::{RequestRejection, TokenRejection};
     ///
-    /// let response = gate.error_response(Error::TokenExpired);
+    /// let response = gate.error_response(TokenRejection::Expired.into());
     /// assert_eq!(response.status(), 401);
-    /// assert_eq!(gate.error_response(Error::NotFound).status(), 404);
+    /// assert_eq!(gate.error_response(RequestRejection::NotFound.into()).status(), 404);
     /// ```
     pub fn error_response(&self, error: Error) -> Response {
         self.inner
@@ -515,7 +520,7 @@ impl TokenGate {
         &self,
         parts: &http::request::Parts,
         requirement: Requirement,
-    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
+    ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let csrf_needed = self.inner.transport.csrf_methods.contains(&parts.method);
         self.authenticate_with(parts, requirement, csrf_needed)
             .await
@@ -548,7 +553,7 @@ impl TokenGate {
         &self,
         parts: &http::request::Parts,
         original: &OriginalRequest,
-    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
+    ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let csrf_needed = original.needs_csrf(&self.inner.transport);
         self.authenticate_with(parts, Requirement::ACCESS, csrf_needed)
             .await
@@ -559,7 +564,7 @@ impl TokenGate {
         parts: &http::request::Parts,
         requirement: Requirement,
         csrf_needed: bool,
-    ) -> Result<(Located, Arc<VerifiedToken>), Error> {
+    ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let located = self.inner.transport.locate(parts, requirement.token_type)?;
         let verified = self.verify(&located.token).await?;
         // Another issuer's token is an access token, never fresh: only this
@@ -568,9 +573,9 @@ impl TokenGate {
             && (requirement.token_type == TokenType::Refresh || requirement.fresh)
         {
             return Err(if requirement.fresh {
-                Error::FreshTokenRequired
+                Error::Token(TokenRejection::FreshRequired)
             } else {
-                Error::WrongTokenType(TokenType::Refresh)
+                Error::Token(TokenRejection::WrongType(TokenType::Refresh))
             });
         }
         verified.claims.check_type(requirement.token_type)?;
@@ -582,10 +587,15 @@ impl TokenGate {
             verified.claims.csrf.as_deref(),
         )?;
         if self.inner.revocation.is_revoked(&verified.claims) {
-            return Err(Error::TokenRevoked);
+            return Err(TokenRejection::Revoked.into());
         }
-        if requirement.fresh && !verified.claims.fresh.is_fresh_at(now()) {
-            return Err(Error::FreshTokenRequired);
+        if requirement.fresh
+            && !verified
+                .claims
+                .fresh
+                .is_fresh_at(self.engine().clock().now().as_secs())
+        {
+            return Err(TokenRejection::FreshRequired.into());
         }
         Ok((located, verified))
     }
@@ -608,8 +618,8 @@ impl TokenGate {
     /// # });
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
-        let now = now();
         let engine = self.engine();
+        let now = engine.clock().now().as_secs();
         #[cfg(feature = "issuers")]
         let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
         #[cfg(not(feature = "issuers"))]
@@ -636,14 +646,14 @@ impl TokenGate {
         Ok(verified)
     }
 
-    pub(super) fn issue_in_family(
+    pub(super) fn issue_in_login(
         &self,
         user: &(impl Identity + ?Sized),
         new: NewToken,
-        family: &str,
+        login: &LoginId,
     ) -> Result<IssuedToken, KeyError> {
         let mut new = new;
-        new.family = Some(family.to_owned());
+        new.family = Some(login.clone());
         self.issue_for(user, new)
     }
 

@@ -1,11 +1,12 @@
 //! `CurrentUser<U>`: the user behind a verified access token, through a loader.
 
+use crate::TokenRejection;
 use std::future::Future;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 
-use super::extract::{authenticate, counted};
+use super::extract::{authenticate, count_verification};
 use super::{AuthRejection, Authenticated, Requirement, TokenGate};
 use crate::Error;
 use crate::token::VerifiedToken;
@@ -89,16 +90,16 @@ where
         let access = Requirement::ACCESS;
         let token = match authenticate(parts, state, access).await {
             Ok(token) => token,
-            Err(rejection) => return counted(parts, Err(rejection)),
+            Err(rejection) => return count_verification(parts, Err(rejection)),
         };
         let result = match state.load_user(&token.token).await {
             Ok(Some(user)) => Ok(CurrentUser(user, token)),
             Ok(None) => Err(AuthRejection::new(
-                Error::UserNotFound,
+                Error::Token(TokenRejection::SubjectGone),
                 TokenGate::from_ref(state),
             )),
             Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
         };
-        counted(parts, result)
+        count_verification(parts, result)
     }
 }

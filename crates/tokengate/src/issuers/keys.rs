@@ -2,6 +2,7 @@
 //! key id (one fetch at a time, at most once per cooldown), and kept when
 //! the issuer cannot be reached.
 
+use crate::TokenRejection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -181,12 +182,10 @@ impl IssuerKeys {
         let mut engine = self.engine();
         let (header, known) = engine.peek(token)?;
         if !self.config.allows(header.alg) {
-            return Err(Error::InvalidToken(
-                "algorithm not accepted for this issuer",
-            ));
+            return Err(TokenRejection::Invalid("algorithm not accepted for this issuer").into());
         }
         if !self.config.typ_matches(header.typ.as_deref()) {
-            return Err(Error::InvalidToken("wrong token type (typ header)"));
+            return Err(TokenRejection::Invalid("wrong token type (typ header)").into());
         }
         if !known {
             self.refetch_for_unknown_kid(seen).await;
@@ -196,7 +195,7 @@ impl IssuerKeys {
         // Refresh tokens, freshness and login families are this service's
         // own: another issuer's token is a plain access token.
         if verified.claims.token_type == Some(TokenType::Refresh) {
-            return Err(Error::WrongTokenType(TokenType::Access));
+            return Err(TokenRejection::WrongType(TokenType::Access).into());
         }
         verified.claims.fresh = Fresh::No;
         verified.claims.family = None;

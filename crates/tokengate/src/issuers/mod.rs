@@ -24,6 +24,7 @@
 mod fetch;
 mod keys;
 
+use crate::TokenRejection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,9 +32,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::Error;
-use crate::jws::{self, Lite};
+use crate::jws::{self, ClaimValue};
 use crate::keys::Algorithm;
-use crate::token::{VerifiedToken, now};
+use crate::token::VerifiedToken;
 
 pub use fetch::IssuerError;
 use keys::IssuerKeys;
@@ -539,7 +540,7 @@ impl TrustedIssuers {
     /// # });
     /// ```
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
-        self.verify_at(token, now()).await
+        self.verify_at(token, crate::clock::now().as_secs()).await
     }
 
     /// Verifies an access token of one of the issuers as of `now`: the
@@ -569,10 +570,12 @@ impl TrustedIssuers {
     /// # });
     /// ```
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
-        let iss = peek_issuer(token)?.ok_or(Error::InvalidClaims("missing claim: iss".into()))?;
-        let issuer = self
-            .find(&iss)
-            .ok_or_else(|| Error::InvalidClaims("untrusted issuer".into()))?;
+        let iss = peek_issuer(token)?.ok_or(Error::Token(TokenRejection::InvalidClaims(
+            "missing claim: iss".into(),
+        )))?;
+        let issuer = self.find(&iss).ok_or_else(|| {
+            Error::Token(TokenRejection::InvalidClaims("untrusted issuer".into()))
+        })?;
         issuer.verify(token, now).await
     }
 }
@@ -581,19 +584,21 @@ impl TrustedIssuers {
 /// to choose which issuer's keys may check it.
 pub(crate) fn peek_issuer(token: &str) -> Result<Option<String>, Error> {
     if token.len() > jws::MAX_TOKEN_LEN {
-        return Err(Error::InvalidToken("token is too large"));
+        return Err(TokenRejection::Invalid("token is too large").into());
     }
     let payload = token
         .split('.')
         .nth(1)
-        .ok_or(Error::InvalidToken("token must have three segments"))?;
+        .ok_or(Error::Token(TokenRejection::Invalid(
+            "token must have three segments",
+        )))?;
     let json = jws::decode_segment(payload)?;
     let [iss] = jws::scan(&json, &["iss"])
-        .map_err(|_| Error::InvalidToken("payload is not a JSON object"))?;
+        .map_err(|_| Error::Token(TokenRejection::Invalid("payload is not a JSON object")))?;
     match iss {
         None => Ok(None),
-        Some(Lite::Str(iss)) => Ok(Some(iss.into_owned())),
-        Some(_) => Err(Error::InvalidClaims("iss must be a string".into())),
+        Some(ClaimValue::Str(iss)) => Ok(Some(iss.into_owned())),
+        Some(_) => Err(TokenRejection::InvalidClaims("iss must be a string".into()).into()),
     }
 }
 
@@ -618,10 +623,14 @@ fn strings_at(payload: &serde_json::Map<String, Value>, path: &str) -> Result<Ve
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::InvalidClaims(format!("{path} must hold strings"))),
-        _ => Err(Error::InvalidClaims(format!(
-            "{path} must be a string or an array"
-        ))),
+            .ok_or_else(|| {
+                Error::Token(TokenRejection::InvalidClaims(format!(
+                    "{path} must hold strings"
+                )))
+            }),
+        _ => Err(
+            TokenRejection::InvalidClaims(format!("{path} must be a string or an array")).into(),
+        ),
     }
 }
 

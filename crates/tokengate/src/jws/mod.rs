@@ -6,8 +6,9 @@
 
 mod strict;
 
-pub(crate) use strict::{Lite, scan};
+pub(crate) use strict::{ClaimValue, scan};
 
+use crate::TokenRejection;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -16,7 +17,6 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 use serde_json::{Map, Value};
 
-use crate::Error;
 use crate::keys::Algorithm;
 
 /// Tokens longer than this are refused before any decoding.
@@ -110,12 +110,15 @@ pub(crate) struct Compact<'a> {
     pub(crate) signature: Vec<u8>,
 }
 
-const MALFORMED: Error = Error::InvalidToken("malformed token");
+const MALFORMED: TokenRejection = TokenRejection::Invalid("malformed token");
 
 /// Splits and decodes a compact JWS and applies the header rules.
-pub(crate) fn parse_compact<'t>(token: &'t str, known: &HeaderCache) -> Result<Compact<'t>, Error> {
+pub(crate) fn parse_compact<'t>(
+    token: &'t str,
+    known: &HeaderCache,
+) -> Result<Compact<'t>, TokenRejection> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Error::InvalidToken("token is too large"));
+        return Err(TokenRejection::Invalid("token is too large"));
     }
     // Three segments, found with one pass over the bytes whatever the input.
     let three = |(header, rest): (&'t str, &'t str)| {
@@ -124,7 +127,7 @@ pub(crate) fn parse_compact<'t>(token: &'t str, known: &HeaderCache) -> Result<C
     };
     let Some((header_b64, payload_b64, signature_b64)) = token.split_once('.').and_then(three)
     else {
-        return Err(Error::InvalidToken("token must have three segments"));
+        return Err(TokenRejection::Invalid("token must have three segments"));
     };
     let signature = B64.decode(signature_b64).map_err(|_| MALFORMED)?;
     let header = match known.get(header_b64) {
@@ -176,7 +179,7 @@ impl HeaderCache {
 }
 
 /// Decodes a segment of base64url, strictly.
-pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenRejection> {
     B64.decode(segment).map_err(|_| MALFORMED)
 }
 
@@ -184,35 +187,37 @@ const HEADER_MEMBERS: [&str; 9] = [
     "alg", "kid", "typ", "crit", "b64", "jwk", "jku", "x5u", "x5c",
 ];
 
-fn parse_header(json: Vec<u8>) -> Result<Header, Error> {
+fn parse_header(json: Vec<u8>) -> Result<Header, TokenRejection> {
     let [alg, kid, typ, crit, b64, jwk, jku, x5u, x5c] = strict::scan(&json, &HEADER_MEMBERS)
-        .map_err(|_| Error::InvalidToken("header is not a JSON object"))?;
+        .map_err(|_| TokenRejection::Invalid("header is not a JSON object"))?;
     let alg = match alg {
-        Some(Lite::Str(alg)) if alg.eq_ignore_ascii_case("none") => {
-            return Err(Error::InvalidToken("algorithm none is not accepted"));
+        Some(ClaimValue::Str(alg)) if alg.eq_ignore_ascii_case("none") => {
+            return Err(TokenRejection::Invalid("algorithm none is not accepted"));
         }
-        Some(Lite::Str(alg)) => alg
+        Some(ClaimValue::Str(alg)) => alg
             .parse::<Algorithm>()
-            .map_err(|_| Error::InvalidToken("unsupported algorithm"))?,
-        _ => return Err(Error::InvalidToken("header has no algorithm")),
+            .map_err(|_| TokenRejection::Invalid("unsupported algorithm"))?,
+        _ => return Err(TokenRejection::Invalid("header has no algorithm")),
     };
     // We implement no JWS extension, so any `crit` names one we do not understand.
     if crit.is_some() {
-        return Err(Error::InvalidToken("unsupported critical header"));
+        return Err(TokenRejection::Invalid("unsupported critical header"));
     }
-    if b64.is_some_and(|b| b != Lite::Bool(true)) {
-        return Err(Error::InvalidToken("unencoded payloads are not accepted"));
+    if b64.is_some_and(|b| b != ClaimValue::Bool(true)) {
+        return Err(TokenRejection::Invalid(
+            "unencoded payloads are not accepted",
+        ));
     }
     // Keys named by the token itself are never fetched or trusted.
     if jwk.is_some() || jku.is_some() || x5u.is_some() || x5c.is_some() {
-        return Err(Error::InvalidToken(
+        return Err(TokenRejection::Invalid(
             "embedded or remote keys are not accepted",
         ));
     }
-    let string = |value: Option<Lite<'_>>| match value {
+    let string = |value: Option<ClaimValue<'_>>| match value {
         None => Ok(None),
-        Some(Lite::Str(s)) => Ok(Some(s.into_owned())),
-        Some(_) => Err(Error::InvalidToken("malformed header")),
+        Some(ClaimValue::Str(s)) => Ok(Some(s.into_owned())),
+        Some(_) => Err(TokenRejection::Invalid("malformed header")),
     };
     let (kid, typ) = (string(kid)?, string(typ)?);
     Ok(Header {

@@ -14,27 +14,27 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 /// A JSON value as the registered claims need it: scalars and arrays kept,
 /// objects checked and dropped (no registered claim is an object).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Lite<'de> {
+pub(crate) enum ClaimValue<'de> {
     Null,
     Bool(bool),
     Int(i64),
     /// A number that is not an `i64`: a float, or an integer out of range.
     Float(f64),
     Str(Cow<'de, str>),
-    Array(Vec<Lite<'de>>),
+    Array(Vec<ClaimValue<'de>>),
     Object,
 }
 
-impl<'de> Lite<'de> {
+impl<'de> ClaimValue<'de> {
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
-            Lite::Str(s) => Some(s),
+            ClaimValue::Str(s) => Some(s),
             _ => None,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Lite<'de> {
+impl<'de> Deserialize<'de> for ClaimValue<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(LiteVisitor)
     }
@@ -43,49 +43,49 @@ impl<'de> Deserialize<'de> for Lite<'de> {
 struct LiteVisitor;
 
 impl<'de> Visitor<'de> for LiteVisitor {
-    type Value = Lite<'de>;
+    type Value = ClaimValue<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_unit<E>(self) -> Result<Lite<'de>, E> {
-        Ok(Lite::Null)
+    fn visit_unit<E>(self) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Null)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Lite<'de>, E> {
-        Ok(Lite::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Lite<'de>, E> {
-        Ok(Lite::Int(v))
+    fn visit_i64<E>(self, v: i64) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Int(v))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Lite<'de>, E> {
-        Ok(i64::try_from(v).map_or(Lite::Float(v as f64), Lite::Int))
+    fn visit_u64<E>(self, v: u64) -> Result<ClaimValue<'de>, E> {
+        Ok(i64::try_from(v).map_or(ClaimValue::Float(v as f64), ClaimValue::Int))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Lite<'de>, E> {
-        Ok(Lite::Float(v))
+    fn visit_f64<E>(self, v: f64) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Float(v))
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Lite<'de>, E> {
-        Ok(Lite::Str(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Str(Cow::Borrowed(v)))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Lite<'de>, E> {
-        Ok(Lite::Str(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Str(Cow::Owned(v.to_owned())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Lite<'de>, E> {
-        Ok(Lite::Str(Cow::Owned(v)))
+    fn visit_string<E>(self, v: String) -> Result<ClaimValue<'de>, E> {
+        Ok(ClaimValue::Str(Cow::Owned(v)))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lite<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClaimValue<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
-        Ok(Lite::Array(items))
+        Ok(ClaimValue::Array(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lite<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimValue<'de>, A::Error> {
         let mut seen = Seen::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             seen.insert(key.0)?;
-            map.next_value::<Lite<'de>>()?;
+            map.next_value::<ClaimValue<'de>>()?;
         }
-        Ok(Lite::Object)
+        Ok(ClaimValue::Object)
     }
 }
 
@@ -95,7 +95,7 @@ struct Key<'de>(Cow<'de, str>);
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match d.deserialize_str(LiteVisitor)? {
-            Lite::Str(s) => Ok(Key(s)),
+            ClaimValue::Str(s) => Ok(Key(s)),
             _ => Err(de::Error::custom("member name is not a string")),
         }
     }
@@ -139,7 +139,7 @@ fn same(a: &str, b: &str) -> bool {
 pub(crate) fn scan<'de, const N: usize>(
     json: &'de [u8],
     wanted: &[&str; N],
-) -> Result<[Option<Lite<'de>>; N], serde_json::Error> {
+) -> Result<[Option<ClaimValue<'de>>; N], serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let found = Scan { wanted }.deserialize(&mut de)?;
     de.end()?;
@@ -151,7 +151,7 @@ struct Scan<'w, const N: usize> {
 }
 
 impl<'de, const N: usize> DeserializeSeed<'de> for Scan<'_, N> {
-    type Value = [Option<Lite<'de>>; N];
+    type Value = [Option<ClaimValue<'de>>; N];
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -159,19 +159,19 @@ impl<'de, const N: usize> DeserializeSeed<'de> for Scan<'_, N> {
 }
 
 impl<'de, const N: usize> Visitor<'de> for Scan<'_, N> {
-    type Value = [Option<Lite<'de>>; N];
+    type Value = [Option<ClaimValue<'de>>; N];
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found: [Option<Lite<'de>>; N] = std::array::from_fn(|_| None);
+        let mut found: [Option<ClaimValue<'de>>; N] = std::array::from_fn(|_| None);
         let mut seen = Seen::default();
         while let Some(Key(key)) = map.next_key()? {
             let slot = self.wanted.iter().position(|w| same(w, &key));
             seen.insert(key)?;
-            let value = map.next_value::<Lite<'de>>()?;
+            let value = map.next_value::<ClaimValue<'de>>()?;
             if let Some(i) = slot {
                 found[i] = Some(value);
             }
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused_at_any_depth() {
-        fn s(j: &str) -> Result<Option<Lite<'_>>, serde_json::Error> {
+        fn s(j: &str) -> Result<Option<ClaimValue<'_>>, serde_json::Error> {
             scan(j.as_bytes(), &["a"]).map(|[a]| a)
         }
         assert!(s(r#"{"a":1,"a":2}"#).is_err());
@@ -195,7 +195,7 @@ mod tests {
         assert!(s(r#"{"x":[{"b":1,"b":1}]}"#).is_err());
         // An escaped name equals its plain spelling.
         assert!(s(r#"{"a":1,"\u0061":2}"#).is_err());
-        assert_eq!(s(r#"{"a":1,"b":2}"#).unwrap(), Some(Lite::Int(1)));
+        assert_eq!(s(r#"{"a":1,"b":2}"#).unwrap(), Some(ClaimValue::Int(1)));
         assert_eq!(s(r#"{"b":2}"#).unwrap(), None);
         // Past the names kept on the stack, duplicates are still found.
         let many: Vec<String> = (0..20).map(|i| format!("\"k{i}\":{i}")).collect();
@@ -221,9 +221,9 @@ mod tests {
         assert_eq!(a.unwrap().as_str(), Some("x"));
         assert_eq!(
             b.unwrap(),
-            Lite::Array(vec![Lite::Int(1), Lite::Str("y".into())])
+            ClaimValue::Array(vec![ClaimValue::Int(1), ClaimValue::Str("y".into())])
         );
-        assert_eq!(c.unwrap(), Lite::Float(1.5));
-        assert!(matches!(d.unwrap(), Lite::Float(_)));
+        assert_eq!(c.unwrap(), ClaimValue::Float(1.5));
+        assert!(matches!(d.unwrap(), ClaimValue::Float(_)));
     }
 }

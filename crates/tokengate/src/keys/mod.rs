@@ -119,6 +119,10 @@ pub enum KeyError {
     /// The input could not be parsed.
     #[error("malformed {0}")]
     Malformed(&'static str),
+    /// A token was to be signed by a ring that only verifies
+    /// ([`KeyRing::verify_only`]).
+    #[error("the key ring has no signing key")]
+    NoSigningKey,
     /// A JWK whose algorithm cannot be determined or is unsupported.
     #[error("{0}")]
     Algorithm(String),

@@ -1,6 +1,7 @@
 //! One provider: its discovered metadata, the authorization request, the
 //! code exchange, and the checks of the ID token.
 
+use crate::{RequestRejection, TokenRejection};
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -27,9 +28,9 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::OidcProvider;
-use crate::Error;
 use crate::issuers::{IssuerError, TrustedIssuer, TrustedIssuers};
 use crate::keys::Algorithm;
+use crate::{Backend, Error, Unavailable};
 
 /// Discovery, token and key requests must finish within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -145,13 +146,13 @@ impl ProviderClient {
         if let Some(md) = slot.as_ref() {
             return Ok(md.clone());
         }
-        let issuer = IssuerUrl::new(self.config.issuer.clone())
-            .map_err(|e| Error::Unavailable(format!("issuer URL: {e}")))?;
+        let issuer =
+            IssuerUrl::new(self.config.issuer.clone()).map_err(|e| unavailable("issuer URL", e))?;
         let http = Http(self.http.clone());
         // openidconnect checks that the document's issuer is this one exactly.
         let md = Metadata::discover_async(issuer, &http).await.map_err(|e| {
             tracing::warn!(provider = %self.config.name, error = %e, "OIDC discovery failed");
-            Error::Unavailable(format!("discovery of {}: {e}", self.config.name))
+            unavailable(format!("discovery of {}", self.config.name), e)
         })?;
         let md = Arc::new(md);
         *slot = Some(md.clone());
@@ -160,7 +161,7 @@ impl ProviderClient {
 
     fn client(&self, md: &Metadata) -> Result<Client, Error> {
         let redirect = RedirectUrl::new(self.config.redirect_url.clone())
-            .map_err(|e| Error::Unavailable(format!("redirect_url: {e}")))?;
+            .map_err(|e| unavailable("redirect_url", e))?;
         Ok(CoreClient::from_provider_metadata(
             md.clone(),
             ClientId::new(self.config.client_id.clone()),
@@ -207,9 +208,10 @@ impl ProviderClient {
     pub(super) async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), Error> {
         match iss {
             Some(iss) if iss == self.config.issuer => Ok(()),
-            Some(_) => Err(Error::InvalidRequest(
+            Some(_) => Err(RequestRejection::Invalid(
                 "the response comes from another issuer".into(),
-            )),
+            )
+            .into()),
             None => {
                 let md = self.metadata().await?;
                 if md
@@ -217,7 +219,7 @@ impl ProviderClient {
                     .additional_metadata
                     .authorization_response_iss_parameter_supported
                 {
-                    Err(Error::InvalidRequest("the response has no iss".into()))
+                    Err(RequestRejection::Invalid("the response has no iss".into()).into())
                 } else {
                     Ok(())
                 }
@@ -237,20 +239,21 @@ impl ProviderClient {
         let http = Http(self.http.clone());
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| Error::Unavailable(format!("no token endpoint: {e}")))?
+            .map_err(|e| unavailable("no token endpoint", e))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&http)
             .await
             .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => Error::InvalidRequest(format!(
-                    "the token endpoint refused the code: {}",
-                    r.error()
+                RequestTokenError::ServerResponse(r) => Error::Request(RequestRejection::Invalid(
+                    format!("the token endpoint refused the code: {}", r.error()),
                 )),
-                other => Error::InvalidToken(token_endpoint_failure(&other)),
+                other => Error::Token(TokenRejection::Invalid(token_endpoint_failure(&other))),
             })?;
         let id_token = response
             .id_token()
-            .ok_or(Error::InvalidToken("the token response has no id_token"))?
+            .ok_or(Error::Token(TokenRejection::Invalid(
+                "the token response has no id_token",
+            )))?
             .to_string();
         self.check_id_token(&id_token, response.access_token().secret(), nonce)
             .await
@@ -265,34 +268,33 @@ impl ProviderClient {
         // Signature (the provider's keys), iss, aud, exp, nbf, iat.
         let verified = self.id_tokens.verify(id_token).await?;
         let claims = &verified.claims;
-        let subject = claims
-            .sub
-            .clone()
-            .ok_or_else(|| Error::InvalidClaims("missing claim: sub".into()))?;
-        claims
-            .iat
-            .ok_or_else(|| Error::InvalidClaims("missing claim: iat".into()))?;
+        let subject = claims.sub.clone().map(String::from).ok_or_else(|| {
+            Error::Token(TokenRejection::InvalidClaims("missing claim: sub".into()))
+        })?;
+        claims.iat.ok_or_else(|| {
+            Error::Token(TokenRejection::InvalidClaims("missing claim: iat".into()))
+        })?;
         let payload = verified.payload();
         let text = |name: &str| payload.get(name).and_then(Value::as_str);
         let nonce_ok = text("nonce")
             .is_some_and(|n| subtle::ConstantTimeEq::ct_eq(n.as_bytes(), nonce.as_bytes()).into());
         if !nonce_ok {
-            return Err(Error::InvalidClaims("nonce does not match".into()));
+            return Err(TokenRejection::InvalidClaims("nonce does not match".into()).into());
         }
         // OIDC Core 3.1.3.7: with several audiences azp must name us; if present it must.
         match text("azp") {
             Some(azp) if azp != self.config.client_id => {
-                return Err(Error::InvalidClaims("azp is another client".into()));
+                return Err(TokenRejection::InvalidClaims("azp is another client".into()).into());
             }
             None if claims.aud.len() > 1 => {
-                return Err(Error::InvalidClaims("azp is missing".into()));
+                return Err(TokenRejection::InvalidClaims("azp is missing".into()).into());
             }
             _ => {}
         }
         if let Some(at_hash) = text("at_hash")
             && !at_hash_matches(at_hash, access_token, verified.header.alg)
         {
-            return Err(Error::InvalidClaims("at_hash does not match".into()));
+            return Err(TokenRejection::InvalidClaims("at_hash does not match".into()).into());
         }
         let display_name = match &self.config.display_name_claim {
             Some(claim) => text(claim).map(str::to_owned),
@@ -322,7 +324,7 @@ impl ProviderClient {
             .set_client_id(ClientId::new(self.config.client_id.clone()));
         if let Some(url) = &self.config.post_logout_redirect_url {
             let url = PostLogoutRedirectUrl::new(url.clone())
-                .map_err(|e| Error::Unavailable(format!("post_logout_redirect_url: {e}")))?;
+                .map_err(|e| unavailable("post_logout_redirect_url", e))?;
             request = request.set_post_logout_redirect_uri(url);
         }
         let hint = id_token_hint.and_then(|t| CoreIdToken::from_str(t).ok());
@@ -335,6 +337,27 @@ impl ProviderClient {
 
 /// OIDC Core 3.1.3.6: the left half of the hash of the access token, with
 /// the hash of the ID token's algorithm (SHA-512 for Ed25519).
+/// What went wrong with a provider, and why: the source of a 503.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+struct ProviderError {
+    context: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// A provider that cannot be used now: 503 `unavailable`, keeping the cause.
+fn unavailable(
+    context: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    let source = ProviderError {
+        context: context.into(),
+        source: Box::new(source),
+    };
+    Unavailable::new(Backend::Service, source).into()
+}
+
 fn at_hash_matches(at_hash: &str, access_token: &str, alg: Algorithm) -> bool {
     use aws_lc_rs::digest;
     let hash = match alg.as_str() {

@@ -23,7 +23,7 @@
 //!     "my-app",
 //!     "http://127.0.0.1:5000/auth/oidc/keycloak/callback",
 //! );
-//! let login = OidcLogin::new(vec![keycloak]).map_err(|e| tokengate::Error::Unavailable(e.to_string()))?;
+//! let login = OidcLogin::new(vec![keycloak]).map_err(|e| tokengate::Unavailable::new(tokengate::Backend::Service, e))?;
 //! login.start();
 //! let begun = login.begin("keycloak", Some("/memos")).await?;
 //! // Redirect to begun.redirect_url, keeping begun.browser_binding in a
@@ -37,6 +37,7 @@ mod pending;
 
 pub use binding::BindingCookie;
 
+use crate::RequestRejection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -395,7 +396,7 @@ impl OidcLogin {
         self.providers
             .iter()
             .find(|p| p.config().name == name)
-            .ok_or(Error::NotFound)
+            .ok_or(Error::Request(RequestRejection::NotFound))
     }
 
     /// Starts a login with provider `name`, returning to `next` (a local
@@ -456,44 +457,49 @@ impl OidcLogin {
         browser_binding: Option<&str>,
     ) -> Result<OidcIdentity, Error> {
         let provider = self.provider(name)?;
-        let state = callback
-            .state
-            .as_deref()
-            .ok_or_else(|| Error::InvalidRequest("the callback has no state".into()))?;
+        let state = callback.state.as_deref().ok_or_else(|| {
+            Error::Request(RequestRejection::Invalid(
+                "the callback has no state".into(),
+            ))
+        })?;
         // Taken first: a state is good for one callback, whatever happens next.
         let pending = self.pending.take(state).ok_or_else(|| {
-            Error::InvalidRequest("unknown, expired or already used state".into())
+            Error::Request(RequestRejection::Invalid(
+                "unknown, expired or already used state".into(),
+            ))
         })?;
         let bound = browser_binding.is_some_and(|b| {
             subtle::ConstantTimeEq::ct_eq(b.as_bytes(), pending.browser_binding.as_bytes()).into()
         });
         if !bound {
-            return Err(Error::InvalidRequest(
+            return Err(RequestRejection::Invalid(
                 "this login was started in another browser".into(),
-            ));
+            )
+            .into());
         }
         if pending.provider != name {
-            return Err(Error::InvalidRequest(
+            return Err(RequestRejection::Invalid(
                 "this login was started with another provider".into(),
-            ));
+            )
+            .into());
         }
         if let Some(error) = &callback.error {
-            return Err(Error::InvalidRequest(format!(
+            return Err(RequestRejection::Invalid(format!(
                 "the provider refused: {error}{}",
                 callback
                     .error_description
                     .as_deref()
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default()
-            )));
+            ))
+            .into());
         }
         provider
             .check_response_issuer(callback.iss.as_deref())
             .await?;
-        let code = callback
-            .code
-            .as_deref()
-            .ok_or_else(|| Error::InvalidRequest("the callback has no code".into()))?;
+        let code = callback.code.as_deref().ok_or_else(|| {
+            Error::Request(RequestRejection::Invalid("the callback has no code".into()))
+        })?;
         let checked = provider
             .exchange(code, &pending.pkce_verifier, &pending.nonce)
             .await?;

@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use super::{BoxFuture, Revocation, RevocationStore, StoreError, issued_millis};
+use super::{BoxFuture, Revocation, RevocationStore, StoreError, issued_at};
 use crate::claims::Claims;
+use crate::clock::Timestamp;
+use crate::ids::{LoginId, Subject, TokenId};
 
 /// Revoked `jti`s and per-subject cut-offs, in memory.
 ///
@@ -12,18 +14,19 @@ use crate::claims::Claims;
 /// restart; persistent backends wrap it as their in-memory view.
 ///
 /// ```
+/// use tokengate::clock::Timestamp;
 /// use tokengate::revocation::{InMemoryRevocations, Revocation};
 ///
 /// let store = InMemoryRevocations::new();
-/// store.apply(&Revocation::SubjectBefore { sub: "alice".into(), before_ms: 5_000 });
-/// assert!(store.is_subject_revoked_at("alice", 4_999));
-/// assert!(!store.is_subject_revoked_at("alice", 5_001));
+/// store.apply(&Revocation::SubjectBefore { subject: "alice".into(), before: Timestamp::from_millis(5_000) });
+/// assert!(store.is_subject_revoked_at("alice", Timestamp::from_millis(4_999)));
+/// assert!(!store.is_subject_revoked_at("alice", Timestamp::from_millis(5_001)));
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryRevocations {
-    jtis: RwLock<HashMap<String, i64>>,
-    families: RwLock<HashMap<String, i64>>,
-    subjects: RwLock<HashMap<String, i64>>,
+    jtis: RwLock<HashMap<TokenId, Timestamp>>,
+    logins: RwLock<HashMap<LoginId, Timestamp>>,
+    subjects: RwLock<HashMap<Subject, Timestamp>>,
 }
 
 impl InMemoryRevocations {
@@ -42,25 +45,27 @@ impl InMemoryRevocations {
     /// Adds a revocation to the in-memory view.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::SubjectBefore { sub: "bob".into(), before_ms: 2_000 });
-    /// store.apply(&Revocation::SubjectBefore { sub: "bob".into(), before_ms: 1_000 }); // the later cut-off stays
-    /// assert!(store.is_subject_revoked_at("bob", 1_500));
+    /// let cut = |ms| Revocation::SubjectBefore { subject: "bob".into(), before: Timestamp::from_millis(ms) };
+    /// store.apply(&cut(2_000));
+    /// store.apply(&cut(1_000)); // the later cut-off stays
+    /// assert!(store.is_subject_revoked_at("bob", Timestamp::from_millis(1_500)));
     /// ```
     pub fn apply(&self, revocation: &Revocation) {
         match revocation {
             Revocation::Token { jti, expires_at } => {
                 write(&self.jtis).insert(jti.clone(), *expires_at);
             }
-            Revocation::Family { family, expires_at } => {
-                write(&self.families).insert(family.clone(), *expires_at);
+            Revocation::Login { login, expires_at } => {
+                write(&self.logins).insert(login.clone(), *expires_at);
             }
-            Revocation::SubjectBefore { sub, before_ms } => {
+            Revocation::SubjectBefore { subject, before } => {
                 let mut subjects = write(&self.subjects);
-                let cut = subjects.entry(sub.clone()).or_insert(*before_ms);
-                *cut = (*cut).max(*before_ms);
+                let cut = subjects.entry(subject.clone()).or_insert(*before);
+                *cut = (*cut).max(*before);
             }
         }
     }
@@ -68,10 +73,11 @@ impl InMemoryRevocations {
     /// Whether this `jti` is revoked.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: i64::MAX });
+    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: Timestamp::from_secs(i64::MAX) });
     /// assert!(store.is_jti_revoked("j1"));
     /// assert!(!store.is_jti_revoked("j2"));
     /// ```
@@ -82,67 +88,71 @@ impl InMemoryRevocations {
     /// Whether this login (refresh-token family) is revoked.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::Family { family: "login-1".into(), expires_at: i64::MAX });
-    /// assert!(store.is_family_revoked("login-1"));
-    /// assert!(!store.is_family_revoked("login-2"));
+    /// store.apply(&Revocation::Login { login: "login-1".into(), expires_at: Timestamp::from_secs(i64::MAX) });
+    /// assert!(store.is_login_revoked("login-1"));
+    /// assert!(!store.is_login_revoked("login-2"));
     /// ```
-    pub fn is_family_revoked(&self, family: &str) -> bool {
-        read(&self.families).contains_key(family)
+    pub fn is_login_revoked(&self, login: &str) -> bool {
+        read(&self.logins).contains_key(login)
     }
 
-    /// Whether a token of `sub` issued at `issued_ms` predates the subject's cut-off.
+    /// Whether a token of `subject` issued at `issued` predates the subject's cut-off.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::SubjectBefore { sub: "alice".into(), before_ms: 1_000 });
-    /// assert!(store.is_subject_revoked_at("alice", 1_000)); // at the cut-off: revoked
-    /// assert!(!store.is_subject_revoked_at("alice", 1_001));
-    /// assert!(!store.is_subject_revoked_at("bob", 0));
+    /// let ms = Timestamp::from_millis;
+    /// store.apply(&Revocation::SubjectBefore { subject: "alice".into(), before: ms(1_000) });
+    /// assert!(store.is_subject_revoked_at("alice", ms(1_000))); // at the cut-off: revoked
+    /// assert!(!store.is_subject_revoked_at("alice", ms(1_001)));
+    /// assert!(!store.is_subject_revoked_at("bob", ms(0)));
     /// ```
-    pub fn is_subject_revoked_at(&self, sub: &str, issued_ms: i64) -> bool {
+    pub fn is_subject_revoked_at(&self, subject: &str, issued: Timestamp) -> bool {
         read(&self.subjects)
-            .get(sub)
-            .is_some_and(|&cut| issued_ms <= cut)
+            .get(subject)
+            .is_some_and(|&cut| issued <= cut)
     }
 
-    /// Drops `jti` and family entries whose tokens expired before `now`,
+    /// Drops `jti` and login entries whose tokens expired before `now`,
     /// returning how many; call it now and then.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::Token { jti: "old".into(), expires_at: 100 });
-    /// store.apply(&Revocation::Token { jti: "new".into(), expires_at: 300 });
-    /// assert_eq!(store.purge_expired(200), 1);
+    /// store.apply(&Revocation::Token { jti: "old".into(), expires_at: Timestamp::from_secs(100) });
+    /// store.apply(&Revocation::Token { jti: "new".into(), expires_at: Timestamp::from_secs(300) });
+    /// assert_eq!(store.purge_expired(Timestamp::from_secs(200)), 1);
     /// assert_eq!(store.len(), 1);
     /// assert!(store.is_jti_revoked("new"));
     /// ```
-    pub fn purge_expired(&self, now: i64) -> usize {
-        [&self.jtis, &self.families]
-            .into_iter()
-            .map(|lock| {
-                let mut map = write(lock);
-                let before = map.len();
-                map.retain(|_, &mut exp| exp >= now);
-                before - map.len()
-            })
-            .sum()
+    pub fn purge_expired(&self, now: Timestamp) -> usize {
+        fn purge<K>(lock: &RwLock<HashMap<K, Timestamp>>, now: Timestamp) -> usize {
+            let mut map = write(lock);
+            let before = map.len();
+            map.retain(|_, &mut exp| exp >= now);
+            before - map.len()
+        }
+        purge(&self.jtis, now) + purge(&self.logins, now)
     }
 
     /// Number of revoked `jti`s held.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
-    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: i64::MAX });
-    /// store.apply(&Revocation::Family { family: "f1".into(), expires_at: i64::MAX }); // not counted
+    /// let never = Timestamp::from_secs(i64::MAX);
+    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: never });
+    /// store.apply(&Revocation::Login { login: "l1".into(), expires_at: never }); // not counted
     /// assert_eq!(store.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
@@ -152,11 +162,12 @@ impl InMemoryRevocations {
     /// Whether no `jti` is held.
     ///
     /// ```
+    /// use tokengate::clock::Timestamp;
     /// use tokengate::revocation::{InMemoryRevocations, Revocation};
     ///
     /// let store = InMemoryRevocations::new();
     /// assert!(store.is_empty());
-    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: i64::MAX });
+    /// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: Timestamp::from_secs(i64::MAX) });
     /// assert!(!store.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -180,15 +191,15 @@ impl RevocationStore for InMemoryRevocations {
             .jti
             .as_deref()
             .is_some_and(|jti| self.is_jti_revoked(jti));
-        let family_revoked = claims
+        let login_revoked = claims
             .family
             .as_deref()
-            .is_some_and(|f| self.is_family_revoked(f));
-        if jti_revoked || family_revoked {
+            .is_some_and(|login| self.is_login_revoked(login));
+        if jti_revoked || login_revoked {
             return true;
         }
         match &claims.sub {
-            Some(sub) => self.is_subject_revoked_at(sub, issued_millis(claims)),
+            Some(sub) => self.is_subject_revoked_at(sub, issued_at(claims)),
             None => false,
         }
     }

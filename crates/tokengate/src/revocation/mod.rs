@@ -12,7 +12,7 @@
 //! let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
 //! let issued = engine.issue(NewToken::access("alice")).unwrap();
 //! let store = InMemoryRevocations::new();
-//! store.apply(&Revocation::Token { jti: issued.jti.clone(), expires_at: issued.expires_at });
+//! store.apply(&Revocation::token(&issued));
 //! assert!(store.is_revoked(&engine.verify(&issued.token).unwrap().claims));
 //! ```
 
@@ -24,7 +24,11 @@ use std::pin::Pin;
 pub use memory::InMemoryRevocations;
 
 use crate::claims::Claims;
-use crate::token::jti_millis;
+#[cfg(feature = "axum")]
+use crate::clock::Clock;
+use crate::clock::Timestamp;
+use crate::ids::{LoginId, Subject, TokenId};
+use crate::token::{IssuedToken, jti_millis};
 
 /// A boxed future, for the object-safe async methods of the store traits:
 /// implementations answer with `Box::pin(async move { ... })`.
@@ -33,11 +37,11 @@ use crate::token::jti_millis;
 /// use tokengate::revocation::{BoxFuture, StoreError};
 ///
 /// fn ping(up: bool) -> BoxFuture<'static, Result<(), StoreError>> {
-///     Box::pin(async move { if up { Ok(()) } else { Err(StoreError("down".into())) } })
+///     Box::pin(async move { if up { Ok(()) } else { Err(StoreError::new("down")) } })
 /// }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// assert!(ping(true).await.is_ok());
-/// assert_eq!(ping(false).await.unwrap_err().to_string(), "revocation store: down");
+/// assert_eq!(ping(false).await.unwrap_err().to_string(), "the store failed");
 /// # });
 /// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,63 +49,117 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Something to revoke.
 ///
 /// ```
+/// use tokengate::clock::Timestamp;
 /// use tokengate::revocation::{InMemoryRevocations, Revocation};
 ///
 /// let store = InMemoryRevocations::new();
-/// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: i64::MAX });
-/// store.apply(&Revocation::Family { family: "login-7".into(), expires_at: i64::MAX });
+/// let never = Timestamp::from_secs(i64::MAX);
+/// store.apply(&Revocation::Token { jti: "j1".into(), expires_at: never });
+/// store.apply(&Revocation::Login { login: "login-7".into(), expires_at: never });
 /// assert!(store.is_jti_revoked("j1"));
-/// assert!(store.is_family_revoked("login-7"));
+/// assert!(store.is_login_revoked("login-7"));
 /// ```
+// Not `#[non_exhaustive]` on purpose: a store must persist every kind, so a
+// new kind should fail to compile in each store, not fall into a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     /// One token, by `jti`, kept until it would have expired anyway.
     Token {
         /// The token's `jti`.
-        jti: String,
+        jti: TokenId,
         /// Its `exp`: after this the entry can be purged.
-        expires_at: i64,
+        expires_at: Timestamp,
     },
     /// Every token of one login (refresh-token family, the `fam` claim):
     /// logout, and refresh-token reuse.
-    Family {
-        /// The family id.
-        family: String,
-        /// When the family's last refresh token expires: after this the entry can be purged.
-        expires_at: i64,
+    Login {
+        /// The login.
+        login: LoginId,
+        /// When the login's last refresh token expires: after this the entry can be purged.
+        expires_at: Timestamp,
     },
-    /// Every token of `sub` issued at or before `before_ms` (milliseconds
-    /// since the epoch): logout everywhere, password change.
+    /// Every token of `subject` issued at or before `before`: logout
+    /// everywhere, password change.
     SubjectBefore {
         /// The subject.
-        sub: String,
-        /// The cut-off, in milliseconds.
-        before_ms: i64,
+        subject: Subject,
+        /// The cut-off (inclusive).
+        before: Timestamp,
     },
 }
 
-/// A failure of a store's backend (database unreachable, ...). Requests
-/// that needed the store answer 503 `store_unavailable`.
+impl Revocation {
+    /// Revokes one issued token, until it would expire.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::revocation::Revocation;
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// let Revocation::Token { jti, expires_at } = Revocation::token(&issued) else { unreachable!() };
+    /// assert_eq!((jti, expires_at.as_secs()), (issued.jti, issued.expires_at));
+    /// ```
+    pub fn token(issued: &IssuedToken) -> Self {
+        Revocation::Token {
+            jti: issued.jti.clone(),
+            expires_at: Timestamp::from_secs(issued.expires_at),
+        }
+    }
+}
+
+/// A failure of a store's backend (database unreachable, ...), keeping its
+/// cause. Requests that needed the store answer 503 `store_unavailable`;
+/// the cause goes to the log, never to the client.
 ///
 /// ```
+/// use std::error::Error as _;
 /// use tokengate::Error;
 /// use tokengate::revocation::StoreError;
 ///
-/// let err = Error::from(StoreError("connection refused".into()));
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let err = Error::from(StoreError::new(io));
 /// assert_eq!((err.code(), err.status().as_u16()), ("store_unavailable", 503));
+/// let store = err.source().unwrap();
+/// assert_eq!(store.to_string(), "the store failed");
+/// assert_eq!(store.source().unwrap().to_string(), "connection refused");
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("revocation store: {0}")]
-pub struct StoreError(pub String);
+#[error("the store failed")]
+pub struct StoreError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoreError {
+    /// A store failure caused by `source` (a driver's error, or a message).
+    ///
+    /// ```
+    /// use tokengate::revocation::StoreError;
+    ///
+    /// use std::error::Error as _;
+    ///
+    /// let err = StoreError::new("down");
+    /// assert_eq!(err.source().unwrap().to_string(), "down");
+    /// ```
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
 
 /// Where revocations are kept.
 ///
 /// ```
+/// use tokengate::clock::Timestamp;
 /// use tokengate::revocation::{InMemoryRevocations, Revocation, RevocationStore};
 ///
 /// # tokio_test_block(async {
 /// let store = InMemoryRevocations::new();
-/// store.revoke(Revocation::Token { jti: "j1".into(), expires_at: i64::MAX }).await.unwrap();
+/// let never = Timestamp::from_secs(i64::MAX);
+/// store.revoke(Revocation::Token { jti: "j1".into(), expires_at: never }).await.unwrap();
 /// assert!(store.is_jti_revoked("j1"));
 /// # });
 /// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
@@ -128,6 +186,7 @@ pub trait RevocationStore: Send + Sync + 'static {
 ///
 /// ```
 /// use tokengate::claims::Claims;
+/// use tokengate::clock::Clock;
 /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 /// use tokengate::revocation::{InMemoryRevocations, RevocationStore, revoke_all};
 /// use tokengate::token::{NewToken, TokenEngine};
@@ -137,42 +196,45 @@ pub trait RevocationStore: Send + Sync + 'static {
 /// let store = InMemoryRevocations::new();
 /// let before = claims(&engine);
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// revoke_all(&store, "alice").await.unwrap();
+/// revoke_all(&store, &"alice".into(), engine.clock()).await.unwrap();
 /// # });
 /// let after = claims(&engine);
 /// assert!(store.is_revoked(&before));
 /// assert!(!store.is_revoked(&after));
 /// ```
 #[cfg(feature = "axum")]
-pub async fn revoke_all(store: &dyn RevocationStore, sub: &str) -> Result<(), StoreError> {
-    let cut = crate::token::now_millis();
+pub async fn revoke_all(
+    store: &dyn RevocationStore,
+    subject: &Subject,
+    clock: &Clock,
+) -> Result<(), StoreError> {
+    let cut = clock.now();
     store
         .revoke(Revocation::SubjectBefore {
-            sub: sub.to_owned(),
-            before_ms: cut,
+            subject: subject.clone(),
+            before: cut,
         })
         .await?;
-    while crate::token::now_millis() <= cut {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    clock.pass(cut).await;
     Ok(())
 }
 
-/// When a token was issued, in milliseconds: from a UUIDv7 `jti` (tokengate's
-/// own tokens), else the end of its `iat` second (so that a revoke-all in
-/// the same second covers a token whose finer time is unknown).
+/// When a token was issued, to the millisecond: from a UUIDv7 `jti`
+/// (tokengate's own tokens), else the end of its `iat` second (so that a
+/// revoke-all in the same second covers a token whose finer time is
+/// unknown).
 ///
 /// ```
 /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
-/// use tokengate::revocation::issued_millis;
+/// use tokengate::revocation::issued_at;
 /// use tokengate::token::{NewToken, TokenEngine};
 ///
 /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
 /// let claims = engine.verify(&engine.issue(NewToken::access("alice")).unwrap().token).unwrap().claims;
-/// assert_eq!(issued_millis(&claims) / 1000, claims.iat.unwrap());
+/// assert_eq!(issued_at(&claims).as_secs(), claims.iat.unwrap());
 /// ```
-pub fn issued_millis(claims: &Claims) -> i64 {
-    claims
+pub fn issued_at(claims: &Claims) -> Timestamp {
+    let ms = claims
         .jti
         .as_deref()
         .and_then(jti_millis)
@@ -182,5 +244,6 @@ pub fn issued_millis(claims: &Claims) -> i64 {
                 .iat
                 .map(|iat| iat.saturating_mul(1000).saturating_add(999))
         })
-        .unwrap_or(i64::MIN)
+        .unwrap_or(i64::MIN);
+    Timestamp::from_millis(ms)
 }

@@ -1,5 +1,6 @@
 //! Reading the token cookies, and the `Set-Cookie` values that set and clear them.
 
+use crate::TokenRejection;
 use cookie::{Cookie, time};
 use http::{HeaderMap, HeaderValue, header};
 
@@ -178,9 +179,10 @@ pub fn find_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Er
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(Error::InvalidHeader(format!(
+        return Err(TokenRejection::InvalidHeader(format!(
             "the {name} cookie is sent more than once; clear the duplicate cookie"
-        )));
+        ))
+        .into());
     }
     Ok(Some(value.to_owned()))
 }

@@ -1,10 +1,11 @@
 //! CSRF double submit for cookie-borne tokens.
 
+use crate::TokenRejection;
 use http::HeaderMap;
 use http::request::Parts;
 use subtle::ConstantTimeEq;
 
-use super::{Located, TokenLocation, Transport};
+use super::{LocatedToken, TokenLocation, Transport};
 use crate::Error;
 use crate::claims::Claims;
 
@@ -15,17 +16,17 @@ use crate::claims::Claims;
 /// attaches those on its own.
 ///
 /// ```
-/// use tokengate::transport::{check_csrf, Located, TokenLocation, Transport};
+/// use tokengate::transport::{check_csrf, LocatedToken, TokenLocation, Transport};
 ///
 /// let (parts, _) = http::Request::post("/").header("X-CSRF-TOKEN", "c1").body(()).unwrap().into_parts();
-/// let located = Located { token: "t".into(), location: TokenLocation::Cookies };
+/// let located = LocatedToken { token: "t".into(), location: TokenLocation::Cookies };
 /// assert!(check_csrf(&Transport::default(), &parts, &located, Some("c1")).is_ok());
 /// assert!(check_csrf(&Transport::default(), &parts, &located, Some("c2")).is_err());
 /// ```
 pub fn check_csrf(
     transport: &Transport,
     parts: &Parts,
-    located: &Located,
+    located: &LocatedToken,
     claim: Option<&str>,
 ) -> Result<(), Error> {
     let needed = transport.csrf_methods.contains(&parts.method);
@@ -39,7 +40,7 @@ pub(crate) fn double_submit(
     transport: &Transport,
     needed: bool,
     headers: &HeaderMap,
-    located: &Located,
+    located: &LocatedToken,
     claim: Option<&str>,
 ) -> Result<(), Error> {
     if !needed || !transport.csrf_protect || located.location != TokenLocation::Cookies {
@@ -47,13 +48,17 @@ pub(crate) fn double_submit(
     }
     let sent = headers
         .get(&transport.csrf_header)
-        .ok_or(Error::CsrfFailed("missing CSRF token"))?
+        .ok_or(Error::Token(TokenRejection::CsrfFailed(
+            "missing CSRF token",
+        )))?
         .as_bytes();
-    let expected = claim.ok_or(Error::CsrfFailed("token has no CSRF claim"))?;
+    let expected = claim.ok_or(Error::Token(TokenRejection::CsrfFailed(
+        "token has no CSRF claim",
+    )))?;
     if bool::from(sent.ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
-        Err(Error::CsrfFailed("CSRF double submit tokens do not match"))
+        Err(TokenRejection::CsrfFailed("CSRF double submit tokens do not match").into())
     }
 }
 
@@ -63,12 +68,12 @@ impl Transport {
     /// ```
     /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
     /// use tokengate::token::{NewToken, TokenEngine};
-    /// use tokengate::transport::{Located, TokenLocation, Transport};
+    /// use tokengate::transport::{LocatedToken, TokenLocation, Transport};
     ///
     /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
     /// let issued = engine.issue(NewToken::access("alice").with_csrf()).unwrap();
     /// let claims = engine.verify(&issued.token).unwrap().claims;
-    /// let located = Located { token: issued.token.clone(), location: TokenLocation::Cookies };
+    /// let located = LocatedToken { token: issued.token.clone(), location: TokenLocation::Cookies };
     /// let (parts, _) = http::Request::delete("/memos/1").header("X-CSRF-TOKEN", issued.csrf.unwrap())
     ///     .body(()).unwrap().into_parts();
     /// assert!(Transport::default().check_csrf(&parts, &located, &claims).is_ok());
@@ -76,7 +81,7 @@ impl Transport {
     pub fn check_csrf(
         &self,
         parts: &Parts,
-        located: &Located,
+        located: &LocatedToken,
         claims: &Claims,
     ) -> Result<(), Error> {
         check_csrf(self, parts, located, claims.csrf.as_deref())
@@ -99,7 +104,7 @@ mod tests {
             req = req.header("X-CSRF-TOKEN", h);
         }
         let (parts, _) = req.body(()).unwrap().into_parts();
-        let located = Located {
+        let located = LocatedToken {
             token: "t".into(),
             location,
         };

@@ -19,6 +19,7 @@
 mod cookies;
 mod csrf;
 
+use crate::TokenRejection;
 use std::str::FromStr;
 
 use http::{HeaderMap, HeaderName, Method, header};
@@ -93,14 +94,14 @@ pub struct JsonTokens {
 ///
 /// ```
 /// use tokengate::claims::TokenType;
-/// use tokengate::transport::{Located, TokenLocation, Transport};
+/// use tokengate::transport::{LocatedToken, TokenLocation, Transport};
 ///
 /// let request = http::Request::get("/").header("Authorization", "Bearer abc").body(()).unwrap();
 /// let found = Transport::default().locate(&request.into_parts().0, TokenType::Access).unwrap();
-/// assert_eq!(found, Located { token: "abc".into(), location: TokenLocation::Headers });
+/// assert_eq!(found, LocatedToken { token: "abc".into(), location: TokenLocation::Headers });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
+pub struct LocatedToken {
     /// The compact token.
     pub token: String,
     /// Its location.
@@ -333,7 +334,7 @@ impl Transport {
         &self,
         parts: &http::request::Parts,
         token_type: TokenType,
-    ) -> Result<Located, Error> {
+    ) -> Result<LocatedToken, Error> {
         for &location in &self.locations {
             let found = match location {
                 TokenLocation::Headers => self.header_token(&parts.headers)?,
@@ -360,10 +361,10 @@ impl Transport {
                 }
             };
             if let Some(token) = found {
-                return Ok(Located { token, location });
+                return Ok(LocatedToken { token, location });
             }
         }
-        Err(Error::AuthorizationHeaderMissing)
+        Err(TokenRejection::Missing.into())
     }
 
     fn header_token(&self, headers: &HeaderMap) -> Result<Option<String>, Error> {
@@ -372,10 +373,10 @@ impl Transport {
             return Ok(None);
         };
         let invalid = || {
-            Error::InvalidHeader(format!(
+            Error::Token(TokenRejection::InvalidHeader(format!(
                 "{} header must be '{} <token>'",
                 self.header_name, self.header_type
-            ))
+            )))
         };
         if values.next().is_some() {
             return Err(invalid());

@@ -1,5 +1,6 @@
 //! The password secret and the policy a new password must meet.
 
+use crate::RequestRejection;
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -57,7 +58,7 @@ pub struct Password(Zeroizing<String>);
 
 impl Password {
     /// A new password: at least `policy.min_length` characters and at most
-    /// [`MAX_PASSWORD_BYTES`] bytes, else [`Error::InvalidRequest`] naming
+    /// [`MAX_PASSWORD_BYTES`] bytes, else [`RequestRejection::Invalid`](crate::RequestRejection::Invalid) naming
     /// the field `password`.
     ///
     /// ```
@@ -71,10 +72,11 @@ impl Password {
     pub fn new(password: String, policy: &PasswordPolicy) -> Result<Password, Error> {
         let password = Password::for_login(password)?;
         if password.0.chars().count() < policy.min_length {
-            return Err(Error::InvalidRequest(format!(
+            return Err(RequestRejection::Invalid(format!(
                 "password must be at least {} characters",
                 policy.min_length
-            )));
+            ))
+            .into());
         }
         Ok(password)
     }
@@ -91,9 +93,10 @@ impl Password {
     pub fn for_login(password: String) -> Result<Password, Error> {
         let password = Zeroizing::new(password);
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(Error::InvalidRequest(format!(
+            return Err(RequestRejection::Invalid(format!(
                 "password must be at most {MAX_PASSWORD_BYTES} bytes"
-            )));
+            ))
+            .into());
         }
         Ok(Password(password))
     }
@@ -129,7 +132,7 @@ mod tests {
 
     fn refused(result: Result<Password, Error>) -> String {
         match result {
-            Err(Error::InvalidRequest(msg)) => msg,
+            Err(Error::Request(RequestRejection::Invalid(msg))) => msg,
             Err(other) => panic!("unexpected error {other:?}"),
             Ok(_) => panic!("password accepted"),
         }

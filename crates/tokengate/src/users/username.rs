@@ -1,5 +1,6 @@
 //! The username rule of registration and login.
 
+use crate::RequestRejection;
 use std::fmt;
 use std::str::FromStr;
 
@@ -37,7 +38,7 @@ pub struct Username(String);
 
 impl Username {
     /// Checks `name` against the rule; the error is
-    /// [`Error::InvalidRequest`] naming the field `username`.
+    /// [`RequestRejection::Invalid`](crate::RequestRejection::Invalid) naming the field `username`.
     ///
     /// Nothing is trimmed or normalized: `" alice"` is refused.
     ///
@@ -52,7 +53,7 @@ impl Username {
         if is_valid(name) {
             Ok(Username(name.to_owned()))
         } else {
-            Err(Error::InvalidRequest(RULE.to_owned()))
+            Err(RequestRejection::Invalid(RULE.to_owned()).into())
         }
     }
 
@@ -132,7 +133,7 @@ impl TryFrom<String> for Username {
         if is_valid(&name) {
             Ok(Username(name))
         } else {
-            Err(Error::InvalidRequest(RULE.to_owned()))
+            Err(RequestRejection::Invalid(RULE.to_owned()).into())
         }
     }
 }
@@ -148,7 +149,7 @@ mod tests {
     use super::*;
 
     fn invalid(name: &str) -> bool {
-        matches!(Username::parse(name), Err(Error::InvalidRequest(msg)) if msg == RULE)
+        matches!(Username::parse(name), Err(Error::Request(RequestRejection::Invalid(msg))) if msg == RULE)
     }
 
     #[test]

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_
 use clap::Args;
 use serde_json::{Map, Value, json};
 use tokengate::Error;
+use tokengate::TokenRejection;
 
 use crate::cli::{CliError, stdio};
 
@@ -59,21 +60,25 @@ pub(super) fn run(args: DecodeArgs) -> Result<(), CliError> {
 /// the caller has already refused tokens over 8 KiB.
 pub(super) fn decode(token: &str) -> Result<Decoded, Error> {
     if token.bytes().filter(|&b| b == b'.').count() != 2 {
-        return Err(Error::InvalidToken(
+        return Err(TokenRejection::Invalid(
             "not a compact JWS: expected three segments separated by dots",
-        ));
+        )
+        .into());
     }
     let mut parts = token.split('.');
     let (header, payload) = (
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
-    let header = lenient_b64(header).ok_or(Error::InvalidToken("the header is not base64url"))?;
+    let header = lenient_b64(header).ok_or(Error::Token(TokenRejection::Invalid(
+        "the header is not base64url",
+    )))?;
     let Ok(Value::Object(header)) = serde_json::from_slice(&header) else {
-        return Err(Error::InvalidToken("the header is not a JSON object"));
+        return Err(TokenRejection::Invalid("the header is not a JSON object").into());
     };
-    let payload =
-        lenient_b64(payload).ok_or(Error::InvalidToken("the payload is not base64url"))?;
+    let payload = lenient_b64(payload).ok_or(Error::Token(TokenRejection::Invalid(
+        "the payload is not base64url",
+    )))?;
     let (payload, payload_is_json) = match serde_json::from_slice(&payload) {
         Ok(value) => (value, true),
         Err(_) => (Value::String(URL_SAFE_NO_PAD.encode(&payload)), false),

@@ -11,7 +11,7 @@ use tokengate::token::{IssueSettings, NewToken, TokenEngine};
 
 use super::warn_key;
 use crate::cli::{CliError, parse_alg, stdio};
-use crate::keyfile;
+use crate::key_import;
 
 /// Arguments of `token issue`.
 #[derive(Debug, Args)]
@@ -60,7 +60,7 @@ enum Kind {
 
 /// Signs the token and prints it.
 pub(super) fn run(args: IssueArgs) -> Result<(), CliError> {
-    let key = keyfile::signing_key(&args.key, args.alg, &mut warn_key)?;
+    let key = key_import::signing_key(&args.key, args.alg, &mut warn_key)?;
     let mut settings = IssueSettings::default().audience(args.aud.iter().cloned());
     if let Some(iss) = &args.iss {
         settings = settings.issuer(iss.clone());

@@ -1,6 +1,7 @@
 //! `tokengate token verify`.
 
 use std::path::PathBuf;
+use tokengate::TokenRejection;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,7 +13,7 @@ use tokengate::token::{TokenEngine, Validation};
 
 use super::{decode, warn_key};
 use crate::cli::{CliError, parse_alg, stdio};
-use crate::keyfile;
+use crate::key_import;
 
 /// Arguments of `token verify`.
 #[derive(Debug, Args)]
@@ -64,7 +65,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), CliError> {
         Ok(Payload::Claims(claims)) => stdio::print_json(&Value::Object(claims)),
         Ok(Payload::Bytes(bytes)) => print_payload(&bytes),
         Err(err) => {
-            if let Error::InvalidToken(_) = err {
+            if let Error::Token(TokenRejection::Invalid(_)) = err {
                 hint_algorithm(header.as_ref(), engine.keys().verifying_keys());
             }
             Err(err.into())
@@ -113,12 +114,12 @@ enum Keys {
 
 fn load_keys(args: &VerifyArgs) -> Result<Keys, CliError> {
     Ok(match (&args.key, &args.jwks) {
-        (Some(path), _) => Keys::Single(Box::new(keyfile::verifying_key(
+        (Some(path), _) => Keys::Single(Box::new(key_import::verifying_key(
             path,
             args.alg,
             &mut warn_key,
         )?)),
-        (None, Some(path)) => Keys::Set(keyfile::jwks(path, args.alg, &mut warn_key)?),
+        (None, Some(path)) => Keys::Set(key_import::jwks(path, args.alg, &mut warn_key)?),
         (None, None) => unreachable!("clap requires --key or --jwks"),
     })
 }

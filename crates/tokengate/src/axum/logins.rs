@@ -3,10 +3,12 @@
 //! examples, with the safe parts built in.
 
 use super::{Identity, TokenGate};
-use crate::Error;
+use crate::clock::Timestamp;
+use crate::ids::{LoginId, Subject};
+use crate::login::Rotation;
 use crate::revocation::Revocation;
-use crate::session::Rotation;
-use crate::token::{IssuedToken, NewToken, VerifiedToken, random_id};
+use crate::token::{IssuedToken, NewToken, VerifiedToken};
+use crate::{Error, TokenRejection};
 
 /// The tokens of a login or a refresh, of one refresh-token family.
 ///
@@ -59,14 +61,16 @@ impl TokenGate {
         user: &(impl Identity + ?Sized),
         fresh: bool,
     ) -> Result<TokenPair, Error> {
-        let family = random_id();
-        let refresh = self.issue_in_family(user, NewToken::refresh(user.identity()), &family)?;
-        self.sessions()
-            .start(&family, &user.identity(), &refresh.jti, refresh.expires_at)
+        let login = LoginId::random();
+        let subject = Subject::from(user.identity());
+        let refresh = self.issue_in_login(user, NewToken::refresh(subject.as_str()), &login)?;
+        let expires_at = Timestamp::from_secs(refresh.expires_at);
+        self.logins()
+            .start(&login, &subject, &refresh.jti, expires_at)
             .await?;
-        let access = NewToken::access(user.identity());
+        let access = NewToken::access(subject.into_string());
         let access =
-            self.issue_in_family(user, if fresh { access.fresh() } else { access }, &family)?;
+            self.issue_in_login(user, if fresh { access.fresh() } else { access }, &login)?;
         Ok(TokenPair { access, refresh })
     }
 
@@ -99,36 +103,37 @@ impl TokenGate {
         presented: &VerifiedToken,
     ) -> Result<TokenPair, Error> {
         let claims = &presented.claims;
-        let presented_jti = claims.jti.as_deref().unwrap_or_default();
-        let Some(family) = claims.family.clone() else {
+        let presented_jti = claims.jti.clone().unwrap_or_else(|| "".into());
+        let Some(login) = claims.family.clone() else {
             self.revoke(Revocation::Token {
-                jti: presented_jti.to_owned(),
-                expires_at: claims.exp,
+                jti: presented_jti,
+                expires_at: Timestamp::from_secs(claims.exp),
             })
             .await?;
             // Only a password login makes a fresh token.
             return self.start_login(user, false).await;
         };
-        let refresh = self.issue_in_family(user, NewToken::refresh(user.identity()), &family)?;
+        let refresh = self.issue_in_login(user, NewToken::refresh(user.identity()), &login)?;
+        let expires_at = Timestamp::from_secs(refresh.expires_at);
         match self
-            .sessions()
-            .rotate(&family, presented_jti, &refresh.jti, refresh.expires_at)
+            .logins()
+            .rotate(&login, &presented_jti, &refresh.jti, expires_at)
             .await?
         {
             Rotation::Rotated => {
                 let access =
-                    self.issue_in_family(user, NewToken::access(user.identity()), &family)?;
+                    self.issue_in_login(user, NewToken::access(user.identity()), &login)?;
                 Ok(TokenPair { access, refresh })
             }
             Rotation::Reused => {
                 // Reuse means the token leaked: worth a line for operators.
-                tracing::warn!(family = %family, "refresh token reuse detected; login revoked");
+                tracing::warn!(login = %login, "refresh token reuse detected; login revoked");
                 #[cfg(feature = "metrics")]
                 crate::metrics::refresh_reuse_detected();
-                self.revoke_family(&family).await?;
-                Err(Error::TokenRevoked)
+                self.end_login(&login).await?;
+                Err(TokenRejection::Revoked.into())
             }
-            Rotation::Ended => Err(Error::TokenRevoked),
+            Rotation::Ended => Err(TokenRejection::Revoked.into()),
         }
     }
 
@@ -153,12 +158,12 @@ impl TokenGate {
         if let Some(jti) = &claims.jti {
             self.revoke(Revocation::Token {
                 jti: jti.clone(),
-                expires_at: claims.exp,
+                expires_at: Timestamp::from_secs(claims.exp),
             })
             .await?;
         }
-        if let Some(family) = &claims.family {
-            self.revoke_family(family).await?;
+        if let Some(login) = &claims.family {
+            self.end_login(login).await?;
         }
         Ok(())
     }
@@ -182,17 +187,24 @@ impl TokenGate {
     /// # });
     /// ```
     pub async fn logout_all(&self, sub: &str) -> Result<(), Error> {
-        crate::revocation::revoke_all(self.revocation_store().as_ref(), sub)
-            .await
-            .map_err(Error::from)
+        let engine = self.engine();
+        crate::revocation::revoke_all(
+            self.revocation_store().as_ref(),
+            &sub.into(),
+            engine.clock(),
+        )
+        .await
+        .map_err(Error::from)
     }
 
-    async fn revoke_family(&self, family: &str) -> Result<(), Error> {
-        self.sessions().end(family).await?;
-        let refresh_ttl = self.engine().settings().refresh_ttl.as_secs() as i64;
-        self.revoke(Revocation::Family {
-            family: family.to_owned(),
-            expires_at: crate::token::now().saturating_add(refresh_ttl),
+    /// Ends a login and revokes its tokens until its last refresh token
+    /// would have expired.
+    async fn end_login(&self, login: &LoginId) -> Result<(), Error> {
+        self.logins().end(login).await?;
+        let refresh_ttl = self.engine().settings().refresh_ttl;
+        self.revoke(Revocation::Login {
+            login: login.clone(),
+            expires_at: self.engine().clock().now().saturating_add(refresh_ttl),
         })
         .await
     }

@@ -7,20 +7,20 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use tokengate::clock;
 use tokengate::keys::SigningKey;
-use tokengate::token::now;
 
 use super::{Entry, KeyStoreError};
 
 /// The key directory, `{data_dir}/keys`.
 #[derive(Debug, Clone)]
-pub(super) struct Files {
+pub(super) struct Directory {
     dir: PathBuf,
 }
 
-impl Files {
+impl Directory {
     pub(super) fn new(data_dir: &Path) -> Self {
-        Files {
+        Directory {
             dir: data_dir.join("keys"),
         }
     }
@@ -45,8 +45,8 @@ impl Files {
     pub(super) fn add(&self, kid: &str, pem: &str) -> Result<i64, KeyStoreError> {
         self.ensure_dir()?;
         let created = match self.entries()?.iter().map(|e| e.created).max() {
-            Some(previous) => now().max(previous + 1),
-            None => now(),
+            Some(previous) => clock::now().as_secs().max(previous + 1),
+            None => clock::now().as_secs(),
         };
         let path = self.dir.join(format!("{created:012}-{kid}.pem"));
         let tmp = self.dir.join(format!(".{created}-{kid}.tmp"));
