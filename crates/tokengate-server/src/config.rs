@@ -15,6 +15,7 @@
 mod error;
 mod layers;
 mod network;
+mod report;
 mod rules;
 mod secret;
 mod tables;
@@ -33,6 +34,7 @@ use tokengate::keys::Algorithm;
 use tokengate::transport::{SameSite, TokenLocation};
 
 pub(crate) use error::{ConfigError, Source};
+pub(crate) use layers::unknown_env_vars;
 use layers::{Layers, env_var};
 pub(crate) use network::IpNetwork;
 pub(crate) use secret::{ConnectionUrl, Secret};
@@ -92,6 +94,27 @@ impl FromStr for Registration {
     }
 }
 
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line (tracing-subscriber's format).
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("{s:?} is neither text nor json")),
+        }
+    }
+}
+
 /// Every setting of the service, checked and with its defaults filled in.
 ///
 /// `Debug` shows no secret: [`Secret`] and [`ConnectionUrl`] redact themselves.
@@ -99,6 +122,8 @@ impl FromStr for Registration {
 pub(crate) struct Settings {
     /// Address to serve on.
     pub(crate) listen: SocketAddr,
+    /// A second address serving `/metrics` only (and then not on `listen`).
+    pub(crate) metrics_listen: Option<SocketAddr>,
     /// SQLite database, generated keys, files.
     pub(crate) data_dir: PathBuf,
     /// Default: `sqlite://{data_dir}/tokengate.db`.
@@ -161,10 +186,19 @@ pub(crate) struct Settings {
     /// Bound on a request: its head must arrive, and its answer be ready,
     /// within this (default 30s; 1s to 10m).
     pub(crate) request_timeout: Duration,
+    /// Whether the example routes (`/api/*`, `/headers`, memos, files, the
+    /// demo page) are served (default true: the zero-config quick start).
+    pub(crate) examples: bool,
+    /// Text or JSON log lines.
+    pub(crate) log_format: LogFormat,
+    /// One log line per request (default true).
+    pub(crate) access_log: bool,
     /// External issuers whose access tokens are accepted.
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,
     /// OpenID providers users can log in with.
     pub(crate) oidc_providers: Vec<OidcProviderConfig>,
+    /// Where each key that is set came from (for `config check`).
+    pub(crate) sources: Vec<(&'static str, Source)>,
 }
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
@@ -228,7 +262,11 @@ impl Settings {
                 Duration::from_secs(1),
             )?,
             key_encryption_secret: layers
-                .get("key_encryption_secret", rules::key_encryption_secret)?
+                .get_secret(
+                    "key_encryption_secret",
+                    "key_encryption_secret_file",
+                    rules::key_encryption_secret,
+                )?
                 .map(|s| s.value),
             issuer: layers
                 .get_or("issuer", rules::issuer, None)?
@@ -267,6 +305,12 @@ impl Settings {
             files_dir: layers
                 .get_or("files_dir", values::optional_path, None)?
                 .unwrap_or_else(|| data_dir.join("files")),
+            examples: layers.get_or("examples", values::boolean, true)?,
+            log_format: layers.get_or("log_format", values::from_str, LogFormat::Text)?,
+            access_log: layers.get_or("access_log", values::boolean, true)?,
+            metrics_listen: layers
+                .get("metrics_listen", values::socket_addr)?
+                .map(|s| s.value),
             request_timeout: layers.get_or(
                 "request_timeout",
                 rules::request_timeout,
@@ -280,6 +324,7 @@ impl Settings {
                 layers.file_value("oidc_providers"),
                 &file_path,
             )?,
+            sources: layers.sources(),
             listen,
             data_dir,
             algorithm: signing.algorithm,
@@ -287,6 +332,21 @@ impl Settings {
             private_key_file: signing.private_key_file,
         })
     }
+}
+
+/// One warning line for each `TOKENGATE_*` variable of this process that
+/// sets nothing, naming the nearest known one.
+pub(crate) fn unknown_env_warnings() -> Vec<String> {
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    unknown_env_vars(names)
+        .into_iter()
+        .map(|(name, nearest)| match nearest {
+            Some(nearest) => {
+                format!("{name} is not a setting and is ignored; did you mean {nearest}?")
+            }
+            None => format!("{name} is not a setting and is ignored"),
+        })
+        .collect()
 }
 
 impl ConfigFile {

@@ -37,6 +37,7 @@ pub fn run() -> ExitCode {
         Some(Command::User(command)) => cli::admin::user(command),
         Some(Command::Revoke(args)) => cli::admin::revoke(args),
         Some(Command::Keys(command)) => cli::admin::keys(command),
+        Some(Command::Config(command)) => cli::admin::config(command),
         Some(Command::Token(command)) => cli::token::run(command),
     };
     cli::exit(result)

@@ -197,10 +197,21 @@ pub(crate) fn ensure_data_dir(settings: &Settings) -> Result<(), StartError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(fail)
 }
 
-/// Opens the database of the settings.
+/// Opens the database of the settings, creating the data directory and a
+/// SQLite file if needed: what `serve` does.
 pub(crate) async fn database(settings: &Settings) -> Result<Database, StartError> {
     ensure_data_dir(settings)?;
     Ok(Database::open(settings.database_url.as_str(), settings.database_pool_size).await?)
+}
+
+/// Opens the service's existing database: what the admin commands do. A
+/// missing SQLite file is an error naming its path and the settings that
+/// point at it, never a new empty database.
+pub(crate) async fn existing_database(settings: &Settings) -> Result<Database, StartError> {
+    Ok(
+        Database::open_existing(settings.database_url.as_str(), settings.database_pool_size)
+            .await?,
+    )
 }
 
 /// Everything `serve` runs with.

@@ -1,20 +1,21 @@
-//! Admin commands: `user add|grant|grant-role|list`, `revoke --user`, `keys rotate|list`.
+//! Admin commands: `user add|grant|grant-role|revoke-scope|revoke-role|
+//! disable|enable|set-password|remove|list`, `revoke --user`, `keys
+//! rotate|list`, `config check`.
 //! They act on the service's database and keys, and work while it runs: it
 //! follows revocations and key rotations.
 
 use std::io::Read;
-use tokengate::{Backend, Unavailable};
 
 use clap::Subcommand;
-use tokengate::Error;
 use tokengate::keys::Algorithm;
 use tokengate::revocation::revoke_all;
-use tokengate::users::{Password, PasswordHasher, PasswordPolicy, Username};
+use tokengate::users::{Password, PasswordHash, PasswordHasher, PasswordPolicy, Username};
+use tokengate::{Backend, Error, Unavailable};
 
 use super::{CliError, parse_alg};
 use crate::config::{ConfigArgs, Settings};
 use crate::runtime::{self, KeySource};
-use crate::storage::{Grant, NewUser, SqlRevocations};
+use crate::storage::{Database, Grant, NewUser, SqlRevocations, User};
 
 /// `tokengate user ...`
 #[derive(Debug, Subcommand)]
@@ -47,7 +48,56 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// List users.
+    /// Take a scope from a user; the user's tokens are revoked, so that
+    /// the next login carries what is left.
+    RevokeScope {
+        /// The username.
+        name: String,
+        /// The scope.
+        scope: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Take a role from a user; the user's tokens are revoked.
+    RevokeRole {
+        /// The username.
+        name: String,
+        /// The role.
+        role: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Disable a user: no login, no refresh; the user's tokens are revoked.
+    Disable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Set a user's password (read from standard input); the user's tokens
+    /// are revoked.
+    SetPassword {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Delete a user, its memos and its linked provider accounts; its
+    /// tokens are revoked.
+    Remove {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List users: id, name, scopes, roles, and `disabled` for a disabled one.
     List {
         #[command(flatten)]
         config: ConfigArgs,
@@ -108,6 +158,28 @@ fn read_password() -> Result<String, CliError> {
     Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
 }
 
+/// A password read from standard input, checked against the service's
+/// policy, and hashed.
+fn new_password_hash(settings: &Settings) -> Result<PasswordHash, CliError> {
+    let policy = PasswordPolicy {
+        min_length: settings.password_min_length,
+    };
+    let password = Password::new(read_password()?, &policy).map_err(refused)?;
+    PasswordHasher::new(1)
+        .hash_blocking(&password)
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The service's settings, found the way `serve` finds them; variables
+/// that set nothing are named on stderr.
+fn load_settings(config: &ConfigArgs) -> Result<Settings, CliError> {
+    let settings = Settings::load(config)?;
+    for warning in crate::config::unknown_env_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(settings)
+}
+
 /// Runs a `user` subcommand.
 pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
     match command {
@@ -116,17 +188,11 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             scopes,
             config,
         } => {
-            let settings = Settings::load(&config)?;
+            let settings = load_settings(&config)?;
             let username = Username::parse(&name).map_err(refused)?;
-            let policy = PasswordPolicy {
-                min_length: settings.password_min_length,
-            };
-            let password = Password::new(read_password()?, &policy).map_err(refused)?;
-            let hash = PasswordHasher::new(1)
-                .hash_blocking(&password)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let hash = new_password_hash(&settings)?;
             block_on(async {
-                let db = runtime::database(&settings).await?;
+                let db = runtime::existing_database(&settings).await?;
                 let user = db
                     .create_user(NewUser {
                         username: &username,
@@ -145,17 +211,53 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             config,
         } => grant(&name, Grant::Scope, &scope, &config),
         UserCommand::GrantRole { name, role, config } => grant(&name, Grant::Role, &role, &config),
+        UserCommand::RevokeScope {
+            name,
+            scope,
+            config,
+        } => take(&name, Grant::Scope, &scope, &config),
+        UserCommand::RevokeRole { name, role, config } => take(&name, Grant::Role, &role, &config),
+        UserCommand::Disable { name, config } => with_user(&name, &config, async |ctx, user| {
+            ctx.db.set_disabled(user.id, true).await?;
+            ctx.revoke_tokens(&user).await?;
+            println!("disabled {}; its tokens are revoked", user.username);
+            Ok(())
+        }),
+        UserCommand::Enable { name, config } => with_user(&name, &config, async |ctx, user| {
+            ctx.db.set_disabled(user.id, false).await?;
+            println!("enabled {}", user.username);
+            Ok(())
+        }),
+        UserCommand::SetPassword { name, config } => {
+            let hash = new_password_hash(&load_settings(&config)?)?;
+            with_user(&name, &config, async |ctx, user| {
+                ctx.db.set_password(user.id, &hash).await?;
+                ctx.revoke_tokens(&user).await?;
+                println!(
+                    "set the password of {}; its tokens are revoked",
+                    user.username
+                );
+                Ok(())
+            })
+        }
+        UserCommand::Remove { name, config } => with_user(&name, &config, async |ctx, user| {
+            ctx.revoke_tokens(&user).await?;
+            ctx.db.remove_user(user.id).await?;
+            println!("removed {} (id {})", user.username, user.id);
+            Ok(())
+        }),
         UserCommand::List { config } => {
-            let settings = Settings::load(&config)?;
+            let settings = load_settings(&config)?;
             block_on(async {
-                let db = runtime::database(&settings).await?;
+                let db = runtime::existing_database(&settings).await?;
                 for user in db.users().await? {
                     println!(
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}{}",
                         user.id,
                         user.username,
                         user.scopes.join(" "),
-                        user.roles.join(" ")
+                        user.roles.join(" "),
+                        if user.disabled { "\tdisabled" } else { "" }
                     );
                 }
                 Ok(())
@@ -164,9 +266,73 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
     }
 }
 
+/// What an admin command on one user works with.
+struct Admin {
+    settings: Settings,
+    db: Database,
+}
+
+impl Admin {
+    /// Revokes every token of `user` issued until now: the same revoke-all
+    /// as the logout-all route; running instances hear of it at once
+    /// through Redis, else at their next poll.
+    async fn revoke_tokens(&self, user: &User) -> Result<(), CliError> {
+        let settings = &self.settings;
+        let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
+        let store = SqlRevocations::load(self.db.clone(), lifetime)
+            .await
+            .map_err(|e| Error::from(Unavailable::new(Backend::Store, e)))?;
+        #[cfg(feature = "redis")]
+        let store = match &settings.redis_url {
+            Some(url) => store.with_fanout(std::sync::Arc::new(
+                crate::cluster::Redis::new(url, &settings.redis_prefix)
+                    .map_err(runtime::StartError::from)?,
+            )),
+            None => store,
+        };
+        let clock = tokengate::clock::Clock::system();
+        revoke_all(&store, &user.id.to_string().into(), &clock)
+            .await
+            .map_err(|e| refused(Error::from(e)))
+    }
+}
+
+/// Runs `action` on the user named `name` in the service's database.
+fn with_user(
+    name: &str,
+    config: &ConfigArgs,
+    action: impl AsyncFnOnce(&Admin, User) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let settings = load_settings(config)?;
+    let username = Username::parse(name).map_err(refused)?;
+    block_on(async {
+        let db = runtime::existing_database(&settings).await?;
+        let user = db
+            .user_by_name(&username)
+            .await?
+            .ok_or_else(|| CliError::Usage(format!("no user named {name}")))?;
+        action(&Admin { settings, db }, user).await
+    })
+}
+
+/// `user revoke-scope` and `user revoke-role`: the user's tokens carry the
+/// old list until they expire, so they are revoked.
+fn take(name: &str, grant: Grant, value: &str, config: &ConfigArgs) -> Result<(), CliError> {
+    with_user(name, config, async |ctx, user| {
+        let username = Username::parse(name).map_err(refused)?;
+        ctx.db.revoke_grant(&username, grant, value).await?;
+        ctx.revoke_tokens(&user).await?;
+        println!(
+            "took {value} from {}; its tokens are revoked, the next login carries the rest",
+            user.username
+        );
+        Ok(())
+    })
+}
+
 /// `user grant` and `user grant-role`.
 fn grant(name: &str, grant: Grant, value: &str, config: &ConfigArgs) -> Result<(), CliError> {
-    let settings = Settings::load(config)?;
+    let settings = load_settings(config)?;
     let username = Username::parse(name).map_err(refused)?;
     // One word: scopes and roles travel space-separated.
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -175,7 +341,7 @@ fn grant(name: &str, grant: Grant, value: &str, config: &ConfigArgs) -> Result<(
         )));
     }
     block_on(async {
-        let db = runtime::database(&settings).await?;
+        let db = runtime::existing_database(&settings).await?;
         if !db.grant(&username, grant, value).await? {
             return Err(CliError::Usage(format!("no user named {name}")));
         }
@@ -186,32 +352,8 @@ fn grant(name: &str, grant: Grant, value: &str, config: &ConfigArgs) -> Result<(
 
 /// Runs `revoke --user NAME`.
 pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
-    let settings = Settings::load(&args.config)?;
-    let username = Username::parse(&args.user).map_err(refused)?;
-    block_on(async {
-        let db = runtime::database(&settings).await?;
-        let user = db
-            .user_by_name(&username)
-            .await?
-            .ok_or_else(|| CliError::Usage(format!("no user named {}", args.user)))?;
-        let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
-        let store = SqlRevocations::load(db, lifetime)
-            .await
-            .map_err(|e| Error::from(Unavailable::new(Backend::Store, e)))?;
-        // Running instances hear of it at once through Redis, else at their next poll.
-        #[cfg(feature = "redis")]
-        let store = match &settings.redis_url {
-            Some(url) => store.with_fanout(std::sync::Arc::new(
-                crate::cluster::Redis::new(url, &settings.redis_prefix)
-                    .map_err(runtime::StartError::from)?,
-            )),
-            None => store,
-        };
-        // The same revoke-all as the logout-all route.
-        let clock = tokengate::clock::Clock::system();
-        revoke_all(&store, &user.id.to_string().into(), &clock)
-            .await
-            .map_err(|e| refused(Error::from(e)))?;
+    with_user(&args.user, &args.config, async |ctx, user| {
+        ctx.revoke_tokens(&user).await?;
         println!("revoked every token of {} issued until now", user.username);
         Ok(())
     })
@@ -225,9 +367,9 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
         KeysCommand::Rotate { config, alg } => (config, *alg),
         KeysCommand::List { config } => (config, None),
     };
-    let settings = Settings::load(config)?;
+    let settings = load_settings(config)?;
     block_on(async {
-        let db = runtime::database(&settings).await?;
+        let db = runtime::existing_database(&settings).await?;
         let KeySource::Store(store, default_alg) = KeySource::from_settings(&settings, &db)? else {
             return Err(CliError::Usage(
                 "keys are configured (private_key_file or secret_key); rotate them there".into(),
@@ -261,4 +403,27 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
         }
         Ok(())
     })
+}
+
+/// `tokengate config ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Load the settings as `serve` would, and print each effective value
+    /// with where it came from (secrets redacted); exit 2 on a bad setting.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// Runs a `config` subcommand.
+pub(crate) fn config(command: ConfigCommand) -> Result<(), CliError> {
+    match command {
+        ConfigCommand::Check { config } => {
+            let settings = load_settings(&config)?;
+            print!("{}", settings.report_text());
+            println!("the settings are valid");
+            Ok(())
+        }
+    }
 }

@@ -45,6 +45,9 @@ pub(crate) enum Command {
     /// Manage the signing keys kept in the data directory.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Check the settings.
+    #[command(subcommand)]
+    Config(admin::ConfigCommand),
     /// Issue, decode and verify JWTs (a debugging tool for any JWT).
     #[command(subcommand)]
     Token(token::TokenCommand),

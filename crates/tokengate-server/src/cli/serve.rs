@@ -1,39 +1,52 @@
 //! `tokengate serve`: the HTTP service.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use http::{HeaderName, HeaderValue};
 use tokengate::users::PasswordHasher;
+use tracing::Instrument;
 
 use super::CliError;
-use crate::config::{ConfigArgs, Settings};
+use crate::config::{ConfigArgs, LogFormat, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
 use crate::service::metrics::Metrics;
-use crate::service::{AppState, router};
+use crate::service::{AppState, metrics_router, router};
 
 /// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
 /// flight finish first.
 pub(crate) fn run(args: &ConfigArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
-    init_logs();
+    init_logs(settings.log_format);
+    for warning in crate::config::unknown_env_warnings() {
+        tracing::warn!("{warning}");
+    }
     tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?
         .block_on(serve(settings))
 }
 
-fn init_logs() {
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object a line; a request's span (its id) on each line.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
@@ -42,6 +55,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     // at first use, and the trusted issuers' first JWKS fetches start here.
     let metrics = Metrics::install()
         .map_err(|e| CliError::Usage(format!("cannot install the metrics recorder: {e}")))?;
+    metrics.spawn_upkeep();
     let parts = runtime::open(&settings).await?;
     runtime::spawn_upkeep(&parts, settings.clone());
     if parts.db.is_shared() && settings.issuer == format!("http://{}", settings.listen) {
@@ -51,7 +65,17 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
             "issuer is derived from listen; set the same issuer on every instance of this database"
         );
     }
-    let app = app(&parts, settings.clone(), metrics)?.layer(middleware::from_fn(log_request));
+    let state = app_state(&parts, settings.clone(), metrics)?;
+    let app = router(state.clone()).layer(middleware::from_fn_with_state(
+        settings.clone(),
+        log_request,
+    ));
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            CliError::Usage(format!("cannot listen on {addr} (metrics_listen): {e}"))
+        })?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -65,18 +89,52 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     );
     // Tests and scripts read the address from here (the port may be 0).
     println!("tokengate listening on http://{local}");
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| CliError::Usage(format!("metrics_listen: {e}")))?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            println!("tokengate metrics on http://{addr}/metrics");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(crate::listener::serve(
+                listener,
+                metrics_router(state),
+                settings.request_timeout,
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
     crate::listener::serve(listener, app, settings.request_timeout, shutdown_signal()).await;
+    drop(stop);
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     tracing::info!("tokengate stopped");
     Ok(())
 }
 
-/// The service's router over opened parts: what `serve` listens with, and
-/// what the fuzz targets drive in-process.
+/// The service's router over opened parts: what the fuzz targets drive
+/// in-process (`serve` adds its request log).
+#[cfg(feature = "fuzzing")]
 pub(crate) fn app(
     parts: &runtime::Runtime,
     settings: Arc<Settings>,
     metrics: Metrics,
 ) -> Result<axum::Router, CliError> {
+    Ok(router(app_state(parts, settings, metrics)?))
+}
+
+/// The state every handler shares.
+fn app_state(
+    parts: &runtime::Runtime,
+    settings: Arc<Settings>,
+    metrics: Metrics,
+) -> Result<AppState, CliError> {
     // One core is left to the requests: a login storm then slows logins,
     // not every other route (BENCHMARKS.md measures both).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -99,7 +157,7 @@ pub(crate) fn app(
         settings,
         metrics,
     };
-    Ok(router(state))
+    Ok(state)
 }
 
 /// Attempts counted in memory over `window`, and in Redis when the
@@ -116,18 +174,66 @@ fn limiter(parts: &runtime::Runtime, window: std::time::Duration) -> LoginLimite
 
 /// One line per request: method, path (never the query, which may hold a
 /// token), status and time. Headers and bodies are never logged.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Gives each request an id, runs it in a span carrying the id (so every
+/// log line of the request names it), echoes the id in `X-Request-Id`, and
+/// logs one line per request unless `access_log = false`. The path is
+/// logged without its query string, which may hold a token.
+async fn log_request(
+    State(settings): State<Arc<Settings>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let id = request_id(&settings, &request);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let span = tracing::info_span!("request", id = %id);
     let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if settings.access_log {
+        let _entered = span.enter();
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
     response
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id: the `X-Request-Id` a trusted proxy sent (one header,
+/// 1 to 128 characters of `A-Za-z0-9._:-`, so that it cannot forge a log
+/// line), else a new one.
+fn request_id(settings: &Settings, request: &Request) -> String {
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| {
+            settings
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(peer.ip()))
+        });
+    let mut given = request.headers().get_all(&REQUEST_ID).iter();
+    if from_proxy
+        && let (Some(value), None) = (given.next(), given.next())
+        && let Ok(text) = value.to_str()
+        && (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    {
+        return text.to_owned();
+    }
+    tokengate::token::random_id()
 }
 
 async fn shutdown_signal() {

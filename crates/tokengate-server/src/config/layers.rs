@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::values::Raw;
-use super::{ConfigArgs, ConfigError, ConfigFile, Source};
+use super::secret::read_secret_file;
+use super::values::{self, Raw};
+use super::{ConfigArgs, ConfigError, ConfigFile, Secret, Source};
 
 /// The keys of the config file, in the order of the README's table.
 pub(super) const KEYS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "data_dir",
     "database_url",
     "redis_url",
@@ -16,8 +18,10 @@ pub(super) const KEYS: &[&str] = &[
     "redis_prefix",
     "revocation_poll_interval",
     "key_encryption_secret",
+    "key_encryption_secret_file",
     "algorithm",
     "secret_key",
+    "secret_key_file",
     "private_key_file",
     "issuer",
     "audience",
@@ -37,6 +41,9 @@ pub(super) const KEYS: &[&str] = &[
     "trusted_proxies",
     "files_dir",
     "request_timeout",
+    "examples",
+    "log_format",
+    "access_log",
     "trusted_issuers",
     "oidc_providers",
 ];
@@ -86,6 +93,13 @@ impl<'a, E: Fn(&str) -> Option<String>> Layers<'a, E> {
         self.file.as_ref().map(|(path, _)| path.as_path())
     }
 
+    /// The source of every key that is set.
+    pub(super) fn sources(&self) -> Vec<(&'static str, Source)> {
+        KEYS.iter()
+            .filter_map(|key| self.raw(key).map(|(_, source)| (*key, source)))
+            .collect()
+    }
+
     /// A key's value in the file only (for the tables).
     pub(super) fn file_value(&self, key: &str) -> Option<&toml::Value> {
         self.file.as_ref().and_then(|(_, table)| table.get(key))
@@ -109,6 +123,41 @@ impl<'a, E: Fn(&str) -> Option<String>> Layers<'a, E> {
                 message,
             }),
         }
+    }
+
+    /// A secret given as `key` itself or in the file `{key}_file` names
+    /// (`TOKENGATE_{KEY}_FILE` in the environment), never both; `parse`
+    /// checks it either way.
+    pub(super) fn get_secret(
+        &self,
+        key: &'static str,
+        file_key: &'static str,
+        parse: impl Fn(&Raw<'_>) -> Result<Secret, String>,
+    ) -> Result<Option<Sourced<Secret>>, ConfigError> {
+        let inline = self.get(key, &parse)?;
+        let Some(file) = self.get(file_key, values::optional_path)? else {
+            return Ok(inline);
+        };
+        if let Some(inline) = &inline {
+            return Err(ConfigError::Conflict(format!(
+                "{key} (from {}) and {file_key} (from {}) are both set: give one",
+                inline.source, file.source
+            )));
+        }
+        let Some(path) = file.value else {
+            return Ok(None);
+        };
+        let invalid = |message| ConfigError::Invalid {
+            key: file_key.to_owned(),
+            origin: file.source.clone(),
+            message,
+        };
+        let secret = read_secret_file(&path).map_err(invalid)?;
+        let value = parse(&Raw::Text(secret.expose().to_owned())).map_err(invalid)?;
+        Ok(Some(Sourced {
+            value,
+            source: file.source,
+        }))
     }
 
     /// Like [`Self::get`], with a default for an unset key.
@@ -173,6 +222,24 @@ fn syntax_message(contents: &str, error: &toml::de::Error) -> String {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!("line {line}, column {column}: {message}")
+}
+
+/// Variables that start with `TOKENGATE_` but set nothing (a typo such as
+/// `TOKENGATE_ACESS_TOKEN_TTL` would otherwise be ignored without a word):
+/// each with the known variable nearest to it, if one is near enough.
+pub(crate) fn unknown_env_vars(
+    names: impl IntoIterator<Item = String>,
+) -> Vec<(String, Option<String>)> {
+    names
+        .into_iter()
+        .filter(|name| name.starts_with("TOKENGATE_") && name != "TOKENGATE_CONFIG")
+        .filter(|name| !KEYS.iter().any(|key| env_var(key) == *name))
+        .map(|name| {
+            let key = name["TOKENGATE_".len()..].to_ascii_lowercase();
+            let nearest = closest_key(&key).map(env_var);
+            (name, nearest)
+        })
+        .collect()
 }
 
 /// The known key nearest to a misspelt one, if it is near enough.

@@ -32,7 +32,7 @@ pub(super) fn signing<E: Fn(&str) -> Option<String>>(
     layers: &Layers<'_, E>,
 ) -> Result<Signing, ConfigError> {
     let algorithm = layers.get("algorithm", |r| values::algorithm(r.text()?.trim()))?;
-    let secret = layers.get("secret_key", secret_key)?;
+    let secret = layers.get_secret("secret_key", "secret_key_file", secret_key)?;
     let key_file = layers.get("private_key_file", values::optional_path)?;
     let hmac = algorithm
         .as_ref()

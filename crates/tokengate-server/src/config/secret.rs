@@ -26,6 +26,34 @@ impl Secret {
     }
 }
 
+/// Secret files larger than this are refused unread: no secret is this large.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret from a file (`secret_key_file`, a container's or
+/// systemd's credential): its text, without one final line break, which
+/// `echo` and editors add.
+pub(crate) fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut text = Zeroizing::new(String::new());
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "{} is over {MAX_SECRET_FILE} bytes: not a secret",
+            path.display()
+        ));
+    }
+    let end = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .map_or(text.len(), str::len);
+    text.truncate(end);
+    Ok(Secret(text))
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

@@ -2,11 +2,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tokengate::keys::{Algorithm, KeyFamily};
 
+use super::secret::read_secret_file;
 use super::values::{http_url, non_empty};
 use super::{ConfigError, Secret, Source};
 
@@ -90,6 +91,9 @@ pub(crate) struct OidcProviderConfig {
     pub(crate) client_id: String,
     /// tokengate's client secret there; none for a public client.
     pub(crate) client_secret: Option<Secret>,
+    /// A file holding the client secret instead (not both).
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
     /// Requested scopes; `openid` must be one.
     #[serde(default = "default_scopes", deserialize_with = "one_or_many")]
     pub(crate) scopes: Vec<String>,
@@ -160,7 +164,31 @@ pub(super) fn oidc_providers(
     value: Option<&toml::Value>,
     path: &Path,
 ) -> Result<Vec<OidcProviderConfig>, ConfigError> {
-    let providers = entries(value, "oidc_providers", path, OidcProviderConfig::validate)?;
+    let mut providers = entries(value, "oidc_providers", path, OidcProviderConfig::validate)?;
+    for (i, provider) in providers.iter_mut().enumerate() {
+        let Some(file) = provider.client_secret_file.take() else {
+            continue;
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            key: format!("oidc_providers entry {}", i + 1),
+            origin: Source::File(path.to_owned()),
+            message,
+        };
+        if provider.client_secret.is_some() {
+            return Err(invalid(
+                "client_secret and client_secret_file are both set: give one".into(),
+            ));
+        }
+        let secret =
+            read_secret_file(&file).map_err(|e| invalid(format!("client_secret_file: {e}")))?;
+        if secret.expose().is_empty() {
+            return Err(invalid(format!(
+                "client_secret_file: {} is empty",
+                file.display()
+            )));
+        }
+        provider.client_secret = Some(secret);
+    }
     unique(
         providers.iter().map(|p| p.name.as_str()),
         "oidc_providers",

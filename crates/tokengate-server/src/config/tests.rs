@@ -598,3 +598,131 @@ fn registration_rate_forms() {
         );
     }
 }
+
+#[test]
+fn unknown_tokengate_variables_are_named_with_the_nearest_setting() {
+    let names = [
+        "TOKENGATE_ACESS_TOKEN_TTL",
+        "TOKENGATE_ACCESS_TOKEN_TTL",
+        "TOKENGATE_CONFIG",
+        "TOKENGATE_WHATEVER_THIS_IS",
+        "PATH",
+    ]
+    .map(String::from);
+    let unknown = super::unknown_env_vars(names);
+    assert_eq!(
+        unknown,
+        [
+            (
+                "TOKENGATE_ACESS_TOKEN_TTL".to_owned(),
+                Some("TOKENGATE_ACCESS_TOKEN_TTL".to_owned())
+            ),
+            ("TOKENGATE_WHATEVER_THIS_IS".to_owned(), None),
+        ]
+    );
+}
+
+/// A file of the test, removed when dropped.
+struct SecretFile(PathBuf);
+
+impl SecretFile {
+    fn new(name: &str, contents: &str) -> SecretFile {
+        let path = std::env::temp_dir().join(format!("tg-secret-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        SecretFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn secrets_come_from_files_without_their_final_line_break() {
+    let key = SecretFile::new("hmac", &format!("{SECRET}\n"));
+    let sealing = SecretFile::new("sealing", &format!("{SECRET}-sealing\r\n"));
+    let s = load(
+        &[
+            ("TOKENGATE_ALGORITHM", "HS256"),
+            ("TOKENGATE_SECRET_KEY_FILE", key.path()),
+        ],
+        &format!("key_encryption_secret_file = {:?}", sealing.path()),
+    )
+    .unwrap();
+    assert_eq!(s.secret_key.unwrap().expose(), SECRET);
+    assert_eq!(
+        s.key_encryption_secret.unwrap().expose(),
+        format!("{SECRET}-sealing")
+    );
+}
+
+#[test]
+fn a_secret_file_is_checked_like_the_secret_and_never_both() {
+    let short = SecretFile::new("short", "too short\n");
+    let err = error(
+        &[
+            ("TOKENGATE_ALGORITHM", "HS256"),
+            ("TOKENGATE_SECRET_KEY_FILE", short.path()),
+        ],
+        "",
+    );
+    assert!(err.contains("TOKENGATE_SECRET_KEY_FILE"), "{err}");
+    assert!(err.contains("9 bytes is too short"), "{err}");
+    assert!(!err.contains("too short\n"), "{err}");
+
+    let err = error(
+        &[
+            ("TOKENGATE_ALGORITHM", "HS256"),
+            ("TOKENGATE_SECRET_KEY", SECRET),
+            ("TOKENGATE_SECRET_KEY_FILE", short.path()),
+        ],
+        "",
+    );
+    assert!(
+        err.contains("secret_key") && err.contains("both set"),
+        "{err}"
+    );
+
+    let err = error(
+        &[
+            ("TOKENGATE_ALGORITHM", "HS256"),
+            ("TOKENGATE_SECRET_KEY_FILE", "/no/such/secret"),
+        ],
+        "",
+    );
+    assert!(err.contains("cannot read /no/such/secret"), "{err}");
+}
+
+#[test]
+fn an_oidc_client_secret_can_come_from_a_file() {
+    let secret = SecretFile::new("client", "s3cret-of-the-client\n");
+    let provider = |extra: &str| {
+        format!(
+            "[[oidc_providers]]\nname = \"kc\"\nissuer = \"https://kc.example/realms/x\"\n\
+             client_id = \"tokengate\"\nredirect_url = \"https://app.example/auth/oidc/kc/callback\"\n{extra}"
+        )
+    };
+    let s = load(
+        &[],
+        &provider(&format!("client_secret_file = {:?}", secret.path())),
+    )
+    .unwrap();
+    assert_eq!(
+        s.oidc_providers[0].client_secret.as_ref().unwrap().expose(),
+        "s3cret-of-the-client"
+    );
+    let err = error(
+        &[],
+        &provider(&format!(
+            "client_secret = \"inline\"\nclient_secret_file = {:?}",
+            secret.path()
+        )),
+    );
+    assert!(err.contains("both set"), "{err}");
+}

@@ -181,7 +181,8 @@ async fn check_credentials(
         }
     };
     match user {
-        Some(user) if valid => {
+        // A disabled user is refused like a wrong password, after the same work.
+        Some(user) if valid && !user.disabled => {
             state.limiter.clear(&user_key).await;
             Ok(user)
         }
@@ -230,7 +231,8 @@ async fn login(
     Ok(token_pair(&pair))
 }
 
-/// The user behind a token's `sub`; a deleted user's tokens are refused.
+/// The user behind a token's `sub`; a deleted or disabled user's tokens
+/// are refused.
 pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> {
     let id = sub
         .parse()
@@ -239,6 +241,7 @@ pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> 
         .db
         .user_by_id(UserId(id))
         .await?
+        .filter(|user| !user.disabled)
         .ok_or(Error::Token(TokenRejection::SubjectGone))
 }
 

@@ -3,8 +3,9 @@
 //! and push gateway (no second HTTP server, no TLS stack): the service
 //! renders the recorder's text in a route of its own.
 //!
-//! Every label value is bounded: routes are the router's patterns (never the
-//! raw path), methods the standard ones, outcomes tokengate's error codes.
+//! Every metric is named `tokengate_*`. Every label value is bounded:
+//! routes are the router's patterns (never the raw path), methods the
+//! standard ones, outcomes tokengate's error codes.
 //!
 //! The library counts what only it sees (its `metrics` feature, described
 //! here too): `tokengate_token_verifications_total{result}` (each answer of
@@ -20,9 +21,13 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, header};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
-use metrics::{Counter, counter, describe_counter};
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
 
 use super::AppState;
@@ -39,27 +44,61 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// Installs the process-wide recorder: once per process (`serve`).
     pub(crate) fn install() -> Result<Metrics, BuildError> {
-        let handle = PrometheusBuilder::new().install_recorder()?;
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_owned()), DURATION_BUCKETS)?
+            .install_recorder()?;
         describe();
+        gauge!("tokengate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         Ok(Metrics { handle })
+    }
+
+    /// Folds the histograms' recent samples into their buckets now and
+    /// then, as the recorder needs when nothing scrapes (its own HTTP
+    /// listener would do this; the service renders `/metrics` itself).
+    pub(crate) fn spawn_upkeep(&self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
     }
 }
 
+const REQUEST_DURATION: &str = "tokengate_http_request_duration_seconds";
+
+/// From 1 ms (a cached token check) to 10 s (a login waiting for a hash
+/// under a storm); `request_timeout` bounds the rest.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 fn describe() {
     describe_counter!(
-        "http_requests_total",
+        "tokengate_http_requests_total",
         "HTTP requests by route pattern, method and status"
     );
+    describe_histogram!(
+        REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route pattern and status class (2xx, 4xx, ...)"
+    );
+    describe_gauge!(
+        "tokengate_build_info",
+        "1, labelled with the version of the running tokengate"
+    );
     describe_counter!(
-        "logins_total",
+        "tokengate_logins_total",
         "Login attempts by method (password, oidc) and outcome"
     );
     describe_counter!(
-        "refreshes_total",
+        "tokengate_refreshes_total",
         "Refresh-token uses by outcome (token_revoked: a revoked login, or reuse of a spent refresh token, also counted in tokengate_refresh_reuse_detected_total)"
     );
     describe_counter!(
-        "revocations_total",
+        "tokengate_revocations_total",
         "Revocations made by the service, by kind (logout, logout_all, password_change)"
     );
     tokengate::metrics::describe();
@@ -90,41 +129,59 @@ async fn render(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Counts every request by route pattern, method and status; a request that
-/// matched no route counts as `route="unmatched"`.
+/// Counts every request by route pattern, method and status, and times it
+/// by route pattern and status class; a request that matched no route
+/// counts as `route="unmatched"`.
 pub(super) async fn count_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = method_label(request.method());
     let response = next.run(request).await;
-    request_counter(route, method, response.status()).increment(1);
+    let (counter, duration) = request_metrics(route, method, response.status());
+    counter.increment(1);
+    duration.record(started.elapsed());
     response
 }
 
-/// The counter of one (route, method, status), registered once: building
-/// the labelled key on every request cost more than the rest of a cached
-/// token check (measured with scripts/bench-service.sh).
-fn request_counter(route: String, method: &'static str, status: http::StatusCode) -> Counter {
-    type Counters = RwLock<HashMap<(String, &'static str, u16), Counter>>;
-    static COUNTERS: OnceLock<Counters> = OnceLock::new();
-    let counters = COUNTERS.get_or_init(Default::default);
+/// The counter of one (route, method, status) and the histogram of its
+/// (route, status class), registered once: building the labelled keys on
+/// every request cost more than the rest of a cached token check (measured
+/// with scripts/bench-service.sh).
+fn request_metrics(
+    route: String,
+    method: &'static str,
+    status: http::StatusCode,
+) -> (Counter, Histogram) {
+    type Handles = RwLock<HashMap<(String, &'static str, u16), (Counter, Histogram)>>;
+    static HANDLES: OnceLock<Handles> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
     let key = (route, method, status.as_u16());
-    if let Some(counter) = counters.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return counter.clone();
+    if let Some(found) = handles.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return found.clone();
     }
     let counter = counter!(
-        "http_requests_total",
+        "tokengate_http_requests_total",
         "route" => key.0.clone(),
         "method" => method,
         "status" => status.as_str().to_owned(),
     );
-    counters
+    let class = match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    let duration = histogram!(REQUEST_DURATION, "route" => key.0.clone(), "status_class" => class);
+    let found = (counter, duration);
+    handles
         .write()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, counter.clone());
-    counter
+        .insert(key, found.clone());
+    found
 }
 
 /// The standard methods by name; any other as `other` (clients choose them).
@@ -152,17 +209,18 @@ fn outcome<T>(result: &Result<T, Error>) -> &'static str {
 /// A login attempt with a password (`invalid_credentials`, `rate_limited`, …)
 /// or with an OIDC provider.
 pub(super) fn login<T>(method: &'static str, result: &Result<T, Error>) {
-    counter!("logins_total", "method" => method, "outcome" => outcome(result)).increment(1);
+    counter!("tokengate_logins_total", "method" => method, "outcome" => outcome(result))
+        .increment(1);
 }
 
 /// A use of a refresh token; `token_revoked` counts reuse of a spent one
 /// (the library then revokes the whole login, and counts the reuse in
 /// `tokengate_refresh_reuse_detected_total`) as well as revoked logins.
 pub(super) fn refresh<T>(result: &Result<T, Error>) {
-    counter!("refreshes_total", "outcome" => outcome(result)).increment(1);
+    counter!("tokengate_refreshes_total", "outcome" => outcome(result)).increment(1);
 }
 
 /// A revocation made by the service (not by the admin CLI, another process).
 pub(super) fn revoked(kind: &'static str) {
-    counter!("revocations_total", "kind" => kind).increment(1);
+    counter!("tokengate_revocations_total", "kind" => kind).increment(1);
 }

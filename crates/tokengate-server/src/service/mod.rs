@@ -77,7 +77,12 @@ impl UserLoader for AppState {
             return Ok(None);
         }
         match token.subject().parse::<i64>() {
-            Ok(id) => self.db.user_by_id(UserId(id)).await,
+            // A disabled user is no user: its tokens are refused like a deleted one's.
+            Ok(id) => Ok(self
+                .db
+                .user_by_id(UserId(id))
+                .await?
+                .filter(|u| !u.disabled)),
             Err(_) => Ok(None),
         }
     }
@@ -109,21 +114,36 @@ impl AppState {
 /// Every route of the service, each with its OpenAPI documentation (a
 /// module adds a route with `routes!`, which takes the handler's
 /// `#[utoipa::path]`).
-fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+/// The service's routes; `/metrics` unless it has an address of its own
+/// (`metrics_listen`); with `examples`, also the example resource routes,
+/// memos, files and the demo page.
+fn routes(examples: bool, metrics_here: bool) -> OpenApiRouter<AppState> {
+    let service = OpenApiRouter::new()
         .merge(auth::routes())
         .merge(browser::routes())
-        .merge(files::routes())
-        .merge(memos::routes())
-        .merge(metrics::routes())
         .merge(oidc::routes())
+        .merge(resources::routes());
+    let service = if metrics_here {
+        service.merge(metrics::routes())
+    } else {
+        service
+    };
+    if !examples {
+        return service;
+    }
+    service
+        .merge(resources::examples())
+        .merge(memos::routes())
+        .merge(files::routes())
         .merge(page::routes())
-        .merge(resources::routes())
 }
 
-/// The router of every route and `/openapi.json`, with the service's limits.
+/// The router of every route and `/openapi.json` (which describes exactly
+/// the routes served), with the service's limits.
 pub(crate) fn router(state: AppState) -> Router {
-    let routes = openapi::with_document(routes());
+    let settings = &state.settings;
+    let routes =
+        openapi::with_document(routes(settings.examples, settings.metrics_listen.is_none()));
     // Tokens in JSON bodies are read by a middleware, installed only when
     // the `json` location is configured (it buffers JSON bodies).
     let routes = if state
@@ -161,6 +181,14 @@ pub(crate) fn router(state: AppState) -> Router {
         // Outermost, so that every refusal above counts too; a `Router::layer`
         // sees the `MatchedPath` of the route.
         .layer(middleware::from_fn(metrics::count_requests))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the `metrics_listen` address.
+pub(crate) fn metrics_router(state: AppState) -> Router {
+    let (routes, _) = metrics::routes().split_for_parts();
+    routes
+        .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
 

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use std::sync::LazyLock;
-use tokengate::RequestRejection;
+use tokengate::{AccountRejection, RequestRejection};
 
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::header::{ACCEPT, SET_COOKIE};
@@ -186,6 +186,10 @@ async fn finish(
             identity.display_name.as_deref(),
         )
         .await?;
+    if user.disabled {
+        // The provider vouches for the account; tokengate's admin has disabled it.
+        return Err(AccountRejection::InvalidCredentials.into());
+    }
     let pair = state.gate.login(&user).await?;
     if let Some(family) = &pair.refresh.family {
         state

@@ -300,7 +300,7 @@ mod tests {
 
     /// The document of the service's routes, as JSON.
     fn document() -> Value {
-        let (_, _, api) = split(super::super::routes());
+        let (_, _, api) = split(super::super::routes(true, true));
         serde_json::to_value(&api).unwrap()
     }
 

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::Serialize;
 use tokengate::axum::{AccessToken, ForwardAuth, Scoped};
 use utoipa::{IntoParams, ToSchema};
@@ -9,20 +11,26 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::openapi::{Forbidden, InvalidRequest, Unauthorized};
+use super::openapi::{Forbidden, InvalidRequest, Unauthorized, Unavailable};
 
 tokengate::required_scopes!(ReadMessages = ["read:messages"]);
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(public))
-        .routes(routes!(private))
-        .routes(routes!(private_scoped))
-        .routes(routes!(headers))
         .routes(routes!(verify))
         .routes(routes!(jwks))
         .routes(routes!(openid_configuration))
         .routes(routes!(health))
+        .routes(routes!(ready))
+}
+
+/// The example resource routes (`examples = true`).
+pub(super) fn examples() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(public))
+        .routes(routes!(private))
+        .routes(routes!(private_scoped))
+        .routes(routes!(headers))
 }
 
 /// The instance's view of its dependencies.
@@ -65,6 +73,56 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         database: word(database),
         redis: redis.map_or("off", word),
     })
+}
+
+/// A ready instance.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    /// `ready`.
+    status: &'static str,
+    /// `ok`.
+    database: &'static str,
+    /// `ok`.
+    keys: &'static str,
+}
+
+/// Readiness
+///
+/// 200 when this instance can serve every route: its database answers and
+/// it holds a signing key; otherwise 503 `unavailable`, the message naming
+/// what is missing (a load balancer then sends it no new traffic). Redis
+/// is not required: without it revocations still reach this instance by
+/// polling. `/healthz` is the liveness check.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = state.db.ping().await;
+    let keys = state.gate.engine().keys().signing_key().is_some();
+    let missing: Vec<&str> = [
+        (!database).then_some("the database is unavailable"),
+        (!keys).then_some("no signing key is loaded"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        let msg = format!("not ready: {}", missing.join(", "));
+        return super::error_body(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &msg);
+    }
+    Json(Readiness {
+        status: "ready",
+        database: "ok",
+        keys: "ok",
+    })
+    .into_response()
 }
 
 /// The answer of the example resource routes.

@@ -44,6 +44,13 @@ pub(crate) enum StorageError {
     /// Migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An admin command found no SQLite database where the settings point.
+    #[error(
+        "no database at {0}: run the command with the service's settings (--config or \
+         TOKENGATE_CONFIG, --data-dir or TOKENGATE_DATA_DIR, --database-url or \
+         TOKENGATE_DATABASE_URL), or start `tokengate serve` once to create it"
+    )]
+    Missing(String),
 }
 
 #[cfg(feature = "postgres")]
@@ -85,8 +92,21 @@ impl Database {
     /// `url`, with at most `pool_size` connections (SQLite: at most 4).
     pub(crate) async fn open(url: &str, pool_size: u32) -> Result<Database, StorageError> {
         if url.starts_with("sqlite:") {
-            return Self::open_sqlite(url, pool_size).await;
+            return Self::open_sqlite(url, pool_size, true).await;
         }
+        Self::open_server(url, pool_size).await
+    }
+
+    /// Opens the database at `url` only if it exists: the admin commands,
+    /// which must not make an empty database beside the service's.
+    pub(crate) async fn open_existing(url: &str, pool_size: u32) -> Result<Database, StorageError> {
+        if url.starts_with("sqlite:") {
+            return Self::open_sqlite(url, pool_size, false).await;
+        }
+        Self::open_server(url, pool_size).await
+    }
+
+    async fn open_server(url: &str, pool_size: u32) -> Result<Database, StorageError> {
         #[cfg(feature = "postgres")]
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Self::open_postgres(url, pool_size).await;
@@ -96,9 +116,19 @@ impl Database {
         Err(StorageError::UnsupportedUrl(format!("{scheme}:")))
     }
 
-    async fn open_sqlite(url: &str, pool_size: u32) -> Result<Database, StorageError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+    async fn open_sqlite(
+        url: &str,
+        pool_size: u32,
+        create: bool,
+    ) -> Result<Database, StorageError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        // `:memory:` and friends have no file to find.
+        if !create && file != std::path::Path::new(":memory:") && !file.exists() {
+            return Err(StorageError::Missing(file.display().to_string()));
+        }
+        let options = options
+            .create_if_missing(create)
             // WAL lets readers run beside the one writer; NORMAL is durable
             // across process crashes, which is what a 200 promises here.
             .journal_mode(SqliteJournalMode::Wal)

@@ -84,7 +84,7 @@ impl Database {
     /// The user linked to (`provider`, `subject`), if any.
     async fn oidc_user(&self, provider: &str, subject: &str) -> Result<Option<User>, Error> {
         with_pool!(self, pool => sqlx::query_as::<_, Row>(
-            "SELECT u.id, u.username, u.password_hash, u.scopes, u.roles \
+            "SELECT u.id, u.username, u.password_hash, u.scopes, u.roles, u.disabled \
              FROM oidc_identities i JOIN users u ON u.id = i.user_id \
              WHERE i.provider = $1 AND i.subject = $2",
         )
@@ -157,6 +157,7 @@ impl Database {
                 password_hash: None,
                 scopes: Vec::new(),
                 roles: Vec::new(),
+                disabled: false,
             }))
         })
     }

@@ -32,6 +32,8 @@ pub(crate) struct User {
     pub scopes: Vec<String>,
     /// Granted roles.
     pub roles: Vec<String>,
+    /// Disabled by an admin: no login, no refresh, no loading as a user.
+    pub disabled: bool,
 }
 
 impl tokengate::axum::Identity for User {
@@ -59,17 +61,17 @@ pub(crate) struct NewUser<'a> {
     pub scopes: &'a [String],
 }
 
-/// A `users` row: id, username, password_hash, scopes, roles.
-pub(super) type Row = (i64, String, String, String, String);
+/// A `users` row: id, username, password_hash, scopes, roles, disabled.
+pub(super) type Row = (i64, String, String, String, String, i64);
 
 /// The columns of a [`Row`], in its order (a macro, for `concat!`).
 macro_rules! user_columns {
     () => {
-        "id, username, password_hash, scopes, roles"
+        "id, username, password_hash, scopes, roles, disabled"
     };
 }
 
-pub(super) fn user((id, username, hash, scopes, roles): Row) -> User {
+pub(super) fn user((id, username, hash, scopes, roles, disabled): Row) -> User {
     let words = |text: &str| text.split_whitespace().map(str::to_owned).collect();
     User {
         id: UserId(id),
@@ -77,6 +79,7 @@ pub(super) fn user((id, username, hash, scopes, roles): Row) -> User {
         password_hash: PasswordHash::parse(&hash).ok(),
         scopes: words(&scopes),
         roles: words(&roles),
+        disabled: disabled != 0,
     }
 }
 
@@ -111,6 +114,7 @@ impl Database {
                 password_hash: Some(new.password_hash.clone()),
                 scopes: new.scopes.to_vec(),
                 roles: Vec::new(),
+                disabled: false,
             }),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(AccountRejection::UsernameTaken.into())
@@ -161,6 +165,33 @@ impl Database {
         grant: Grant,
         value: &str,
     ) -> Result<bool, Error> {
+        self.update_grants(username, grant, |held| {
+            if !held.iter().any(|s| s == value) {
+                held.push(value.to_owned());
+            }
+        })
+        .await
+    }
+
+    /// Removes a scope or a role from a user (no-op if not held); `false`
+    /// if no such user.
+    pub(crate) async fn revoke_grant(
+        &self,
+        username: &Username,
+        grant: Grant,
+        value: &str,
+    ) -> Result<bool, Error> {
+        self.update_grants(username, grant, |held| held.retain(|s| s != value))
+            .await
+    }
+
+    /// Rewrites one list column of a user with `change`; `false` if no such user.
+    async fn update_grants(
+        &self,
+        username: &Username,
+        grant: Grant,
+        change: impl FnOnce(&mut Vec<String>),
+    ) -> Result<bool, Error> {
         let Some(found) = self.user_by_name(username).await? else {
             return Ok(false);
         };
@@ -168,18 +199,46 @@ impl Database {
             Grant::Scope => (found.scopes, "UPDATE users SET scopes = $1 WHERE id = $2"),
             Grant::Role => (found.roles, "UPDATE users SET roles = $1 WHERE id = $2"),
         };
-        if held.iter().any(|s| s == value) {
-            return Ok(true);
+        let before = held.clone();
+        change(&mut held);
+        if held != before {
+            with_pool!(self, pool => sqlx::query(update)
+                .bind(held.join(" "))
+                .bind(found.id.0)
+                .execute(pool)
+                .await
+                .map(|_| ()))
+            .map_err(unavailable)?;
         }
-        held.push(value.to_owned());
-        with_pool!(self, pool => sqlx::query(update)
-            .bind(held.join(" "))
-            .bind(found.id.0)
+        Ok(true)
+    }
+
+    /// Disables or enables a user.
+    pub(crate) async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<(), Error> {
+        with_pool!(self, pool => sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id.0)
             .execute(pool)
             .await
             .map(|_| ()))
-        .map_err(unavailable)?;
-        Ok(true)
+        .map_err(unavailable)
+    }
+
+    /// Deletes a user with its memos and its linked provider accounts.
+    pub(crate) async fn remove_user(&self, id: UserId) -> Result<(), Error> {
+        for statement in [
+            "DELETE FROM memos WHERE user_id = $1",
+            "DELETE FROM oidc_identities WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            with_pool!(self, pool => sqlx::query(statement)
+                .bind(id.0)
+                .execute(pool)
+                .await
+                .map(|_| ()))
+            .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     /// Replaces a user's password hash.

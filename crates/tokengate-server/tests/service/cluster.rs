@@ -540,6 +540,18 @@ async fn an_instance_without_its_database_answers_503_keeps_verifying_and_recove
     let health: Value = a.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["redis"], "ok", "{health}");
+    // Alive (it still verifies), but not ready: a balancer sends B the logins.
+    let ready = a
+        .try_send(a.request(Method::GET, "/readyz"))
+        .await
+        .unwrap()
+        .expect(503)
+        .json();
+    assert_eq!(
+        ready,
+        serde_json::json!({"code": "unavailable", "msg": "not ready: the database is unavailable"})
+    );
+    b.get("/readyz").await.expect(200);
     // Only A lost the database.
     b.login_ok("eve", PASSWORD).await;
     // A logout elsewhere still reaches A: Redis brings it, and A cannot
@@ -572,6 +584,7 @@ async fn an_instance_without_its_database_answers_503_keeps_verifying_and_recove
         || health_is(&a, "database", "ok"),
     )
     .await;
+    a.get("/readyz").await.expect(200);
     // What failed during the outage had no effect: the refresh token is
     // unspent, the logged-out-to-be login still valid; both work now.
     let next = a.refresh_ok(&earlier.refresh).await;

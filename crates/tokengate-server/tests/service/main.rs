@@ -26,6 +26,7 @@ mod fake_oidc;
 mod files;
 mod forward_auth;
 mod limits;
+mod logs;
 mod memos;
 mod metrics;
 mod oidc_attacks;

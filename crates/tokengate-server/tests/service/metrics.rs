@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use reqwest::Method;
 
-use crate::common::{Api, Server, TestDir};
+use crate::common::{Api, Server, TestDir, free_port};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -158,7 +158,7 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
     api.get("/no/such/route/42").await.expect(404);
 
     let samples = scrape(api).await;
-    let http = "http_requests_total";
+    let http = "tokengate_http_requests_total";
     for (route, method, status, count) in [
         ("/auth/register", "POST", "201", 2.0),
         ("/auth/login", "POST", "200", 3.0),
@@ -188,6 +188,36 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         "{:#?}",
         series(&samples, http)
     );
+
+    // One namespace for every series.
+    let foreign: Vec<&String> = samples
+        .iter()
+        .map(|(n, _, _)| n)
+        .filter(|n| !n.starts_with("tokengate_"))
+        .collect();
+    assert!(foreign.is_empty(), "not prefixed tokengate_: {foreign:?}");
+    assert_counter(
+        &samples,
+        "tokengate_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    // Request durations by route pattern and status class: every request
+    // above in one bucket or another, and in the +Inf bucket.
+    let duration = "tokengate_http_request_duration_seconds";
+    let login_ok = [("route", "/auth/login"), ("status_class", "2xx")];
+    assert_counter(&samples, &format!("{duration}_count"), &login_ok, 3.0);
+    let mut inf = login_ok.to_vec();
+    inf.push(("le", "+Inf"));
+    assert_counter(&samples, &format!("{duration}_bucket"), &inf, 3.0);
+    assert_counter(
+        &samples,
+        &format!("{duration}_count"),
+        &[("route", "/auth/login"), ("status_class", "4xx")],
+        5.0,
+    );
+    let sum = value(&samples, &format!("{duration}_sum"), &login_ok);
+    assert!(sum > 0.0, "{sum}");
 
     // Counted by tokengate's extractors (the library's `metrics` feature),
     // once per extractor's answer.
@@ -230,7 +260,7 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         series(&samples, "token_verifications_total")
     );
 
-    let logins = "logins_total";
+    let logins = "tokengate_logins_total";
     let password = ("method", "password");
     assert_counter(&samples, logins, &[password, ("outcome", "success")], 3.0);
     assert_counter(
@@ -246,19 +276,29 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         1.0,
     );
 
-    assert_counter(&samples, "refreshes_total", &[("outcome", "success")], 1.0);
     assert_counter(
         &samples,
-        "refreshes_total",
+        "tokengate_refreshes_total",
+        &[("outcome", "success")],
+        1.0,
+    );
+    assert_counter(
+        &samples,
+        "tokengate_refreshes_total",
         &[("outcome", "token_revoked")],
         1.0,
     );
     assert_counter(&samples, "tokengate_refresh_reuse_detected_total", &[], 1.0);
 
-    assert_counter(&samples, "revocations_total", &[("kind", "logout")], 1.0);
     assert_counter(
         &samples,
-        "revocations_total",
+        "tokengate_revocations_total",
+        &[("kind", "logout")],
+        1.0,
+    );
+    assert_counter(
+        &samples,
+        "tokengate_revocations_total",
         &[("kind", "logout_all")],
         1.0,
     );
@@ -286,4 +326,53 @@ async fn metrics_count_requests_tokens_logins_refreshes_and_revocations() {
         ) >= 1.0
     );
     assert_counter(&again, logins, &[password, ("outcome", "success")], 3.0);
+}
+
+/// `metrics_listen`: `/metrics` on its own address, and only there.
+#[tokio::test]
+async fn metrics_listen_serves_the_metrics_alone_off_the_public_port() {
+    let dir = TestDir::new("metrics-listen");
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&dir, &[("TOKENGATE_METRICS_LISTEN", &metrics_addr)]);
+    let api = server.api();
+    api.get("/api/public").await.expect(200);
+    api.get("/metrics").await.expect_error(404, "not_found");
+    let document = api.get("/openapi.json").await.expect(200).json();
+    assert!(
+        document["paths"]["/metrics"].is_null(),
+        "{}",
+        document["paths"]
+    );
+
+    let client = reqwest::Client::new();
+    let metrics = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("the metrics address answers");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"tokengate_http_requests_total{route="/api/public",method="GET",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    let elsewhere = client
+        .get(format!("http://{metrics_addr}/api/public"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+}
+
+#[tokio::test]
+async fn readyz_says_ready_with_a_database_and_a_key() {
+    let dir = TestDir::new("readyz");
+    let server = Server::start(&dir, &[]);
+    let ready = server.api().get("/readyz").await.expect(200).json();
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "database": "ok", "keys": "ok"})
+    );
 }

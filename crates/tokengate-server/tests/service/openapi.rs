@@ -52,6 +52,7 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/assets/app.css"),
     // Operations.
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
 ];

@@ -13,6 +13,55 @@ use crate::common::{Server, TestDir, claims, cli, jwt_part};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// `examples = false`: the service's own routes only, and the OpenAPI
+/// document says so.
+#[tokio::test]
+async fn examples_off_leaves_only_the_service_routes() {
+    let dir = TestDir::new("examples-off");
+    let server = Server::start(&dir, &[("TOKENGATE_EXAMPLES", "false")]);
+    let api = server.api();
+    api.register("olga", PASSWORD).await.expect(201);
+    let login = api.login_ok("olga", PASSWORD).await;
+    for path in [
+        "/api/public",
+        "/api/private",
+        "/api/private-scoped",
+        "/headers",
+        "/api/memos",
+        "/api/files",
+        "/",
+        "/assets/app.js",
+    ] {
+        api.get_bearer(path, &login.access)
+            .await
+            .expect_error(404, "not_found");
+    }
+    api.get_bearer("/auth/verify", &login.access)
+        .await
+        .expect(200);
+    api.get_bearer("/auth/me", &login.access).await.expect(200);
+    api.get("/.well-known/jwks.json").await.expect(200);
+    api.get("/healthz").await.expect(200);
+    api.get("/metrics").await.expect(200);
+    let document = api.get("/openapi.json").await.expect(200).json();
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/auth/login"), "{paths:?}");
+    assert!(paths.contains_key("/auth/verify"), "{paths:?}");
+    for example in ["/api/public", "/api/memos", "/api/files", "/headers", "/"] {
+        assert!(
+            !paths.contains_key(example),
+            "{example} documented: {paths:?}"
+        );
+    }
+
+    // On by default: the quick start has them.
+    let dir = TestDir::new("examples-on");
+    let server = Server::start(&dir, &[]);
+    server.api().get("/api/public").await.expect(200);
+    let document = server.api().get("/openapi.json").await.expect(200).json();
+    assert!(document["paths"]["/api/memos"].is_object());
+}
+
 #[tokio::test]
 async fn public_routes_need_no_token() {
     let dir = TestDir::new("public");

@@ -40,6 +40,21 @@ impl Secrets {
         value
     }
 
+    /// Each secret as it would stand inside a JSON string (`"` and `\\`
+    /// escaped, non-ASCII kept), where it differs from the plain text.
+    fn escaped_for_json(&self) -> Secrets {
+        Secrets(
+            self.0
+                .iter()
+                .filter_map(|(what, value)| {
+                    let quoted = serde_json::to_string(value).expect("a string");
+                    let inner = &quoted[1..quoted.len() - 1];
+                    (inner != value).then(|| (format!("{what} (JSON-escaped)"), inner.to_owned()))
+                })
+                .collect(),
+        )
+    }
+
     #[track_caller]
     fn assert_absent_from(&self, log: &str) {
         assert!(
@@ -202,6 +217,29 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
         log_before_exit.contains("DEBUG"),
         "RUST_LOG=debug gave no debug line:\n{log_before_exit}"
     );
+}
+
+#[tokio::test]
+async fn a_whole_session_logged_as_json_logs_no_secret() {
+    let dir = TestDir::new("secrets-in-json-logs");
+    let server = Server::start(
+        &dir,
+        &[DEBUG_LOGS, ALL_LOCATIONS, ("TOKENGATE_LOG_FORMAT", "json")],
+    );
+    let mut secrets = Secrets::default();
+    whole_session(&server, &mut secrets).await;
+    key_material(&dir, &mut secrets);
+    let log = server.log();
+    secrets.assert_absent_from(&log);
+    // JSON escapes what text does not: each secret is also looked for as
+    // it would appear inside a JSON string.
+    let escaped = secrets.escaped_for_json();
+    escaped.assert_absent_from(&log);
+    assert!(log.contains(r#""level":"DEBUG""#), "no debug line:\n{log}");
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
 }
 
 #[tokio::test]

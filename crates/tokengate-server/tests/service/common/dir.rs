@@ -33,6 +33,11 @@ impl TestDir {
         }
     }
 
+    /// A directory on SQLite, whatever `TOKENGATE_TEST_DATABASE` says.
+    pub(crate) fn sqlite(name: &str) -> TestDir {
+        TestDir::create(name, None, None)
+    }
+
     /// A directory with a fresh PostgreSQL database of its own, whatever
     /// `TOKENGATE_TEST_DATABASE` says.
     pub(crate) fn with_postgres(name: &str) -> TestDir {

@@ -1,0 +1,3 @@
+-- A disabled user cannot log in or refresh (`tokengate user disable`);
+-- 1 = disabled.
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
