@@ -40,16 +40,16 @@ pub(crate) use network::IpNetwork;
 pub(crate) use secret::{ConnectionUrl, Secret};
 pub(crate) use tables::{OidcProviderConfig, TrustedIssuerConfig};
 
-/// The flags that say where settings come from; `serve`, `user`, `keys` and
-/// `revoke` flatten them. Every other setting is a key of the config file
+/// The flags that say where settings come from; `serve` and the admin
+/// commands flatten them. Every other setting is a key of the config file
 /// or an environment variable `TOKENGATE_<KEY>`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct ConfigArgs {
     /// TOML config file (or TOKENGATE_CONFIG)
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Address to serve on [default: 127.0.0.1:5000] (or TOKENGATE_LISTEN)
-    #[arg(long, value_name = "ADDR")]
+    /// `serve`'s `--listen` ([`ServeArgs`]): the admin commands listen on nothing.
+    #[arg(skip)]
     pub(crate) listen: Option<String>,
     /// Directory of the SQLite database, generated keys and files
     /// [default: ./tokengate-data] (or TOKENGATE_DATA_DIR)
@@ -62,6 +62,26 @@ pub(crate) struct ConfigArgs {
     /// redis://… for revocation fan-out and shared rate limits (or TOKENGATE_REDIS_URL)
     #[arg(long, value_name = "URL")]
     pub(crate) redis_url: Option<String>,
+}
+
+/// `serve`'s flags: where settings come from, and where to listen.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to serve on [default: 127.0.0.1:5000] (or TOKENGATE_LISTEN)
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+}
+
+impl ServeArgs {
+    /// The settings' flags, `--listen` included.
+    pub(crate) fn config_args(&self) -> ConfigArgs {
+        ConfigArgs {
+            listen: self.listen.clone(),
+            ..self.config.clone()
+        }
+    }
 }
 
 /// The config file: where it is, and what it says.

@@ -32,13 +32,15 @@ use cli::{Cli, Command};
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => cli::serve::run(&cli.serve),
-        Some(Command::Serve(args)) => cli::serve::run(&args),
+        None => cli::serve::run(&cli.serve.config_args()),
+        Some(Command::Serve(args)) => cli::serve::run(&args.config_args()),
         Some(Command::User(command)) => cli::admin::user(command),
         Some(Command::Revoke(args)) => cli::admin::revoke(args),
         Some(Command::Keys(command)) => cli::admin::keys(command),
         Some(Command::Config(command)) => cli::admin::config(command),
         Some(Command::Token(command)) => cli::token::run(command),
+        Some(Command::Completions { shell }) => cli::completions(shell),
+        Some(Command::Man) => cli::man(),
     };
     cli::exit(result)
 }

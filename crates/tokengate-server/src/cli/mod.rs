@@ -17,8 +17,10 @@ pub(crate) use error::CliError;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the token was refused: its error code (e.g. token_expired) is printed on stdout
-  2  usage or configuration error (bad arguments, unreadable or unusable key file)";
+  1  `token verify`/`token decode` only: the token was refused; its error code
+     (e.g. token_expired) is printed on stdout
+  2  usage or configuration error (bad arguments, a bad setting, an unreadable
+     key file, no database where the settings point, no such user, ...)";
 
 /// JWT authentication service and tools. Without a subcommand: `serve`.
 #[derive(Debug, Parser)]
@@ -29,14 +31,14 @@ pub(crate) struct Cli {
     pub(crate) command: Option<Command>,
     /// Settings for the default `serve`.
     #[command(flatten)]
-    pub(crate) serve: crate::config::ConfigArgs,
+    pub(crate) serve: crate::config::ServeArgs,
 }
 
 /// The subcommands of `tokengate`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the HTTP API (the default).
-    Serve(crate::config::ConfigArgs),
+    Serve(crate::config::ServeArgs),
     /// Manage users.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -51,6 +53,34 @@ pub(crate) enum Command {
     /// Issue, decode and verify JWTs (a debugging tool for any JWT).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), for packagers.
+    #[command(hide = true)]
+    Man,
+}
+
+/// `tokengate completions SHELL`: the script on stdout.
+pub(crate) fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "tokengate",
+        &mut std::io::stdout(),
+    );
+    Ok(())
+}
+
+/// `tokengate man`: tokengate(1) on stdout.
+pub(crate) fn man() -> Result<(), CliError> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut std::io::stdout())
+        .map_err(|e| CliError::Usage(format!("cannot write the man page: {e}")))
 }
 
 /// Turns a subcommand's result into the process exit code, printing the

@@ -270,6 +270,46 @@ async fn disable_enable_set_password_revoke_scope_and_remove() {
     }
 }
 
+/// Shell completions and the man page come from the command's own
+/// definition; `--listen` belongs to `serve` only.
+#[tokio::test]
+async fn completions_man_page_and_flags_where_they_act() {
+    // These two take no settings: run without the harness's --data-dir.
+    let bare = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+            .args(args)
+            .output()
+            .expect("run tokengate");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    for (shell, marker) in [
+        ("bash", "_tokengate()"),
+        ("zsh", "#compdef tokengate"),
+        ("fish", "complete -c tokengate"),
+    ] {
+        let script = bare(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Every subcommand is completed.
+        for sub in ["serve", "user", "revoke", "keys", "config", "token"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let man = bare(&["man"]);
+    assert!(man.contains(".TH tokengate 1"), "{man}");
+    assert!(man.contains("Exit codes"), "{man}");
+
+    let dir = TestDir::sqlite("cli-completions");
+    let run = cli(&dir, &["user", "list", "--listen", "127.0.0.1:1"], "");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("unexpected argument '--listen'"),
+        "{run:?}"
+    );
+    let help = cli(&dir, &["serve", "--help"], "").expect_success();
+    assert!(help.stdout.contains("--listen"), "{help:?}");
+}
+
 /// Exit codes: 1 is "a token was refused"; anything else that fails is 2.
 #[tokio::test]
 async fn user_add_of_a_taken_name_exits_2_with_a_message() {
