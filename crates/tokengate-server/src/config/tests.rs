@@ -547,9 +547,16 @@ fn config_args_flatten_into_a_subcommand() {
     #[derive(Parser)]
     struct Serve {
         #[command(flatten)]
+        serve: ServeArgs,
+    }
+    /// Administer it.
+    #[derive(Parser)]
+    struct Admin {
+        #[command(flatten)]
         config: ConfigArgs,
     }
     Serve::command().debug_assert();
+    Admin::command().debug_assert();
     assert_eq!(
         Serve::command().get_about().unwrap().to_string(),
         "Serve it"
@@ -563,10 +570,17 @@ fn config_args_flatten_into_a_subcommand() {
         "--config",
         "c.toml",
     ];
-    let parsed = Serve::try_parse_from(args).unwrap().config;
+    let parsed = Serve::try_parse_from(args).unwrap().serve.config_args();
     assert_eq!(parsed.listen.as_deref(), Some("[::]:80"));
     assert_eq!(parsed.data_dir, Some(PathBuf::from("d")));
     assert_eq!(parsed.config, Some(PathBuf::from("c.toml")));
+    // `--listen` is serve's only.
+    assert!(Admin::try_parse_from(args).is_err());
+    let admin = Admin::try_parse_from(["x", "--data-dir", "d"])
+        .unwrap()
+        .config;
+    assert_eq!(admin.listen, None);
+    assert_eq!(admin.data_dir, Some(PathBuf::from("d")));
 }
 
 #[test]
