@@ -106,6 +106,8 @@ impl Database {
         Self::open_server(url, pool_size).await
     }
 
+    // Without PostgreSQL there is no server database to size a pool for.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     async fn open_server(url: &str, pool_size: u32) -> Result<Database, StorageError> {
         #[cfg(feature = "postgres")]
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
