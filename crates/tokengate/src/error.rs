@@ -443,18 +443,6 @@ impl Error {
             msg: self.to_string(),
         }
     }
-
-    /// Shorthand for `Error::from(RequestRejection::Invalid(msg.into()))`:
-    /// a malformed body or field, `msg` naming it.
-    ///
-    /// ```
-    /// use tokengate::Error;
-    ///
-    /// assert_eq!(Error::invalid_request("name: too long").code(), "invalid_request");
-    /// ```
-    pub fn invalid_request(msg: impl Into<String>) -> Self {
-        RequestRejection::Invalid(msg.into()).into()
-    }
 }
 
 #[cfg(feature = "axum")]

@@ -184,8 +184,12 @@ async fn log_request(
     next: Next,
 ) -> Response {
     let id = request_id(&settings, &request);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID.clone(), value);
+    // Always a valid header value: a checked proxy id or our own.
+    let id_header = HeaderValue::from_str(&id).ok();
+    if let Some(value) = &id_header {
+        request
+            .headers_mut()
+            .insert(REQUEST_ID.clone(), value.clone());
     }
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let span = tracing::info_span!("request", id = %id);
@@ -201,7 +205,7 @@ async fn log_request(
             "request"
         );
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Some(value) = id_header {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
