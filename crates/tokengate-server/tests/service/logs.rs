@@ -14,11 +14,12 @@ fn json_lines(log: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The access-log lines (`fields.message == "request"`) of request `id`.
+/// The access-log lines (`fields.message == "request"`) of request `id`:
+/// the id is a field of the line itself.
 fn access_lines<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
     lines
         .iter()
-        .filter(|l| l["fields"]["message"] == "request" && l["span"]["id"] == id)
+        .filter(|l| l["fields"]["message"] == "request" && l["fields"]["request_id"] == id)
         .collect()
 }
 
@@ -72,6 +73,34 @@ async fn json_logs_name_each_request_by_an_id_a_trusted_proxy_may_give() {
         "a query string was logged"
     );
     assert!(lines.iter().any(|l| l["level"] == "INFO"), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn a_line_logged_while_handling_a_request_names_its_id() {
+    let dir = TestDir::new("logs-in-request");
+    let server = Server::start(&dir, &[("TOKENGATE_LOG_FORMAT", "json")]);
+    let api = server.api();
+    api.register_ok("alice", "a long password").await;
+    let pair = api.login_ok("alice", "a long password").await;
+    api.refresh_ok(&pair.refresh).await;
+    // A spent refresh token again: a warning, logged by the library while
+    // the request is handled.
+    let reuse = api.refresh(&pair.refresh).await;
+    let id = reuse.header("x-request-id").expect("an X-Request-Id");
+    reuse.expect_error(401, "token_revoked");
+
+    let lines = json_lines(&server.log());
+    let warning = lines
+        .iter()
+        .find(|l| {
+            l["level"] == "WARN"
+                && l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("refresh token reuse"))
+        })
+        .unwrap_or_else(|| panic!("no reuse warning: {lines:#?}"));
+    assert_eq!(warning["span"]["request_id"], id.as_str(), "{warning}");
+    assert_eq!(access_lines(&lines, &id).len(), 1, "{lines:#?}");
 }
 
 #[tokio::test]
