@@ -120,6 +120,15 @@ pub(crate) enum KeysCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Stop verifying with an old key now, before its tokens expire (a
+    /// leaked key): the tokens it signed are refused from then on. Not the
+    /// signing key: rotate first.
+    Retire {
+        /// The key's id (`tokengate keys list`).
+        kid: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 /// `tokengate revoke --user NAME`
@@ -365,7 +374,7 @@ pub(crate) fn revoke(args: RevokeArgs) -> Result<(), CliError> {
 pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
     let (config, alg) = match &command {
         KeysCommand::Rotate { config, alg } => (config, *alg),
-        KeysCommand::List { config } => (config, None),
+        KeysCommand::List { config } | KeysCommand::Retire { config, .. } => (config, None),
     };
     let settings = load_settings(config)?;
     block_on(async {
@@ -398,6 +407,17 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), CliError> {
                         format!("verifying until {}", key.retires.unwrap_or_default())
                     };
                     println!("{}\t{}\tcreated {}\t{role}", key.kid, key.alg, key.created);
+                }
+            }
+            KeysCommand::Retire { kid, .. } => {
+                let info = store.retire(&kid).await?;
+                let now = tokengate::clock::now().as_secs();
+                match info.retires {
+                    Some(until) if until > now => println!(
+                        "retired {kid}; the tokens it signed (some valid until {until}) are \
+                         refused from now on"
+                    ),
+                    _ => println!("retired {kid}"),
                 }
             }
         }

@@ -140,15 +140,13 @@ impl DbKeys {
     }
 
     /// Deletes a retired key (several instances may do it at once).
-    pub(super) async fn remove(&self, entry: &Entry) {
-        let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND created_at = $2")
+    pub(super) async fn remove(&self, entry: &Entry) -> Result<(), KeyStoreError> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND created_at = $2")
             .bind(entry.key.kid().as_str())
             .bind(entry.created)
             .execute(&self.pool)
-            .await;
-        if let Err(e) = deleted {
-            tracing::warn!(error = %e, kid = %entry.key.kid(), "cannot delete a retired signing key");
-        }
+            .await?;
+        Ok(())
     }
 
     /// `{created}-{kid}` of every row, sorted: no key is unsealed.

@@ -101,9 +101,15 @@ impl Directory {
         Ok(entries)
     }
 
-    pub(super) fn remove(&self, file: Option<&Path>) {
-        if let Some(path) = file {
-            let _ = fs::remove_file(path);
+    /// Deletes a key file.
+    pub(super) fn remove(&self, file: &Path) -> Result<(), KeyStoreError> {
+        match fs::remove_file(file) {
+            // Another process (the service, an admin command) was first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|source| KeyStoreError::Io {
+                path: file.to_owned(),
+                source,
+            }),
         }
     }
 

@@ -45,6 +45,12 @@ pub(crate) enum KeyStoreError {
         /// Why.
         reason: String,
     },
+    /// `keys retire`: no stored key has this id.
+    #[error("no signing key {0} (tokengate keys list shows them)")]
+    NoSuchKey(String),
+    /// `keys retire`: the key signs new tokens.
+    #[error("{0} is the signing key; rotate first (tokengate keys rotate), then retire it")]
+    RetireSigning(String),
     /// No key of this algorithm can be generated and kept here.
     #[error("cannot generate a signing key: {0}")]
     Generate(String),
@@ -201,21 +207,41 @@ impl KeyStore {
         Ok(entries)
     }
 
-    /// Deletes a retired key; a failure only delays it to the next read.
-    async fn remove(&self, entry: &Entry) {
+    /// Deletes a key's file or row.
+    async fn remove(&self, entry: &Entry) -> Result<(), KeyStoreError> {
         match &self.backend {
-            Backend::Directory(dir) => {
-                let file = entry.file.clone();
-                // A failure only delays the removal to the next read.
-                let _ = on_disk(dir, move |f| {
-                    f.remove(file.as_deref());
-                    Ok(())
-                })
-                .await;
-            }
+            Backend::Directory(dir) => match entry.file.clone() {
+                Some(file) => on_disk(dir, move |f| f.remove(&file)).await,
+                None => Ok(()),
+            },
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.remove(entry).await,
         }
+    }
+
+    /// Stops verifying with the key `kid` now, before its tokens have
+    /// expired (a key that leaked, or a token lifetime shortened since):
+    /// it is deleted, and every instance drops it at its next key check,
+    /// refusing the tokens it signed. The signing key is refused: rotate
+    /// first.
+    pub(crate) async fn retire(&self, kid: &str) -> Result<KeyInfo, KeyStoreError> {
+        let entries = self.entries().await?;
+        let at = entries
+            .iter()
+            .position(|e| e.key.kid().as_str() == kid)
+            .ok_or_else(|| KeyStoreError::NoSuchKey(kid.to_owned()))?;
+        let Some(successor) = entries.get(at + 1) else {
+            return Err(KeyStoreError::RetireSigning(kid.to_owned()));
+        };
+        let entry = &entries[at];
+        self.remove(entry).await?;
+        Ok(KeyInfo {
+            kid: kid.to_owned(),
+            alg: entry.key.algorithm(),
+            created: entry.created,
+            signing: false,
+            retires: Some(successor.created.saturating_add(self.overlap)),
+        })
     }
 
     /// The keys, oldest first, with their roles; retired keys are deleted.
@@ -238,8 +264,11 @@ impl KeyStore {
         for (i, entry) in entries.into_iter().enumerate() {
             let retires = successors[i].map(|next| next.saturating_add(self.overlap));
             if retires.is_some_and(|t| t < clock::now().as_secs()) {
-                // Every token this key signed has expired.
-                self.remove(&entry).await;
+                // Every token this key signed has expired. A failure only
+                // delays the removal to the next read.
+                if let Err(e) = self.remove(&entry).await {
+                    tracing::warn!(error = %e, kid = %entry.key.kid(), "cannot delete a retired signing key");
+                }
                 continue;
             }
             let info = KeyInfo {

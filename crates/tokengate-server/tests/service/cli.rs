@@ -399,3 +399,52 @@ async fn keys_list_shows_the_signing_key() {
     let new_kid = lines[1].split('\t').next().unwrap();
     assert!(rotate.stdout.contains(new_kid), "{rotate:?}");
 }
+
+#[tokio::test]
+async fn keys_retire_stops_an_old_key_verifying_but_never_the_signing_key() {
+    let dir = TestDir::new("cli-keys-retire");
+    let server = Server::start(&dir, &[]);
+    let api = server.api().clone();
+    api.register_ok("alice", "a long password").await;
+    let old = api.login_ok("alice", "a long password").await;
+    let first = cli(&dir, &["keys", "list"], "").expect_success();
+    let first_kid = first.stdout.split('\t').next().unwrap().to_owned();
+
+    // The signing key, and a key that does not exist: exit 2, nothing changes.
+    let refused = cli(&dir, &["keys", "retire", &first_kid], "");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("signing key") && refused.stderr.contains("keys rotate"),
+        "{refused:?}"
+    );
+    let unknown = cli(&dir, &["keys", "retire", "no-such-kid"], "");
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("no-such-kid"), "{unknown:?}");
+    api.assert_valid(&old.access).await;
+
+    cli(&dir, &["keys", "rotate"], "").expect_success();
+    eventually("the service signs with the new key", || async {
+        let pair = api.login_ok("alice", "a long password").await;
+        crate::common::jwt_part(&pair.access, 0)["kid"] != first_kid.as_str()
+    })
+    .await;
+    let new = api.login_ok("alice", "a long password").await;
+    // Rotated: the old key still verifies its tokens.
+    api.assert_valid(&old.access).await;
+
+    let retired = cli(&dir, &["keys", "retire", &first_kid], "").expect_success();
+    assert!(
+        retired.stdout.contains(&first_kid) && retired.stdout.contains("refused"),
+        "{retired:?}"
+    );
+    eventually("the old key's tokens are refused", || async {
+        api.private(&old.access).await.status == 401
+    })
+    .await;
+    api.assert_refused(&old.access, "invalid_token").await;
+    api.assert_valid(&new.access).await;
+    assert_eq!(api.jwks_len().await, 1);
+    let after = cli(&dir, &["keys", "list"], "").expect_success();
+    assert_eq!(after.stdout.lines().count(), 1, "{after:?}");
+    assert!(!after.stdout.contains(&first_kid), "{after:?}");
+}
