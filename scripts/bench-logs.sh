@@ -76,8 +76,11 @@ for name in "${names[@]}"; do
     start "$name" "$bin" ${envs[$name]}
 done
 if [[ -n $baseline ]]; then
-    names+=(baseline)
+    # The older binary with its access line, and without (RUST_LOG=warn):
+    # what its line cost, beside what ours costs.
+    names+=(baseline baseline_quiet)
     start baseline "$baseline"
+    start baseline_quiet "$baseline" RUST_LOG=warn
 fi
 
 log "warm-up"
@@ -120,7 +123,8 @@ report() {
     echo "- json / text: **${ratio_json}x** (target >= 0.95: $(verdict "$ratio_json" '>=' 0.95))"
     echo "- text / off (what one access-log line per request costs): ${ratio_text}x"
     if [[ -n $baseline ]]; then
-        echo "- text / baseline (\`$baseline\`): $(calc %.3f "${R[text.rps]} / ${R[baseline.rps]}")x"
+        echo "- text / baseline (\`$baseline\`): $(calc %.3f "${R[text.rps]} / ${R[baseline.rps]}")x, json / baseline: $(calc %.3f "${R[json.rps]} / ${R[baseline.rps]}")x"
+        echo "- baseline / baseline_quiet (what its access line cost): $(calc %.3f "${R[baseline.rps]} / ${R[baseline_quiet.rps]}")x; off / baseline_quiet (what the request id, its span and the newer code cost without a line): $(calc %.3f "${R[off.rps]} / ${R[baseline_quiet.rps]}")x"
     fi
 }
 machine_facts

@@ -37,14 +37,17 @@ fi
 
 # One build shared by every suite; two cores, so no more than two test threads.
 cargo build --workspace --all-targets --locked
+# The release build, once: the Debian package (its test unpacks and runs
+# it) and the benchmarks use it. Installs cargo-deb when missing.
+./scripts/package.sh >/dev/null
 cargo nextest run --workspace --locked --test-threads 2
 # The service's black-box tests again, each on a fresh PostgreSQL database
 # (the cluster tests always use PostgreSQL and Redis; the proxy's own tests
-# use neither: both ran above).
+# and the package's use neither: they ran above).
 # --workspace with a filter reuses the build above (one package alone would
 # resolve features anew and rebuild).
 TOKENGATE_TEST_DATABASE=postgres cargo nextest run --workspace --locked --test-threads 2 \
-  -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/))'
+  -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/) | test(/^package::/))'
 cargo test --workspace --doc --locked
 
 # Hardening. The dependency audit: licenses, bans (one crypto

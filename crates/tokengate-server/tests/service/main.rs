@@ -34,6 +34,7 @@ mod oidc_login;
 mod oidc_provider;
 mod oidc_redirects;
 mod openapi;
+mod package;
 mod proxy;
 mod resources;
 mod restart;

@@ -4,14 +4,14 @@ use std::process::Command;
 
 use super::TestDir;
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_tokengate");
+/// The binary under test (unless a [`TestDir`] names another).
+pub(super) const BIN: &str = env!("CARGO_BIN_EXE_tokengate");
 
 /// `tokengate ARGS... --data-dir DIR` in `dir`, with `env` and `dir`'s
 /// database. Every `TOKENGATE_*` variable inherited from the test runner is
 /// removed, so that only what a test sets reaches the binary.
 pub(super) fn command(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(&dir.binary);
     cmd.args(args)
         .arg("--data-dir")
         .arg(dir.data())

@@ -22,6 +22,8 @@ pub(crate) struct TestDir {
     database_url: Option<String>,
     /// The database this directory owns (dropped with it).
     _database: Option<PgDatabase>,
+    /// The `tokengate` its servers and commands run.
+    pub(super) binary: PathBuf,
 }
 
 impl TestDir {
@@ -62,7 +64,15 @@ impl TestDir {
             logs: AtomicU32::new(0),
             database_url,
             _database: db,
+            binary: PathBuf::from(super::binary::BIN),
         }
+    }
+
+    /// This directory, its servers and commands running `binary` instead
+    /// of the one cargo built (the packaged one).
+    pub(crate) fn with_binary(mut self, binary: PathBuf) -> TestDir {
+        self.binary = binary;
+        self
     }
 
     /// `env` plus this directory's `TOKENGATE_DATABASE_URL`, unless `env`
@@ -75,6 +85,11 @@ impl TestDir {
             all.push(("TOKENGATE_DATABASE_URL", url));
         }
         all
+    }
+
+    /// A path in this directory (beside `data/`).
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.root.join(name)
     }
 
     /// The service's data directory.
