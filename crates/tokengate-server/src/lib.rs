@@ -16,6 +16,7 @@ pub mod fuzzing;
 mod key_import;
 mod keystore;
 mod listener;
+mod logs;
 mod runtime;
 mod service;
 mod storage;

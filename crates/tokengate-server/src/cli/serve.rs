@@ -12,7 +12,7 @@ use tokengate::users::PasswordHasher;
 use tracing::Instrument;
 
 use super::CliError;
-use crate::config::{ConfigArgs, LogFormat, Settings};
+use crate::config::{ConfigArgs, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
 use crate::service::metrics::Metrics;
@@ -22,31 +22,13 @@ use crate::service::{AppState, metrics_router, router};
 /// flight finish first.
 pub(crate) fn run(args: &ConfigArgs) -> Result<(), CliError> {
     let settings = Settings::load(args)?;
-    init_logs(settings.log_format);
+    crate::logs::init(settings.log_format);
     for warning in crate::config::unknown_env_warnings() {
         tracing::warn!("{warning}");
     }
     tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?
         .block_on(serve(settings))
-}
-
-fn init_logs(format: LogFormat) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        // One JSON object a line; a request's span (its id) on each line.
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
 }
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
