@@ -193,7 +193,7 @@ async fn the_counter_sees_work_that_overlaps() {
     let tasks: Vec<_> = (0..2)
         .map(|_| {
             let (hasher, barrier) = (hasher.clone(), Arc::clone(&barrier));
-            tokio::spawn(async move { hasher.run(move |_| barrier.wait().is_leader()).await })
+            tokio::spawn(async move { hasher.run(move |_, _| barrier.wait().is_leader()).await })
         })
         .collect();
     let mut leaders = 0;
@@ -210,7 +210,7 @@ async fn a_dropped_request_keeps_its_permit_until_the_hash_ends() {
     let (release, wait) = std::sync::mpsc::channel::<()>();
     let request = tokio::spawn({
         let hasher = hasher.clone();
-        async move { hasher.run(move |_| wait.recv().is_ok()).await }
+        async move { hasher.run(move |_, _| wait.recv().is_ok()).await }
     });
     until(|| hasher.inner.in_flight.now() == 1).await;
 
@@ -242,4 +242,45 @@ fn debug_shows_settings_only() {
     let debug = format!("{:?}", hasher());
     assert!(debug.contains("m_cost_kib: 19456"), "{debug}");
     assert!(!debug.contains("dummy"), "{debug}");
+}
+
+#[tokio::test]
+async fn one_worker_reusing_its_memory_agrees_with_argon2s_own_functions() {
+    use argon2::password_hash::PasswordVerifier as _;
+
+    // One worker: every hash below runs in the same memory, whose size
+    // changes with each hash's cost (larger, smaller, larger again).
+    let hasher = PasswordHasher::new(1);
+    let pw = password("correct horse");
+    let secret = pw.to_zeroizing_bytes();
+    let theirs = |version, m| {
+        let params = Params::new(m, 1, 1, None).unwrap();
+        let hash: phc::PasswordHash = Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password(&secret)
+            .unwrap();
+        PasswordHash::from_phc(&hash)
+    };
+    for (version, m) in [
+        (Version::V0x13, 256),
+        (Version::V0x13, 8),
+        (Version::V0x10, 512),
+        (Version::V0x13, 64),
+    ] {
+        let stored = theirs(version, m);
+        assert!(hasher.verify(&pw, Some(&stored)).await, "{stored:?}");
+        assert!(
+            !hasher
+                .verify(&password("correct horsf"), Some(&stored))
+                .await
+        );
+        // Ours, made in memory the last hash used, verify with argon2's own.
+        let ours = hasher.hash(&pw).await.unwrap();
+        let parsed = ours.to_phc().unwrap();
+        assert!(
+            Argon2::default().verify_password(&secret, &parsed).is_ok(),
+            "{ours:?}"
+        );
+        let wrong = password("correct horsf").to_zeroizing_bytes();
+        assert!(Argon2::default().verify_password(&wrong, &parsed).is_err());
+    }
 }
