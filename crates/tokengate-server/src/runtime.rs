@@ -126,7 +126,7 @@ pub(crate) fn engine(settings: &Settings, ring: KeyRing) -> TokenEngine {
 }
 
 /// The `[[oidc_providers]]` of the settings (discovered at the first login).
-pub(crate) fn oidc_login(settings: &Settings) -> Result<OidcLogin, StartError> {
+pub(crate) fn oidc_login(settings: &Settings, db: &Database) -> Result<OidcLogin, StartError> {
     let list = settings.oidc_providers.iter().map(|c| {
         let mut provider = OidcProvider::new(
             c.name.clone(),
@@ -146,7 +146,9 @@ pub(crate) fn oidc_login(settings: &Settings) -> Result<OidcLogin, StartError> {
         }
         provider
     });
-    Ok(OidcLogin::new(list.collect())?)
+    // In the database: any instance finishes a login another began.
+    Ok(OidcLogin::new(list.collect())?
+        .with_pending_logins(Arc::new(crate::storage::SqlPendingLogins::new(db.clone()))))
 }
 
 /// The `[[trusted_issuers]]` of the settings (their keys are fetched by

@@ -129,7 +129,7 @@ fn app_state(
         limiter: Arc::new(limiter(parts, settings.login_failure_window)),
         registrations: Arc::new(limiter(parts, settings.registration_rate.per)),
         oidc: {
-            let oidc = runtime::oidc_login(&settings)?;
+            let oidc = runtime::oidc_login(&settings, &parts.db)?;
             oidc.start();
             oidc
         },

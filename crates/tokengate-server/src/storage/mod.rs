@@ -10,6 +10,7 @@
 mod logins;
 mod memos;
 mod oidc;
+mod pending;
 mod revocations;
 mod users;
 
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 
 pub(crate) use logins::SqlLogins;
 pub(crate) use memos::{Memo, MemoId, MemoUpdate};
+pub(crate) use pending::SqlPendingLogins;
 pub(crate) use revocations::SqlRevocations;
 #[cfg(feature = "redis")]
 pub(crate) use revocations::{Fanout, RevocationRow};

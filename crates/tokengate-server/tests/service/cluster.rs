@@ -659,3 +659,72 @@ async fn failed_logins_count_across_instances() {
             .expect_error(429, "rate_limited");
     }
 }
+
+/// Logins on any instance: an OIDC login begun on A (its state, nonce and
+/// PKCE verifier kept in the shared database) finishes on B, against the
+/// real OpenID provider; the callback replayed on either instance is
+/// refused (the state is spent once across both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oidc_login_begun_on_one_instance_finishes_on_the_other() {
+    use crate::oidc_login::{DEV, sign_in_at_provider};
+    use crate::oidc_provider::OidcProvider;
+    use crate::rp::{
+        Browser, ProviderEntry, Session, callback, callback_url, expect_refused, get_with_cookie,
+        home_url, local_target, start_login, start_rp_instance,
+    };
+
+    let deployment = Deployment::new("cluster-oidc");
+    let (port_a, port_b) = (crate::common::free_port(), crate::common::free_port());
+    // The provider knows one callback URL: the deployment's (here A's port).
+    let provider = OidcProvider::start_for_web(&callback_url(port_a, DEV), &home_url(port_a));
+    let entries = [ProviderEntry {
+        name: DEV,
+        issuer: provider.issuer(),
+    }];
+    let env = deployment.env();
+    let (dir_a, dir_b) = (deployment.dir("a"), deployment.dir("b"));
+    let a = start_rp_instance(&dir_a, port_a, port_a, &entries, &env.pairs());
+    let b = start_rp_instance(&dir_b, port_b, port_a, &entries, &env.pairs());
+
+    let start = start_login(
+        a.api(),
+        DEV,
+        Some("next=%2Fapi%2Fprivate"),
+        &format!("{}/auth", provider.issuer()),
+    )
+    .await;
+    let mut browser = Browser::new();
+    let back = sign_in_at_provider(
+        &mut browser,
+        &start.url,
+        "alice",
+        &callback_url(port_a, DEV),
+    )
+    .await;
+    let query = back.query().expect("a query").to_owned();
+
+    // The load balancer sends the callback to B.
+    let resp = callback(b.api(), DEV, &query, Some(&start.cookie_header()), None).await;
+    assert_eq!(local_target(b.api(), &resp), "/api/private");
+    let session = Session::from(&resp);
+    for server in [&a, &b] {
+        get_with_cookie(server.api(), "/api/private", &session.access.pair())
+            .await
+            .expect(200);
+    }
+    for (name, server) in [("A", &a), ("B", &b)] {
+        let replay = callback(
+            server.api(),
+            DEV,
+            &query,
+            Some(&start.cookie_header()),
+            None,
+        )
+        .await;
+        expect_refused(
+            replay,
+            "invalid_request",
+            &format!("the callback replayed on {name}"),
+        );
+    }
+}

@@ -23,14 +23,14 @@ use crate::rp::{
 const PASSWORD: &str = "correct horse battery";
 
 /// The provider's name in tokengate's config.
-const DEV: &str = "dev";
+pub(crate) const DEV: &str = "dev";
 
 /// Drives the provider from an authorization request to its redirect back:
 /// the dev login form (as `user`, any password), a consent form if one is
 /// shown, or nothing at all when the provider's session already knows the
 /// user. Returns the URL the provider sends the browser to, which must be
 /// `redirect_uri`.
-async fn sign_in_at_provider(
+pub(crate) async fn sign_in_at_provider(
     browser: &mut Browser,
     authorization_url: &Url,
     user: &str,

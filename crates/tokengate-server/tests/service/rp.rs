@@ -80,15 +80,24 @@ post_logout_redirect_url = "{home}"
 /// `providers`. Blocks in place: the test's runtime may serve a provider
 /// that tokengate reaches while it starts (a multi-thread runtime is needed).
 pub(crate) fn start_rp(dir: &TestDir, port: u16, providers: &[ProviderEntry<'_>]) -> Server {
-    let config = write_config(dir, port, providers);
+    start_rp_instance(dir, port, port, providers, &[])
+}
+
+/// [`start_rp`] for one instance of a deployment: it listens on `port`,
+/// with the callback URLs of `public_port` (where a load balancer in front
+/// of every instance would be) and the settings `env`.
+pub(crate) fn start_rp_instance(
+    dir: &TestDir,
+    port: u16,
+    public_port: u16,
+    providers: &[ProviderEntry<'_>],
+    env: &[(&str, &str)],
+) -> Server {
+    let config = write_config(dir, public_port, providers);
     let listen = format!("127.0.0.1:{port}");
-    let server = tokio::task::block_in_place(|| {
-        Server::start_on(
-            dir,
-            &listen,
-            &[("TOKENGATE_CONFIG", config.to_str().expect("UTF-8 path"))],
-        )
-    });
+    let mut env = env.to_vec();
+    env.push(("TOKENGATE_CONFIG", config.to_str().expect("UTF-8 path")));
+    let server = tokio::task::block_in_place(|| Server::start_on(dir, &listen, &env));
     assert_eq!(server.api().addr(), listen, "tokengate took another port");
     server
 }

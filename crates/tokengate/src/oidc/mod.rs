@@ -47,7 +47,7 @@ use crate::Error;
 use crate::issuers::IssuerError;
 
 use client::ProviderClient;
-use pending::{Pending, PendingLogins};
+pub use pending::{InMemoryPendingLogins, PendingLogin, PendingLoginStore};
 
 /// How long a browser may take between the login redirect and the callback:
 /// also the `Max-Age` to give the browser-binding cookie.
@@ -301,10 +301,18 @@ impl std::fmt::Debug for OidcIdentity {
 /// assert_eq!(oidc.providers().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["keycloak", "staging"]);
 /// assert!(OidcLogin::new(vec![provider("keycloak"), provider("keycloak")]).is_err()); // one name, one provider
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcLogin {
     providers: Arc<[ProviderClient]>,
-    pending: Arc<PendingLogins>,
+    pending: Arc<dyn PendingLoginStore>,
+}
+
+impl std::fmt::Debug for OidcLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcLogin")
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OidcLogin {
@@ -332,8 +340,24 @@ impl OidcLogin {
         }
         Ok(OidcLogin {
             providers: providers.into(),
-            pending: Arc::new(PendingLogins::default()),
+            pending: Arc::new(InMemoryPendingLogins::default()),
         })
+    }
+
+    /// Keeps the logins in progress in `store` instead of this process's
+    /// memory: instances sharing a store finish each other's logins (a
+    /// load balancer needs no sticky sessions).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tokengate::oidc::{InMemoryPendingLogins, OidcLogin};
+    ///
+    /// let oidc = OidcLogin::new(Vec::new()).unwrap()
+    ///     .with_pending_logins(Arc::new(InMemoryPendingLogins::default()));
+    /// ```
+    pub fn with_pending_logins(mut self, store: Arc<dyn PendingLoginStore>) -> Self {
+        self.pending = store;
+        self
     }
 
     /// Whether no provider is configured.
@@ -417,16 +441,15 @@ impl OidcLogin {
         let provider = self.provider(name)?;
         let (redirect_url, secrets) = provider.authorization_request().await?;
         let browser_binding = crate::token::random_id();
-        self.pending.insert(
-            secrets.state.clone(),
-            Pending {
-                provider: name.to_owned(),
-                nonce: secrets.nonce,
-                pkce_verifier: secrets.pkce_verifier,
-                next: local_path(next.unwrap_or("/")),
-                browser_binding: browser_binding.clone(),
-            },
-        );
+        let login = PendingLogin {
+            provider: name.to_owned(),
+            nonce: secrets.nonce,
+            pkce_verifier: secrets.pkce_verifier,
+            next: local_path(next.unwrap_or("/")),
+            browser_binding: Zeroizing::new(browser_binding.clone()),
+            expires_at: crate::clock::now().saturating_add(LOGIN_TIMEOUT),
+        };
+        self.pending.put(&secrets.state, &login).await?;
         Ok(BegunLogin {
             redirect_url,
             browser_binding,
@@ -463,7 +486,7 @@ impl OidcLogin {
             ))
         })?;
         // Taken first: a state is good for one callback, whatever happens next.
-        let pending = self.pending.take(state).ok_or_else(|| {
+        let pending = self.pending.take(state).await?.ok_or_else(|| {
             Error::Request(RequestRejection::Invalid(
                 "unknown, expired or already used state".into(),
             ))
