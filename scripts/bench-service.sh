@@ -10,8 +10,10 @@
 #   scripts/bench-service.sh --no-write           # do not write docs/bench-service.md
 #   scripts/bench-service.sh --keep-logs          # keep the servers' logs and wrk outputs
 #
+# Once: the bare_axum example (a bare axum route answering /api/public's
+# JSON), the anchor of the service's plumbing.
 # Per algorithm: a fresh data dir and server, one registered user and its
-# access token, a warm-up, then wrk -t2 -c32 on /api/public, /api/private
+# access token, a warm-up, then wrk -t2 -c32 on the bare route, /api/public, /api/private
 # (Bearer token; the revocation check runs on every request) and
 # /auth/verify (forward auth, what nginx auth_request / Caddy forward_auth
 # call for every proxied request: the same Bearer token and
@@ -37,7 +39,8 @@
 # busy CPU minus the server's and wrk's (other processes; above ~0.1 core
 # the throughput numbers are disturbed).
 #
-# Targets: /api/private >= 0.90 x /api/public requests/s for every
+# Targets: /api/public and /api/private >= 0.8 x the bare route's
+# requests/s, and <= 1.25 x its server CPU per request; /api/private >= 0.90 x /api/public requests/s for every
 # algorithm; logins/s >= 0.90 x bare argon2id hashes/s; /api/private p99 < 10
 # ms during a login storm; idle RSS < 20 MB; RSS 2 s after the storms <=
 # idle + hashing threads x 20 MiB + 20 MB. /auth/verify: no target, the
@@ -74,10 +77,11 @@ install_tools wrk=wrk
 require_tools bench-service.sh wrk curl jq awk
 
 bench_start
-cargo_build --release --locked -p tokengate-server --bin tokengate --example bare_argon2
+cargo_build --release --locked -p tokengate-server --bin tokengate --example bare_argon2 --example bare_axum
 bin="$target_dir/release/tokengate"
 bare="$target_dir/release/examples/bare_argon2"
-[[ -x $bin && -x $bare ]] || { echo "missing $bin or $bare (run without --no-build)" >&2; exit 1; }
+bare_axum="$target_dir/release/examples/bare_axum"
+[[ -x $bin && -x $bare && -x $bare_axum ]] || { echo "missing $bin, $bare or $bare_axum (run without --no-build)" >&2; exit 1; }
 
 # --- scratch and cleanup -----------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-service.XXXXXX")
@@ -156,6 +160,18 @@ storm() {
 route_path() { case "$1" in verify) echo /auth/verify ;; *) echo "/api/$1" ;; esac; }
 
 # --- measurements ------------------------------------------------------------
+# The anchor: a bare axum route answering /api/public's JSON, measured in
+# the same rounds as the service's routes.
+saved_bin=$bin
+bin=$bare_axum
+start_tokengate "$work/bare-axum" "$work/bare-axum.out" /dev/null
+bin=$saved_bin
+[[ -n $tg_url ]] || { echo "bare_axum did not start" >&2; exit 1; }
+check_address "$tg_url"
+axum_pid=$tg_pid
+axum_url=$tg_url
+pids+=("$axum_pid")
+
 first_alg=${algorithms%% *}
 for alg in $algorithms; do
     log "$alg: starting the server"
@@ -168,12 +184,15 @@ for alg in $algorithms; do
     reset_peak "$server_pid"
 
     log "$alg: warm-up, ${warmup} s per route"
+    run_wrk "$alg.warm-bare" "$axum_url/api/public" -t"$threads" -c"$conns" -d"${warmup}s"
     run_wrk "$alg.warm-public" "$url/api/public" -t"$threads" -c"$conns" -d"${warmup}s"
     BENCH_TOKEN=$token run_wrk "$alg.warm-private" "$url/api/private" -t"$threads" -c"$conns" -d"${warmup}s"
     BENCH_TOKEN=$token run_wrk "$alg.warm-verify" "$url/auth/verify" -H "$forwarded_method" -t"$threads" -c"$conns" -d"${warmup}s"
 
     for ((r = 1; r <= rounds; r++)); do
-        log "$alg: round $r/$rounds: /api/public, /api/private, /auth/verify, ${round_secs} s each"
+        log "$alg: round $r/$rounds: bare axum, /api/public, /api/private, /auth/verify, ${round_secs} s each"
+        measure "$alg.bare.$r" "$axum_pid" "$alg.bare.$r" \
+            run_wrk "$alg.bare.$r" "$axum_url/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
         measure "$alg.public.$r" "$server_pid" "$alg.public.$r" \
             run_wrk "$alg.public.$r" "$url/api/public" -t"$threads" -c"$conns" -d"${round_secs}s"
         BENCH_TOKEN=$token measure "$alg.private.$r" "$server_pid" "$alg.private.$r" \
@@ -185,10 +204,15 @@ for alg in $algorithms; do
                 log "WARNING: $alg $(route_path "$route"): ${R[$alg.$route.$r.non2xx]} non-2xx, ${R[$alg.$route.$r.sockerr]} socket errors"
         done
     done
+    combine "$alg.bare" "$rounds"
     combine "$alg.public" "$rounds"
     combine "$alg.private" "$rounds"
     combine "$alg.verify" "$rounds"
     R[$alg.ratio]=$(calc %.3f "${R[$alg.private.rps]} / ${R[$alg.public.rps]}")
+    for route in public private; do
+        R[$alg.$route.of_bare]=$(calc %.3f "${R[$alg.$route.rps]} / ${R[$alg.bare.rps]}")
+        R[$alg.$route.cpu_of_bare]=$(calc %.3f "${R[$alg.$route.us_per_req]} / ${R[$alg.bare.us_per_req]}")
+    done
     R[$alg.verify_private]=$(calc %.3f "${R[$alg.verify.rps]} / ${R[$alg.private.rps]}")
     R[$alg.verify_public]=$(calc %.3f "${R[$alg.verify.rps]} / ${R[$alg.public.rps]}")
     R[$alg.loaded_kb]=$(status_kb "$server_pid" VmHWM)
@@ -270,6 +294,21 @@ report() {
             "${R[$alg.ratio]}" "$(verdict "${R[$alg.ratio]}" '>=' 0.90)" \
             "${R[$alg.public.us_per_req]}" "${R[$alg.private.us_per_req]}" \
             "$(cores "$alg.public" other_cpu)" "$(cores "$alg.private" other_cpu)"
+    done
+    echo
+    echo "### The service's plumbing against a bare axum route"
+    echo
+    echo "The bare_axum example (axum 0.8, one route answering /api/public's JSON, no state, middleware or log) in the same rounds. Targets: each route ≥ 0.8x the bare route's requests/s, server CPU per request ≤ 1.25x the bare route's."
+    echo
+    echo "| key | bare req/s (rounds) | bare CPU µs/req | public / bare | ≥ 0.8 | private / bare | ≥ 0.8 | CPU public / bare | ≤ 1.25 | CPU private / bare | ≤ 1.25 |"
+    echo "|---|---:|---:|---:|---|---:|---|---:|---|---:|---|"
+    for alg in $algorithms; do
+        printf '| %s | %.0f (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+            "$(key_label "$alg")" "${R[$alg.bare.rps]}" "${R[$alg.bare.rounds]}" "${R[$alg.bare.us_per_req]}" \
+            "${R[$alg.public.of_bare]}" "$(verdict "${R[$alg.public.of_bare]}" '>=' 0.8)" \
+            "${R[$alg.private.of_bare]}" "$(verdict "${R[$alg.private.of_bare]}" '>=' 0.8)" \
+            "${R[$alg.public.cpu_of_bare]}" "$(verdict "${R[$alg.public.cpu_of_bare]}" '<=' 1.25)" \
+            "${R[$alg.private.cpu_of_bare]}" "$(verdict "${R[$alg.private.cpu_of_bare]}" '<=' 1.25)"
     done
     echo
     echo "### /auth/verify (forward auth) vs /api/private and /api/public"

@@ -16,7 +16,7 @@ use crate::config::{ConfigArgs, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
 use crate::service::metrics::Metrics;
-use crate::service::{AppState, metrics_router, router};
+use crate::service::{AppState, Shared, metrics_router, router};
 
 /// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
 /// flight finish first.
@@ -121,7 +121,7 @@ fn app_state(
     // not every other route (BENCHMARKS.md measures both).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let concurrency = cores.saturating_sub(1).max(1);
-    let state = AppState {
+    let state = AppState::new(Shared {
         // Its extractors count their answers (tokengate's `metrics` feature).
         gate: parts.gate.clone(),
         db: parts.db.clone(),
@@ -138,7 +138,7 @@ fn app_state(
         links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
         settings,
         metrics,
-    };
+    });
     Ok(state)
 }
 
@@ -162,19 +162,16 @@ fn limiter(parts: &runtime::Runtime, window: std::time::Duration) -> LoginLimite
 /// logged without its query string, which may hold a token.
 async fn log_request(
     State(settings): State<Arc<Settings>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let id = request_id(&settings, &request);
-    // Always a valid header value: a checked proxy id or our own.
-    let id_header = HeaderValue::from_str(&id).ok();
-    if let Some(value) = &id_header {
-        request
-            .headers_mut()
-            .insert(REQUEST_ID.clone(), value.clone());
-    }
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let span = tracing::info_span!("request", request_id = %id);
+    // Checked ASCII (a proxy's) or our own: always text.
+    let id_text = id.to_str().unwrap_or_default();
+    // The path is read after the request is handled, from a cheap clone of
+    // its URI (no copy of the path when no line is written).
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let span = tracing::info_span!("request", request_id = id_text);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span).await;
     if settings.access_log {
@@ -182,17 +179,15 @@ async fn log_request(
         // the span into the line made it cost twice what the line does
         // (BENCHMARKS.md, logging).
         tracing::info!(
-            request_id = %id,
+            request_id = id_text,
             %method,
-            path,
+            path = uri.path(),
             status = response.status().as_u16(),
             micros = started.elapsed().as_micros() as u64,
             "request"
         );
     }
-    if let Some(value) = id_header {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
-    }
+    response.headers_mut().insert(REQUEST_ID.clone(), id);
     response
 }
 
@@ -201,7 +196,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request's id: the `X-Request-Id` a trusted proxy sent (one header,
 /// 1 to 128 characters of `A-Za-z0-9._:-`, so that it cannot forge a log
 /// line), else a new one.
-fn request_id(settings: &Settings, request: &Request) -> String {
+fn request_id(settings: &Settings, request: &Request) -> HeaderValue {
     let from_proxy = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -214,13 +209,13 @@ fn request_id(settings: &Settings, request: &Request) -> String {
     let mut given = request.headers().get_all(&REQUEST_ID).iter();
     if from_proxy
         && let (Some(value), None) = (given.next(), given.next())
-        && let Ok(text) = value.to_str()
-        && (1..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        && (1..=128).contains(&value.len())
+        && value
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
     {
-        return text.to_owned();
+        return value.clone();
     }
     new_request_id()
 }
@@ -229,7 +224,7 @@ fn request_id(settings: &Settings, request: &Request) -> String {
 /// counter. Unique across instances and restarts (48 random bits), and
 /// cheaper than random bytes per request (measured: about 5% of a cached
 /// `/api/private` request).
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static PREFIX: OnceLock<String> = OnceLock::new();
@@ -239,7 +234,10 @@ fn new_request_id() -> String {
         let uuid = tokengate::token::random_id();
         format!("{}{}", &uuid[..8], &uuid[9..13])
     });
-    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let id = format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed));
+    // The String's buffer becomes the header's: no copy.
+    HeaderValue::from_maybe_shared(axum::body::Bytes::from(id))
+        .expect("hex digits and a dash are a header value")
 }
 
 async fn shutdown_signal() {

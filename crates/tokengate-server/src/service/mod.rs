@@ -41,9 +41,27 @@ pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// Requests whose headers add up to more than this are refused.
 pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so that the extractors and
+/// middleware that take the state clone one pointer, not every field.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(state: Shared) -> AppState {
+        AppState(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub(crate) struct Shared {
     pub(crate) gate: TokenGate,
     pub(crate) db: Database,
     pub(crate) hasher: PasswordHasher,
