@@ -141,12 +141,9 @@ impl Visit for JsonVisitor<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `message` and `%display` fields arrive here; a format string
-        // without arguments needs no allocation.
-        self.member(field, |out| match format_args!("{value:?}").as_str() {
-            Some(text) => json_str(out, text),
-            None => json_str(out, &format!("{value:?}")),
-        });
+        // `message` and `%display` fields arrive here: formatted, then
+        // escaped by serde_json.
+        self.member(field, |out| json_str(out, &format!("{value:?}")));
     }
 }
 
