@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use super::{BoxFuture, Revocation, RevocationStore, StoreError, issued_at};
 use crate::claims::Claims;
 use crate::clock::Timestamp;
-use crate::ids::{LoginId, Subject, TokenId};
+use crate::ids::Subject;
 
 /// Revoked `jti`s and per-subject cut-offs, in memory.
 ///
@@ -24,9 +24,58 @@ use crate::ids::{LoginId, Subject, TokenId};
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryRevocations {
-    jtis: RwLock<HashMap<TokenId, Timestamp>>,
-    logins: RwLock<HashMap<LoginId, Timestamp>>,
+    jtis: RwLock<IdMap>,
+    logins: RwLock<IdMap>,
     subjects: RwLock<HashMap<Subject, Timestamp>>,
+}
+
+/// Ids and their expiry, compactly: an id in the canonical UUID form
+/// (lowercase, hyphenated: what tokengate issues as `jti` and login id) is
+/// kept as its 16 bytes, 24 bytes an entry with its expiry instead of a
+/// string's 36 bytes on the heap plus its pointer, length and capacity;
+/// any other id (another issuer's `jti`) as its text. Only the canonical
+/// spelling is packed, so two spellings of one UUID stay two ids.
+#[derive(Debug, Default)]
+struct IdMap {
+    uuids: HashMap<[u8; 16], Timestamp>,
+    others: HashMap<Box<str>, Timestamp>,
+}
+
+impl IdMap {
+    /// The 16 bytes of `id` if it is a UUID in canonical form.
+    fn packed(id: &str) -> Option<[u8; 16]> {
+        if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        // 36 characters: only the hyphenated form parses.
+        uuid::Uuid::try_parse(id).ok().map(|u| *u.as_bytes())
+    }
+
+    fn insert(&mut self, id: &str, expires_at: Timestamp) {
+        match Self::packed(id) {
+            Some(bytes) => self.uuids.insert(bytes, expires_at),
+            None => self.others.insert(id.into(), expires_at),
+        };
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match Self::packed(id) {
+            Some(bytes) => self.uuids.contains_key(&bytes),
+            None => self.others.contains_key(id),
+        }
+    }
+
+    /// Drops the entries that expired before `now`; how many.
+    fn purge(&mut self, now: Timestamp) -> usize {
+        let before = self.len();
+        self.uuids.retain(|_, &mut exp| exp >= now);
+        self.others.retain(|_, &mut exp| exp >= now);
+        before - self.len()
+    }
+
+    fn len(&self) -> usize {
+        self.uuids.len() + self.others.len()
+    }
 }
 
 impl InMemoryRevocations {
@@ -57,10 +106,10 @@ impl InMemoryRevocations {
     pub fn apply(&self, revocation: &Revocation) {
         match revocation {
             Revocation::Token { jti, expires_at } => {
-                write(&self.jtis).insert(jti.clone(), *expires_at);
+                write(&self.jtis).insert(jti.as_str(), *expires_at);
             }
             Revocation::Login { login, expires_at } => {
-                write(&self.logins).insert(login.clone(), *expires_at);
+                write(&self.logins).insert(login.as_str(), *expires_at);
             }
             Revocation::SubjectBefore { subject, before } => {
                 let mut subjects = write(&self.subjects);
@@ -82,7 +131,7 @@ impl InMemoryRevocations {
     /// assert!(!store.is_jti_revoked("j2"));
     /// ```
     pub fn is_jti_revoked(&self, jti: &str) -> bool {
-        read(&self.jtis).contains_key(jti)
+        read(&self.jtis).contains(jti)
     }
 
     /// Whether this login (refresh-token family) is revoked.
@@ -97,7 +146,7 @@ impl InMemoryRevocations {
     /// assert!(!store.is_login_revoked("login-2"));
     /// ```
     pub fn is_login_revoked(&self, login: &str) -> bool {
-        read(&self.logins).contains_key(login)
+        read(&self.logins).contains(login)
     }
 
     /// Whether a token of `subject` issued at `issued` predates the subject's cut-off.
@@ -134,13 +183,7 @@ impl InMemoryRevocations {
     /// assert!(store.is_jti_revoked("new"));
     /// ```
     pub fn purge_expired(&self, now: Timestamp) -> usize {
-        fn purge<K>(lock: &RwLock<HashMap<K, Timestamp>>, now: Timestamp) -> usize {
-            let mut map = write(lock);
-            let before = map.len();
-            map.retain(|_, &mut exp| exp >= now);
-            before - map.len()
-        }
-        purge(&self.jtis, now) + purge(&self.logins, now)
+        write(&self.jtis).purge(now) + write(&self.logins).purge(now)
     }
 
     /// Number of revoked `jti`s held.
@@ -207,5 +250,58 @@ impl RevocationStore for InMemoryRevocations {
     fn revoke(&self, revocation: Revocation) -> BoxFuture<'_, Result<(), StoreError>> {
         self.apply(&revocation);
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEVER: Timestamp = Timestamp::from_millis(i64::MAX);
+
+    fn token(jti: &str, expires_at: Timestamp) -> Revocation {
+        Revocation::Token {
+            jti: jti.into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn uuids_are_packed_and_other_ids_kept_as_text() {
+        let store = InMemoryRevocations::new();
+        let uuid = crate::token::random_id();
+        store.apply(&token(&uuid, NEVER));
+        store.apply(&token("auth0|not-a-uuid", NEVER));
+        store.apply(&Revocation::Login {
+            login: crate::token::random_id().as_str().into(),
+            expires_at: NEVER,
+        });
+        {
+            let jtis = read(&store.jtis);
+            assert_eq!((jtis.uuids.len(), jtis.others.len()), (1, 1));
+        }
+        assert!(store.is_jti_revoked(&uuid));
+        assert!(store.is_jti_revoked("auth0|not-a-uuid"));
+        assert!(!store.is_jti_revoked(&crate::token::random_id()));
+        // Another spelling of the same UUID is another id.
+        assert!(!store.is_jti_revoked(&uuid.to_uppercase()));
+        assert!(!store.is_jti_revoked(&uuid.replace('-', "")));
+        store.apply(&token(&uuid.to_uppercase(), NEVER));
+        assert_eq!(read(&store.jtis).others.len(), 2, "kept as text");
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn purge_drops_expired_ids_of_both_kinds() {
+        let store = InMemoryRevocations::new();
+        let (old, new) = (Timestamp::from_secs(100), Timestamp::from_secs(300));
+        let (uuid_old, uuid_new) = (crate::token::random_id(), crate::token::random_id());
+        store.apply(&token(&uuid_old, old));
+        store.apply(&token(&uuid_new, new));
+        store.apply(&token("text-old", old));
+        store.apply(&token("text-new", new));
+        assert_eq!(store.purge_expired(Timestamp::from_secs(200)), 2);
+        assert!(!store.is_jti_revoked(&uuid_old) && !store.is_jti_revoked("text-old"));
+        assert!(store.is_jti_revoked(&uuid_new) && store.is_jti_revoked("text-new"));
     }
 }
