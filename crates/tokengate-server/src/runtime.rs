@@ -234,7 +234,9 @@ pub(crate) async fn open(settings: &Settings) -> Result<Runtime, StartError> {
     let keys = KeySource::from_settings(settings, &db)?;
     let ring = keys.ring().await?;
     let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
-    let revocations = SqlRevocations::load(db.clone(), lifetime).await?;
+    // Read in the background (spawn_upkeep): a million take a few seconds,
+    // and the store is exact meanwhile.
+    let revocations = SqlRevocations::open(db.clone(), lifetime);
     #[cfg(feature = "redis")]
     let redis = settings
         .redis_url

@@ -321,6 +321,85 @@ async fn revoked_tokens_are_refused() {
     );
 }
 
+/// A store still reading its set: memory knows nothing yet, the record
+/// (here another in-memory set) knows every revocation; a failing record
+/// is a 503, never an accepted token.
+struct Loading {
+    memory: InMemoryRevocations,
+    record: InMemoryRevocations,
+    record_down: std::sync::atomic::AtomicBool,
+}
+
+impl RevocationStore for Loading {
+    fn is_revoked(&self, claims: &tokengate::claims::Claims) -> bool {
+        self.memory.is_revoked(claims)
+    }
+
+    fn revoke(
+        &self,
+        r: Revocation,
+    ) -> tokengate::revocation::BoxFuture<'_, Result<(), tokengate::revocation::StoreError>> {
+        self.record.apply(&r);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn is_complete(&self) -> bool {
+        false
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        claims: &'a tokengate::claims::Claims,
+    ) -> tokengate::revocation::BoxFuture<'a, Result<bool, tokengate::revocation::StoreError>> {
+        let down = self.record_down.load(std::sync::atomic::Ordering::Relaxed);
+        let revoked = self.record.is_revoked(claims);
+        Box::pin(async move {
+            if down {
+                Err(tokengate::revocation::StoreError::new("down"))
+            } else {
+                Ok(revoked)
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_store_still_loading_is_asked_about_each_token() {
+    let store = Arc::new(Loading {
+        memory: InMemoryRevocations::new(),
+        record: InMemoryRevocations::new(),
+        record_down: Default::default(),
+    });
+    let f = fixture(Transport::default());
+    let gate = f.gate.clone().with_revocation(store.clone());
+    let app = Router::new()
+        .route(
+            "/private",
+            get(|t: AccessToken| async move { t.subject().to_owned() }),
+        )
+        .with_state(AppState { gate: gate.clone() });
+    let revoked = issue(&gate, NewToken::access("erin"));
+    let good = issue(&gate, NewToken::access("erin"));
+    store.revoke(Revocation::token(&revoked)).await.unwrap();
+    let (status, _, body) = call(&app, bearer("/private", &revoked.token)).await;
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
+    assert_eq!(
+        call(&app, bearer("/private", &good.token)).await.0,
+        StatusCode::OK
+    );
+    store
+        .record_down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, _, body) = call(&app, bearer("/private", &good.token)).await;
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+    );
+}
+
 #[tokio::test]
 async fn cookies_with_csrf_double_submit() {
     let f = fixture(Transport::default());

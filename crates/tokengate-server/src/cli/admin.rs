@@ -7,10 +7,10 @@
 use std::io::Read;
 
 use clap::Subcommand;
+use tokengate::Error;
 use tokengate::keys::Algorithm;
 use tokengate::revocation::revoke_all;
 use tokengate::users::{Password, PasswordHash, PasswordHasher, PasswordPolicy, Username};
-use tokengate::{Backend, Error, Unavailable};
 
 use super::{CliError, parse_alg};
 use crate::config::{ConfigArgs, Settings};
@@ -288,9 +288,8 @@ impl Admin {
     async fn revoke_tokens(&self, user: &User) -> Result<(), CliError> {
         let settings = &self.settings;
         let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
-        let store = SqlRevocations::load(self.db.clone(), lifetime)
-            .await
-            .map_err(|e| Error::from(Unavailable::new(Backend::Store, e)))?;
+        // Only to write one: nothing needs reading.
+        let store = SqlRevocations::open(self.db.clone(), lifetime);
         #[cfg(feature = "redis")]
         let store = match &settings.redis_url {
             Some(url) => store.with_fanout(std::sync::Arc::new(

@@ -84,13 +84,17 @@ struct Readiness {
     database: &'static str,
     /// `ok`.
     keys: &'static str,
+    /// `ok`: every revocation recorded before the start has been read.
+    revocations: &'static str,
 }
 
 /// Readiness
 ///
-/// 200 when this instance can serve every route: its database answers and
-/// it holds a signing key; otherwise 503 `unavailable`, the message naming
-/// what is missing (a load balancer then sends it no new traffic). Redis
+/// 200 when this instance can serve every route: its database answers, it
+/// holds a signing key and has read the revocations recorded before it
+/// started (until then it checks each token in the database, which is exact
+/// but slower); otherwise 503 `unavailable`, the message naming what is
+/// missing (a load balancer then sends it no new traffic). Redis
 /// is not required: without it revocations still reach this instance by
 /// polling. `/healthz` is the liveness check.
 #[utoipa::path(
@@ -106,9 +110,11 @@ struct Readiness {
 async fn ready(State(state): State<AppState>) -> Response {
     let database = state.db.ping().await;
     let keys = state.gate.engine().keys().signing_key().is_some();
+    let revocations = state.gate.revocation_store().is_complete();
     let missing: Vec<&str> = [
         (!database).then_some("the database is unavailable"),
         (!keys).then_some("no signing key is loaded"),
+        (!revocations).then_some("the revocations are still loading"),
     ]
     .into_iter()
     .flatten()
@@ -121,6 +127,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         status: "ready",
         database: "ok",
         keys: "ok",
+        revocations: "ok",
     })
     .into_response()
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use reqwest::Method;
 
-use crate::common::{Api, Server, TestDir, free_port};
+use crate::common::{Api, Server, TestDir, eventually, free_port};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -370,9 +370,14 @@ async fn metrics_listen_serves_the_metrics_alone_off_the_public_port() {
 async fn readyz_says_ready_with_a_database_and_a_key() {
     let dir = TestDir::new("readyz");
     let server = Server::start(&dir, &[]);
+    // Ready once the revocations are read, in the background at start.
+    eventually("/readyz says ready", || async {
+        server.api().is_ready().await
+    })
+    .await;
     let ready = server.api().get("/readyz").await.expect(200).json();
     assert_eq!(
         ready,
-        serde_json::json!({"status": "ready", "database": "ok", "keys": "ok"})
+        serde_json::json!({"status": "ready", "database": "ok", "keys": "ok", "revocations": "ok"})
     );
 }

@@ -88,3 +88,86 @@ async fn a_restart_keeps_users_keys_logins_and_revocations() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// Revocations recorded in the database beside those of a real logout.
+const MANY: u32 = 200_000;
+
+/// A restart reads the revocations in the background: from its first
+/// answer on, a revoked token is refused and a good one accepted (while
+/// the set loads, each token is looked up in the database), and `/readyz`
+/// says ready once every row is read.
+#[tokio::test]
+async fn a_restart_with_many_revocations_is_exact_while_it_reads_them() {
+    let dir = TestDir::new("restart-many");
+    let server = Server::start(&dir, &[]);
+    let api = server.api().clone();
+    api.register_ok("rita", PASSWORD).await;
+    let out = api.login_ok("rita", PASSWORD).await;
+    let kept = api.login_ok("rita", PASSWORD).await;
+    api.post_bearer("/auth/logout", &out.access, None)
+        .await
+        .expect(200);
+    assert!(server.terminate().success());
+    insert_revocations(&dir.database_url(), MANY).await;
+
+    let server = Server::start(&dir, &[]);
+    let api = server.api().clone();
+    api.assert_refused(&out.access, "token_revoked").await;
+    api.refresh(&out.refresh)
+        .await
+        .expect_token_error("token_revoked");
+    api.assert_valid(&kept.access).await;
+    eventually("/readyz says the revocations are read", || async {
+        api.is_ready().await
+    })
+    .await;
+    let ready = api.get("/readyz").await.expect(200).json();
+    assert_eq!(ready["revocations"], "ok", "{ready}");
+    let log = server.log();
+    let read: u32 = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("revocations loaded revocations=")?
+                .1
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no 'revocations loaded' line in:\n{log}"));
+    assert!(read > MANY, "{read} revocations read");
+    api.assert_refused(&out.access, "token_revoked").await;
+    api.assert_valid(&kept.access).await;
+    assert!(server.terminate().success());
+}
+
+/// Writes `n` revocations of random token ids, unexpired, straight into
+/// the database at `url`.
+async fn insert_revocations(url: &str, n: u32) {
+    // 2100-01-01: outlives the test.
+    const LATER: i64 = 4_102_444_800;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO revocations (kind, value, before_ms, expires_at) \
+             SELECT 'token', gen_random_uuid()::text, 0, $2 FROM generate_series(1, $1)",
+        )
+        .bind(n as i32)
+        .bind(LATER)
+        .execute(&pool)
+        .await
+        .unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO revocations (kind, value, before_ms, expires_at) \
+             SELECT 'token', lower(hex(randomblob(16))), 0, $2 FROM n",
+        )
+        .bind(n)
+        .bind(LATER)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}

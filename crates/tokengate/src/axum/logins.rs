@@ -155,10 +155,20 @@ impl TokenGate {
     /// ```
     pub async fn logout(&self, token: &VerifiedToken) -> Result<(), Error> {
         let claims = &token.claims;
-        if let Some(jti) = &claims.jti {
+        let expires_at = Timestamp::from_secs(claims.exp);
+        // The login's revocation refuses every token of the login while it
+        // lasts: the token's own id is written too only if it would outlive
+        // that (one write per logout instead of two).
+        let login_ends = claims
+            .family
+            .as_ref()
+            .map(|_| self.login_revocation_expiry());
+        if let Some(jti) = &claims.jti
+            && login_ends.is_none_or(|ends| ends < expires_at)
+        {
             self.revoke(Revocation::Token {
                 jti: jti.clone(),
-                expires_at: Timestamp::from_secs(claims.exp),
+                expires_at,
             })
             .await?;
         }
@@ -166,6 +176,13 @@ impl TokenGate {
             self.end_login(login).await?;
         }
         Ok(())
+    }
+
+    /// Until when a login ended now is kept revoked: its last refresh
+    /// token's lifetime.
+    fn login_revocation_expiry(&self) -> Timestamp {
+        let refresh_ttl = self.engine().settings().refresh_ttl;
+        self.engine().clock().now().saturating_add(refresh_ttl)
     }
 
     /// Revokes every token of `sub` issued before this call. Tokens issued
@@ -201,10 +218,9 @@ impl TokenGate {
     /// would have expired.
     async fn end_login(&self, login: &LoginId) -> Result<(), Error> {
         self.logins().end(login).await?;
-        let refresh_ttl = self.engine().settings().refresh_ttl;
         self.revoke(Revocation::Login {
             login: login.clone(),
-            expires_at: self.engine().clock().now().saturating_add(refresh_ttl),
+            expires_at: self.login_revocation_expiry(),
         })
         .await
     }

@@ -586,7 +586,12 @@ impl TokenGate {
             &located,
             verified.claims.csrf.as_deref(),
         )?;
-        if self.inner.revocation.is_revoked(&verified.claims) {
+        let revocation = &self.inner.revocation;
+        // While the store loads, what memory does not refuse is looked up
+        // in the record: exact, at one query per request for that while.
+        if revocation.is_revoked(&verified.claims)
+            || (!revocation.is_complete() && revocation.lookup(&verified.claims).await?)
+        {
             return Err(TokenRejection::Revoked.into());
         }
         if requirement.fresh

@@ -2,7 +2,12 @@
 //!
 //! The check runs on every request, so it is synchronous and must not do
 //! I/O: backends keep what they need in memory (loaded at start, kept in
-//! step by notifications) and persist in [`RevocationStore::revoke`].
+//! step by notifications) and persist in [`RevocationStore::revoke`]. A
+//! backend that loads its set in the background says so with
+//! [`RevocationStore::is_complete`]; until it is, the gate asks
+//! [`RevocationStore::lookup`] (the durable record) about every token the
+//! in-memory set does not refuse, so that a restart neither refuses a good
+//! token nor accepts a revoked one while it loads.
 //!
 //! ```
 //! use tokengate::keys::{Algorithm, KeyRing, SigningKey};
@@ -173,6 +178,44 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Records a revocation durably; `Ok` means it survives a restart (for
     /// persistent backends) and is honoured by every instance.
     fn revoke(&self, revocation: Revocation) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether [`RevocationStore::is_revoked`] knows every revocation. A
+    /// store that loads its set after the service has started answers
+    /// `false` until the load is done; the default, `true`, suits a store
+    /// that is complete from the start.
+    ///
+    /// ```
+    /// use tokengate::revocation::{InMemoryRevocations, RevocationStore};
+    ///
+    /// assert!(InMemoryRevocations::new().is_complete());
+    /// ```
+    fn is_complete(&self) -> bool {
+        true
+    }
+
+    /// Whether a verified token is revoked, from the durable record: what
+    /// [`TokenGate`](crate::axum::TokenGate) asks, per request, while the
+    /// store [is not complete](RevocationStore::is_complete) and
+    /// [`RevocationStore::is_revoked`] did not refuse the token. The
+    /// default answers from memory.
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::revocation::{InMemoryRevocations, Revocation, RevocationStore};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let issued = engine.issue(NewToken::access("alice")).unwrap();
+    /// let claims = engine.verify(&issued.token).unwrap().claims;
+    /// let store = InMemoryRevocations::new();
+    /// store.apply(&Revocation::token(&issued));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert!(store.lookup(&claims).await.unwrap());
+    /// # });
+    /// ```
+    fn lookup<'a>(&'a self, claims: &'a Claims) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.is_revoked(claims))))
+    }
 }
 
 /// Revokes every token of `sub` issued until now: what logout-all, a

@@ -55,6 +55,12 @@ impl Api {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
+    /// Whether `/readyz` answers 200 (a 503 is an answer here, not a failure).
+    pub(crate) async fn is_ready(&self) -> bool {
+        let resp = self.try_send(self.request(Method::GET, "/readyz")).await;
+        resp.is_ok_and(|r| r.status == 200)
+    }
+
     /// Sends `request`; the answer must not be a server error.
     pub(crate) async fn send(&self, request: RequestBuilder) -> Resp {
         let resp = self

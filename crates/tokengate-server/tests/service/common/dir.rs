@@ -87,6 +87,15 @@ impl TestDir {
         all
     }
 
+    /// The database its servers use: the PostgreSQL URL, or the SQLite
+    /// file's in `data/`.
+    pub(crate) fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data().join("tokengate.db").display()),
+        }
+    }
+
     /// A path in this directory (beside `data/`).
     pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.root.join(name)
