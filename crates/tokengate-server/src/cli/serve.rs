@@ -1,14 +1,18 @@
 //! `tokengate serve`: the HTTP service.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 use tokengate::users::PasswordHasher;
+use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::CliError;
@@ -48,10 +52,9 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         );
     }
     let state = app_state(&parts, settings.clone(), metrics)?;
-    let app = router(state.clone()).layer(middleware::from_fn_with_state(
-        settings.clone(),
-        log_request,
-    ));
+    let app = router(state.clone()).layer(LogRequests {
+        settings: settings.clone(),
+    });
     let metrics_listener = match settings.metrics_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             CliError::Usage(format!("cannot listen on {addr} (metrics_listen): {e}"))
@@ -154,41 +157,78 @@ fn limiter(parts: &runtime::Runtime, window: std::time::Duration) -> LoginLimite
     limiter
 }
 
-/// One line per request: method, path (never the query, which may hold a
-/// token), status and time. Headers and bodies are never logged.
 /// Gives each request an id, runs it in a span carrying the id (so every
 /// log line of the request names it), echoes the id in `X-Request-Id`, and
-/// logs one line per request unless `access_log = false`. The path is
-/// logged without its query string, which may hold a token.
-async fn log_request(
-    State(settings): State<Arc<Settings>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let id = request_id(&settings, &request);
-    // Checked ASCII (a proxy's) or our own: always text.
-    let id_text = id.to_str().unwrap_or_default();
-    // The path is read after the request is handled, from a cheap clone of
-    // its URI (no copy of the path when no line is written).
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let span = tracing::info_span!("request", request_id = id_text);
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span).await;
-    if settings.access_log {
-        // Outside the span, with the id as a field of its own: formatting
-        // the span into the line made it cost twice what the line does
-        // (BENCHMARKS.md, logging).
-        tracing::info!(
-            request_id = id_text,
-            %method,
-            path = uri.path(),
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
+/// logs one line per request unless `access_log = false`: method, path
+/// (never the query, which may hold a token), status and time. Headers and
+/// bodies are never logged. A tower layer rather than a
+/// `middleware::from_fn`: no clone of the services below and no `Next` per
+/// request.
+#[derive(Debug, Clone)]
+struct LogRequests {
+    settings: Arc<Settings>,
+}
+
+impl<S> Layer<S> for LogRequests {
+    type Service = Logged<S>;
+
+    fn layer(&self, inner: S) -> Logged<S> {
+        Logged {
+            inner,
+            settings: self.settings.clone(),
+        }
     }
-    response.headers_mut().insert(REQUEST_ID.clone(), id);
-    response
+}
+
+/// A service behind [`LogRequests`].
+#[derive(Debug, Clone)]
+struct Logged<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S> Service<Request> for Logged<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let id = request_id(&self.settings, &request);
+        // The path is read after the request is handled, from a cheap clone
+        // of its URI (no copy of the path when no line is written).
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        // Checked ASCII (a proxy's) or our own: always text.
+        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
+        let started = Instant::now();
+        let handled = self.inner.call(request).instrument(span);
+        let access_log = self.settings.access_log;
+        Box::pin(async move {
+            let mut response = handled.await?;
+            if access_log {
+                // Outside the span, with the id as a field of its own:
+                // formatting the span into the line made it cost twice what
+                // the line does (BENCHMARKS.md, logging).
+                tracing::info!(
+                    request_id = id.to_str().unwrap_or_default(),
+                    %method,
+                    path = uri.path(),
+                    status = response.status().as_u16(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "request"
+                );
+            }
+            response.headers_mut().insert(REQUEST_ID.clone(), id);
+            Ok(response)
+        })
+    }
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

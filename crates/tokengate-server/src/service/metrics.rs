@@ -16,11 +16,14 @@
 //! `tokengate_password_hashing_running` gauges.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, header};
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{OnceLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use metrics::{
@@ -29,6 +32,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
+use tower::{Layer, Service};
 
 use super::AppState;
 
@@ -131,18 +135,54 @@ async fn render(State(state): State<AppState>) -> Response {
 
 /// Counts every request by route pattern, method and status, and times it
 /// by route pattern and status class; a request that matched no route
-/// counts as `route="unmatched"`.
-pub(super) async fn count_requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    // The route pattern is shared with axum (an `Arc<str>`): no copy per request.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (counter, duration) = request_metrics(route, method, response.status());
-    counter.increment(1);
-    duration.record(started.elapsed());
-    response
+/// counts as `route="unmatched"`. A tower layer rather than a
+/// `middleware::from_fn`: no clone of the services below and no `Next` per
+/// request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CountRequests;
+
+impl<S> Layer<S> for CountRequests {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted { inner }
+    }
+}
+
+/// A service behind [`CountRequests`].
+#[derive(Debug, Clone)]
+pub(super) struct Counted<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Counted<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        // The route pattern is shared with axum (an `Arc<str>`): no copy per request.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = method_label(request.method());
+        let handled = self.inner.call(request);
+        Box::pin(async move {
+            let response = handled.await?;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let (counter, duration) = request_metrics(route, method, response.status());
+            counter.increment(1);
+            duration.record(started.elapsed());
+            Ok(response)
+        })
+    }
 }
 
 /// The counter of one (route, method, status) and the histogram of its

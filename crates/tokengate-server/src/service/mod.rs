@@ -6,6 +6,7 @@ mod body;
 mod browser;
 pub(crate) mod client_ip;
 pub(crate) mod files;
+mod guard;
 pub(crate) mod limits;
 mod memos;
 pub(crate) mod metrics;
@@ -19,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 use tokengate::axum::{TokenGate, UserLoader};
@@ -183,12 +184,7 @@ pub(crate) fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(limit_body_length))
-        .layer(middleware::from_fn(limit_headers))
-        .layer(middleware::from_fn_with_state(
-            state.settings.request_timeout,
-            limit_time,
-        ));
+        .layer(guard::RequestLimits::new(state.settings.request_timeout));
     // No origin configured: no CORS headers at all (in particular no
     // `Access-Control-Allow-Credentials`).
     let routes = match cors(&state.settings.cors_origins) {
@@ -198,7 +194,7 @@ pub(crate) fn router(state: AppState) -> Router {
     routes
         // Outermost, so that every refusal above counts too; a `Router::layer`
         // sees the `MatchedPath` of the route.
-        .layer(middleware::from_fn(metrics::count_requests))
+        .layer(metrics::CountRequests)
         .with_state(state)
 }
 
@@ -232,64 +228,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         ])
         .max_age(Duration::from_secs(600));
     Some(layer)
-}
-
-/// Answers 408 with a JSON body when a request (reading its body included)
-/// takes longer than `request_timeout`; the listener bounds its head.
-async fn limit_time(
-    axum::extract::State(timeout): axum::extract::State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => error_body(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the request took too long",
-        ),
-    }
-}
-
-/// Refuses a body announced larger than [`BODY_LIMIT`] before reading it
-/// (413), and says `Connection: close`: the unread body makes the
-/// connection unusable, and a client must not send its next request on it.
-/// (A chunked body is cut at the limit by `DefaultBodyLimit` instead.)
-async fn limit_body_length(request: Request, next: Next) -> Response {
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
-        let mut response = error_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            &format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
-        );
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    next.run(request).await
-}
-
-/// Refuses requests whose headers are larger than [`HEADER_LIMIT`] (431).
-async fn limit_headers(request: Request, next: Next) -> Response {
-    let size: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if size > HEADER_LIMIT {
-        return error_body(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "invalid_request",
-            "request headers are too large",
-        );
-    }
-    next.run(request).await
 }
 
 /// A `{"code","msg"}` response for failures outside the token engine's errors.

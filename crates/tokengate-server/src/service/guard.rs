@@ -1,0 +1,119 @@
+//! The limits every request meets before its route: the size of its
+//! headers, the length its body announces, and the time it may take.
+//!
+//! One tower layer for the three: as three `middleware::from_fn` layers,
+//! each request cloned the services below each of them and boxed a future
+//! per layer (measured in BENCHMARKS.md, the plumbing).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use tower::{Layer, Service};
+
+use super::{BODY_LIMIT, HEADER_LIMIT, error_body};
+
+/// The layer: [`RequestLimits::new`] with the request timeout.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RequestLimits {
+    timeout: Duration,
+}
+
+impl RequestLimits {
+    /// Limits whose requests answer 408 after `timeout`.
+    pub(super) fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl<S> Layer<S> for RequestLimits {
+    type Service = Limited<S>;
+
+    fn layer(&self, inner: S) -> Limited<S> {
+        Limited {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A service behind [`RequestLimits`].
+#[derive(Debug, Clone)]
+pub(super) struct Limited<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> Service<Request> for Limited<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if let Some(refusal) = refusal(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
+        let handled = tokio::time::timeout(self.timeout, self.inner.call(request));
+        Box::pin(async move {
+            Ok(match handled.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_) => error_body(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request took too long",
+                ),
+            })
+        })
+    }
+}
+
+/// The answer to a request over a limit: headers larger than
+/// [`HEADER_LIMIT`] (431), or a body announced larger than [`BODY_LIMIT`]
+/// (413, with `Connection: close`: the unread body makes the connection
+/// unusable, and a client must not send its next request on it). A chunked
+/// body is cut at the limit by `DefaultBodyLimit` instead.
+fn refusal(request: &Request) -> Option<Response> {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > HEADER_LIMIT {
+        return Some(error_body(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            "request headers are too large",
+        ));
+    }
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
+        let mut response = error_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            &format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Some(response);
+    }
+    None
+}
