@@ -39,6 +39,13 @@ use limits::LoginLimiter;
 /// `Content-Length` announces it, else 413 from the limit layer or 400
 /// `invalid_request` from the JSON extractor when the body reaches it.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// The future of the service's own tower layers (limits, request counter,
+/// access log): one box per layer and request, where a `from_fn` layer
+/// also cloned the services below it.
+pub(crate) type BoxedResponse = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+>;
 /// Requests whose headers add up to more than this are refused.
 pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
 
