@@ -1,12 +1,15 @@
 //! The limits every request meets before its route: the size of its
 //! headers, the length its body announces, and the time it may take.
 //!
-//! One tower layer for the three: as three `middleware::from_fn` layers,
-//! each request cloned the services below each of them and boxed a future
-//! per layer (measured in BENCHMARKS.md, the plumbing).
+//! One tower layer for the three, with a future of its own: as three
+//! `middleware::from_fn` layers, each request cloned the services below
+//! each of them and boxed a future per layer (measured in BENCHMARKS.md,
+//! the plumbing).
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -50,11 +53,10 @@ pub(super) struct Limited<S> {
 impl<S> Service<Request> for Limited<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = crate::service::BoxedResponse;
+    type Future = Limiting<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -62,20 +64,68 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         if let Some(refusal) = refusal(&request) {
-            return Box::pin(std::future::ready(Ok(refusal)));
+            return Limiting::Refused {
+                refusal: Some(refusal),
+            };
         }
-        let handled = tokio::time::timeout(self.timeout, self.inner.call(request));
-        Box::pin(async move {
-            Ok(match handled.await {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
-                Err(_) => error_body(
+        Limiting::Handled {
+            handled: self.inner.call(request),
+            deadline: None,
+            timeout: self.timeout,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Limited`] request.
+    #[project = Limits]
+    pub(super) enum Limiting<F> {
+        /// Over a limit: answered without the route.
+        Refused { refusal: Option<Response> },
+        /// Within the limits: the route's answer, or 408 at the deadline.
+        Handled {
+            #[pin]
+            handled: F,
+            // Armed when the route first waits: an answer ready at once
+            // (most answers from memory) reads no clock and sets no timer.
+            #[pin]
+            deadline: Option<tokio::time::Sleep>,
+            timeout: Duration,
+        },
+    }
+}
+
+impl<F> Future for Limiting<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Limits::Refused { refusal } => {
+                Poll::Ready(Ok(refusal.take().expect("a request is answered once")))
+            }
+            Limits::Handled {
+                handled,
+                mut deadline,
+                timeout,
+            } => {
+                if let Poll::Ready(answer) = handled.poll(cx) {
+                    return Poll::Ready(answer);
+                }
+                if deadline.is_none() {
+                    deadline.set(Some(tokio::time::sleep(*timeout)));
+                }
+                let deadline = deadline.as_pin_mut().expect("armed above");
+                ready!(deadline.poll(cx));
+                Poll::Ready(Ok(error_body(
                     StatusCode::REQUEST_TIMEOUT,
                     "request_timeout",
                     "the request took too long",
-                ),
-            })
-        })
+                )))
+            }
+        }
     }
 }
 

@@ -15,14 +15,13 @@
 //! pool's `tokengate_password_hashing_queue` and
 //! `tokengate_password_hashing_running` gauges.
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, header};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{OnceLock, RwLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics::{
     Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
@@ -30,7 +29,6 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
-use tower::{Layer, Service};
 
 use super::AppState;
 
@@ -131,56 +129,43 @@ async fn render(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Counts every request by route pattern, method and status, and times it
-/// by route pattern and status class; a request that matched no route
-/// counts as `route="unmatched"`. A tower layer rather than a
-/// `middleware::from_fn`: no clone of the services below and no `Next` per
-/// request.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct CountRequests;
-
-impl<S> Layer<S> for CountRequests {
-    type Service = Counted<S>;
-
-    fn layer(&self, inner: S) -> Counted<S> {
-        Counted { inner }
+/// Counts a request by route pattern, method and status, and times it by
+/// route pattern and status class; a request that matched no route counts
+/// as `route="unmatched"`. Called for every request by
+/// [`super::observe::ObserveRequests`].
+pub(super) fn count_request(
+    route: Option<&MatchedPath>,
+    method: &Method,
+    status: http::StatusCode,
+    elapsed: Duration,
+) {
+    type Local = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>>;
+    thread_local! {
+        // Each thread's copy of the handles it has used: a request takes no
+        // lock and touches no reference count shared with other threads
+        // (the shared map's lock and the handles' clones cost a microsecond
+        // of a request under load; BENCHMARKS.md, the plumbing).
+        static LOCAL: RefCell<Local> = RefCell::new(HashMap::new());
     }
-}
-
-/// A service behind [`CountRequests`].
-#[derive(Debug, Clone)]
-pub(super) struct Counted<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for Counted<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = crate::service::BoxedResponse;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let started = Instant::now();
-        // The route pattern is shared with axum (an `Arc<str>`): no copy per request.
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let method = method_label(request.method());
-        let handled = self.inner.call(request);
-        Box::pin(async move {
-            let response = handled.await?;
-            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-            let (counter, duration) = request_metrics(route, method, response.status());
-            counter.increment(1);
-            duration.record(started.elapsed());
-            Ok(response)
-        })
-    }
+    let route = route.map_or("unmatched", MatchedPath::as_str);
+    let method = method_label(method);
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let key = (method, status.as_u16());
+        if local
+            .get(route)
+            .is_none_or(|by_route| !by_route.contains_key(&key))
+        {
+            let handles = request_metrics(route, method, status);
+            local
+                .entry(route.to_owned())
+                .or_default()
+                .insert(key, handles);
+        }
+        let (counter, duration) = &local[route][&key];
+        counter.increment(1);
+        duration.record(elapsed);
+    });
 }
 
 /// The counter of one (route, method, status) and the histogram of its

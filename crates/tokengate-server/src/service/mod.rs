@@ -10,6 +10,7 @@ mod guard;
 pub(crate) mod limits;
 mod memos;
 pub(crate) mod metrics;
+mod observe;
 mod oidc;
 mod openapi;
 mod page;
@@ -40,12 +41,6 @@ use limits::LoginLimiter;
 /// `invalid_request` from the JSON extractor when the body reaches it.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
-/// The future of the service's own tower layers (limits, request counter,
-/// access log): one box per layer and request, where a `from_fn` layer
-/// also cloned the services below it.
-pub(crate) type BoxedResponse = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
->;
 /// Requests whose headers add up to more than this are refused.
 pub(crate) const HEADER_LIMIT: usize = 16 * 1024;
 
@@ -181,7 +176,17 @@ pub(crate) fn router(state: AppState) -> Router {
     } else {
         routes
     };
-    let routes = routes
+    let stack = tower::ServiceBuilder::new()
+        // The request's id, span, access line and count, around the rest
+        // so that every refusal is logged and counted too.
+        .layer(observe::ObserveRequests::new(state.settings.clone()))
+        // No origin configured: no CORS headers at all (in particular no
+        // `Access-Control-Allow-Credentials`). Outside the limits, so that
+        // a browser can read their refusals.
+        .option_layer(cors(&state.settings.cors_origins))
+        .layer(guard::RequestLimits::new(state.settings.request_timeout))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    routes
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -190,18 +195,10 @@ pub(crate) fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(guard::RequestLimits::new(state.settings.request_timeout));
-    // No origin configured: no CORS headers at all (in particular no
-    // `Access-Control-Allow-Credentials`).
-    let routes = match cors(&state.settings.cors_origins) {
-        Some(cors) => routes.layer(cors),
-        None => routes,
-    };
-    routes
-        // Outermost, so that every refusal above counts too; a `Router::layer`
-        // sees the `MatchedPath` of the route.
-        .layer(metrics::CountRequests)
+        // One layer of the router for the whole stack: each `Router::layer`
+        // clones its route's services and boxes a future per request
+        // (BENCHMARKS.md, the plumbing); the fallbacks get the layer too.
+        .layer(stack)
         .with_state(state)
 }
 
