@@ -31,16 +31,23 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogFormat;
 
+mod batched;
+
+pub(crate) use batched::flush;
+
 /// Installs the global subscriber: `format` lines on stderr, filtered by
-/// `RUST_LOG` (default `info`).
+/// `RUST_LOG` (default `info`); on a terminal written line by line, else
+/// in batches ([`batched`]: call [`flush`] before the process exits).
 pub(crate) fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // A person reading: tracing-subscriber's own lines, in colour, at once.
+    if std::io::stderr().is_terminal() && format == LogFormat::Text {
+        logs.with_writer(std::io::stderr).with_ansi(true).init();
+        return;
+    }
+    let logs = logs.with_writer(batched::Batched::start());
     match format {
-        // A person reading: tracing-subscriber's own lines, in colour.
-        LogFormat::Text if std::io::stderr().is_terminal() => logs.with_ansi(true).init(),
         LogFormat::Text => logs
             .with_ansi(false)
             .fmt_fields(TextFields)

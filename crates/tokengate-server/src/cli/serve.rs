@@ -19,9 +19,12 @@ pub(crate) fn run(args: &ConfigArgs) -> Result<(), CliError> {
     for warning in crate::config::unknown_env_warnings() {
         tracing::warn!("{warning}");
     }
-    tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))?
-        .block_on(serve(settings))
+    let served = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Usage(format!("cannot start the runtime: {e}")))
+        .and_then(|runtime| runtime.block_on(serve(settings)));
+    // The lines still waiting to be written (crate::logs, batched).
+    crate::logs::flush();
+    served
 }
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
@@ -59,6 +62,8 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         issuer = %settings.issuer,
         "tokengate listening on http://{local}"
     );
+    // The start's lines at once, not with the first requests'.
+    crate::logs::flush();
     // Tests and scripts read the address from here (the port may be 0).
     println!("tokengate listening on http://{local}");
     let (stop, stopped) = tokio::sync::watch::channel(());

@@ -59,7 +59,8 @@ async fn json_logs_name_each_request_by_an_id_a_trusted_proxy_may_give() {
     );
     api.get("/no/such/route").await.expect(404);
 
-    let lines = json_lines(&server.log());
+    let log = server.stop();
+    let lines = json_lines(&log);
     let given = access_lines(&lines, "edge-42.a:b_c");
     assert_eq!(given.len(), 1, "{lines:#?}");
     let fields = &given[0]["fields"];
@@ -68,10 +69,7 @@ async fn json_logs_name_each_request_by_an_id_a_trusted_proxy_may_give() {
     assert_eq!(fields["status"], 200);
     assert_eq!(access_lines(&lines, &replaced).len(), 1, "{lines:#?}");
     assert_eq!(access_lines(&lines, &generated).len(), 1);
-    assert!(
-        !server.log().contains("hidden"),
-        "a query string was logged"
-    );
+    assert!(!log.contains("hidden"), "a query string was logged");
     assert!(lines.iter().any(|l| l["level"] == "INFO"), "{lines:#?}");
 }
 
@@ -89,7 +87,7 @@ async fn a_line_logged_while_handling_a_request_names_its_id() {
     let id = reuse.header("x-request-id").expect("an X-Request-Id");
     reuse.expect_error(401, "token_revoked");
 
-    let lines = json_lines(&server.log());
+    let lines = json_lines(&server.stop());
     let warning = lines
         .iter()
         .find(|l| {
@@ -111,11 +109,40 @@ async fn an_untrusted_client_cannot_choose_its_request_id_and_the_access_log_can
     let id = get_with_id(api, "/api/public", Some("chosen-by-the-client")).await;
     assert_ne!(id, "chosen-by-the-client");
     api.get("/healthz").await.expect(200);
-    let log = server.log();
+    let log = server.stop();
     assert!(!log.contains("chosen-by-the-client"), "{log}");
     assert!(log.contains("tokengate listening"), "{log}");
     assert!(
         !log.lines().any(|l| l.contains("/api/public")),
         "access_log = false still logged a request:\n{log}"
     );
+}
+
+/// Lines are written in batches: a service that stops writes every line
+/// it logged, the last requests' too, each once, in the text format.
+#[tokio::test]
+async fn a_stopping_service_writes_every_line_it_logged() {
+    let dir = TestDir::new("logs-batched");
+    let server = Server::start(&dir, &[]);
+    let api = server.api();
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(get_with_id(api, "/api/public", None).await);
+    }
+    let log = server.stop();
+    for id in &ids {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&format!("request_id=\"{id}\" ")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{id}: {lines:#?}");
+        assert!(
+            lines[0].contains(" INFO ")
+                && lines[0].contains(" method=\"GET\" path=\"/api/public\" status=200 micros="),
+            "{}",
+            lines[0]
+        );
+    }
+    let stopped = log.lines().last().unwrap_or_default();
+    assert!(stopped.ends_with("tokengate stopped"), "{stopped}");
 }

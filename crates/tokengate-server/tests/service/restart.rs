@@ -123,6 +123,11 @@ async fn a_restart_with_many_revocations_is_exact_while_it_reads_them() {
     .await;
     let ready = api.get("/readyz").await.expect(200).json();
     assert_eq!(ready["revocations"], "ok", "{ready}");
+    // Lines reach the log in batches: the line may follow the readiness.
+    eventually("the 'revocations loaded' line is written", || async {
+        server.log().contains("revocations loaded")
+    })
+    .await;
     let log = server.log();
     let read: u32 = log
         .lines()

@@ -209,13 +209,11 @@ async fn a_whole_session_at_debug_level_logs_no_secret() {
     let mut secrets = Secrets::default();
     whole_session(&server, &mut secrets).await;
     key_material(&dir, &mut secrets);
-    let log_before_exit = server.log();
-    let status = server.terminate();
-    assert!(status.success(), "{status:?}");
-    secrets.assert_absent_from(&log_before_exit);
+    let log = server.stop();
+    secrets.assert_absent_from(&log);
     assert!(
-        log_before_exit.contains("DEBUG"),
-        "RUST_LOG=debug gave no debug line:\n{log_before_exit}"
+        log.contains("DEBUG"),
+        "RUST_LOG=debug gave no debug line:\n{log}"
     );
 }
 
@@ -229,7 +227,7 @@ async fn a_whole_session_logged_as_json_logs_no_secret() {
     let mut secrets = Secrets::default();
     whole_session(&server, &mut secrets).await;
     key_material(&dir, &mut secrets);
-    let log = server.log();
+    let log = server.stop();
     secrets.assert_absent_from(&log);
     // JSON escapes what text does not: each secret is also looked for as
     // it would appear inside a JSON string.
@@ -257,6 +255,6 @@ async fn an_hmac_secret_is_never_logged() {
     let mut secrets = Secrets::default();
     secrets.add("the HMAC secret", SECRET_KEY);
     whole_session(&server, &mut secrets).await;
-    let log = server.log();
+    let log = server.stop();
     secrets.assert_absent_from(&log);
 }

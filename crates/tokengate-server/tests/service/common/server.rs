@@ -92,9 +92,20 @@ impl Server {
         &self.api
     }
 
-    /// What the server wrote to stderr so far.
+    /// What the server wrote to stderr so far: its lines reach the file in
+    /// batches, up to 50 ms after they are logged (warnings and errors at
+    /// once); [`Server::stop`] gives every line.
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server (SIGTERM, which it must survive cleanly) and
+    /// returns its whole log: every line it logged, written as it stopped.
+    pub(crate) fn stop(self) -> String {
+        let log = self.log.clone();
+        let status = self.terminate();
+        assert!(status.success(), "tokengate exited with {status:?}");
+        std::fs::read_to_string(log).unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits (bounded) for the process to exit.
