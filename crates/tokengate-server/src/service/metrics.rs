@@ -171,8 +171,8 @@ pub(super) fn count_request(
 /// The counter of one (route, method, status) and the histogram of its
 /// (route, status class), registered once: building the labelled keys on
 /// every request cost more than the rest of a cached token check (measured
-/// with scripts/bench-service.sh). Found by the route as a `&str`, so a
-/// request allocates nothing here.
+/// with scripts/bench-service.sh). Asked once per thread and handle by
+/// [`count_request`], which keeps a copy.
 fn request_metrics(
     route: &str,
     method: &'static str,
