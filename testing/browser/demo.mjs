@@ -8,6 +8,9 @@
 // is tested by waiting for it) and at least one image in its files directory
 // (a new one holds the service's samples).
 // crates/tokengate-server/tests/service/browser_demo.rs starts it so.
+// Three users: alice (memos, gallery, silent refresh, logout), bob (another
+// user's data, a failed refresh) and carol (two devices: the Sessions panel
+// ends the other device's login).
 // Writes ARTIFACT_DIR/memos.png (the memo page) and, on failure,
 // ARTIFACT_DIR/failure.png; exits 1 on any failed check.
 
@@ -25,6 +28,9 @@ if (!base || !artifacts) {
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery';
 const JWT = /eyJ[\w-]*\.[\w-]+\.[\w-]*/;
+// carol's two devices, told apart by their User-Agent.
+const LAPTOP_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36';
+const PHONE_AGENT = 'Mozilla/5.0 (Android 14; Mobile; rv:131.0) Gecko/131.0 Firefox/131.0';
 
 function check(condition, what) {
   if (!condition) throw new Error(`check failed: ${what}`);
@@ -257,6 +263,74 @@ async function bob(browser, problems, aliceMemo) {
   await context.close();
 }
 
+/** Waits until the page's Sessions panel lists `count` sessions. */
+function sessionCount(page, count) {
+  return page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="session"]').length === n,
+    count,
+  );
+}
+
+async function carol(browser, problems) {
+  const device = async (userAgent) => {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 720 }, userAgent });
+    const page = await openPage(context, problems);
+    await page.goto(base);
+    await page.getByTestId('login-view').waitFor();
+    return { context, page };
+  };
+  const phone = await device(PHONE_AGENT);
+  const laptop = await device(LAPTOP_AGENT);
+
+  step('one user on two devices: the laptop lists both sessions, one of them "this device"');
+  await register(phone.page, 'carol');
+  await logIn(phone.page, 'carol');
+  await sessionCount(phone.page, 1);
+  const phoneSession = await phone.page.locator('[data-testid="session"][data-current="true"]')
+    .getAttribute('data-session-id');
+  await logIn(laptop.page, 'carol');
+  await sessionCount(laptop.page, 2);
+  check(await laptop.page.getByTestId('session-current').count() === 1, 'exactly one "this device"');
+  const mine = laptop.page.getByTestId('session').filter({ has: laptop.page.getByTestId('session-current') });
+  const other = laptop.page.locator(`[data-testid="session"][data-session-id="${phoneSession}"]`);
+  check(await mine.getAttribute('data-session-id') !== phoneSession, 'the laptop\'s own session is not the phone\'s');
+  const agents = [await mine.getByTestId('session-agent').textContent(), await other.getByTestId('session-agent').textContent()];
+  check(agents[0] === 'Chrome 130 on Linux' && agents[1] === 'Firefox 131 on Android', `the devices by User-Agent: ${agents}`);
+  const method = await other.getByTestId('session-method').textContent();
+  check(method === 'Password · 127.0.0.1', `the phone's login method and address: ${method}`);
+  check(await mine.getByTestId('session-end').count() === 0, 'no End button for this device');
+  check(!JWT.test(await laptop.page.content()), 'no token on the page');
+
+  step('end the phone\'s session from the laptop: the phone is back at the login form');
+  await other.getByTestId('session-end').click();
+  await sessionCount(laptop.page, 1);
+  await phone.page.getByTestId('memo-title').fill('Never saved');
+  await phone.page.getByTestId('memo-create').click();
+  await phone.page.getByTestId('login-view').waitFor();
+  const message = await phone.page.getByTestId('message').textContent();
+  check(/session has ended/.test(message), `the phone's login form says why: ${message}`);
+  check(await phone.page.getByTestId('memo').count() === 0, 'no memo left on the phone');
+  await createMemo(laptop.page, 'From the laptop', 'still logged in');
+  check(await laptop.page.getByTestId('login-view').isHidden(), 'the laptop is still logged in');
+  check(await laptop.page.getByTestId('session-current').count() === 1, 'the laptop lists its own session');
+
+  step('"Log out other sessions" ends the phone\'s new login, not the laptop\'s');
+  await logIn(phone.page, 'carol');
+  await laptop.page.getByTestId('sessions-reload').click();
+  await sessionCount(laptop.page, 2);
+  await laptop.page.getByTestId('sessions-end-others').click();
+  await sessionCount(laptop.page, 1);
+  check(await laptop.page.getByTestId('session-current').count() === 1, 'the laptop\'s session is the one left');
+  check(await laptop.page.getByTestId('sessions-end-others').isDisabled(), 'no other session to end');
+  await phone.page.getByTestId('sessions-reload').click();
+  await phone.page.getByTestId('login-view').waitFor();
+  await laptop.page.reload();
+  await memoNamed(laptop.page, 'From the laptop').waitFor();
+  await sessionCount(laptop.page, 1);
+  await phone.context.close();
+  await laptop.context.close();
+}
+
 async function main() {
   await mkdir(artifacts, { recursive: true });
   // launch() gives the browser a fresh user-data-dir of its own.
@@ -277,6 +351,7 @@ async function main() {
   try {
     const aliceMemo = await alice(browser, problems);
     await bob(browser, problems, aliceMemo);
+    await carol(browser, problems);
     check(problems.length === 0, `no script error or CSP violation:\n${problems.join('\n')}`);
   } catch (error) {
     for (const context of browser.contexts()) {

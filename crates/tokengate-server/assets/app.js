@@ -1,6 +1,7 @@
 // The demo page of tokengate: a cookie session (HttpOnly JWT cookies and
-// CSRF double submit), the user's memos, and a gallery of signed image
-// links. Plain DOM APIs: user data only ever reaches the page as text.
+// CSRF double submit), the user's memos, a gallery of signed image links,
+// and the user's sessions (logins), which they can end. Plain DOM APIs:
+// user data only ever reaches the page as text.
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const IMAGE_NAME = /\.(png|jpe?g|gif|webp|avif)$/i;
@@ -128,6 +129,8 @@ function showLogin(note = '') {
   byId('user-bar').hidden = true;
   byId('memo-list').replaceChildren();
   byId('gallery').replaceChildren();
+  byId('session-list').replaceChildren();
+  byId('sessions-end-others').disabled = true;
   byId('current-user').textContent = '';
   byId('login-view').hidden = false;
   say(note, 'error');
@@ -138,7 +141,7 @@ async function showApp(user) {
   byId('current-user').textContent = user.username;
   byId('user-bar').hidden = false;
   byId('app-view').hidden = false;
-  await Promise.all([guard(loadMemos), guard(loadGallery)]);
+  await Promise.all([guard(loadMemos), guard(loadGallery), guard(loadSessions)]);
 }
 
 /** Shows the app if the session works (refreshing it if needed), else the login form. */
@@ -147,7 +150,11 @@ async function enter() {
   try {
     user = await api('GET', '/auth/status');
   } catch (error) {
-    showLogin(error instanceof SessionEnded ? error.message : '');
+    // No token at all: a first visit or after a logout. Any other refusal:
+    // the session was ended (here or on another device) or has expired.
+    const ended = error instanceof SessionEnded
+      || (error instanceof ApiError && error.status === 401 && error.code !== 'authorization_header_missing');
+    showLogin(ended ? SESSION_ENDED : '');
     return;
   }
   await showApp(user);
@@ -238,6 +245,89 @@ async function loadGallery() {
   byId('gallery-empty').hidden = shown.length > 0;
 }
 
+// --- Sessions ----------------------------------------------------------------
+
+const BROWSERS = [
+  [/\bEdg(?:e|A|iOS)?\/(\d+)/, 'Edge'],
+  [/\bOPR\/(\d+)/, 'Opera'],
+  [/\b(?:Firefox|FxiOS)\/(\d+)/, 'Firefox'],
+  [/\bHeadlessChrome\/(\d+)/, 'Headless Chrome'],
+  [/\b(?:Chrome|CriOS)\/(\d+)/, 'Chrome'],
+  [/\bVersion\/(\d+)[\d.]* (?:Mobile\/\S+ )?Safari\//, 'Safari'],
+];
+const SYSTEMS = [
+  [/Windows/, 'Windows'],
+  [/Android/, 'Android'],
+  [/iPhone|iPad|iPod/, 'iOS'],
+  [/Mac OS X|Macintosh/, 'macOS'],
+  [/CrOS/, 'ChromeOS'],
+  [/Linux/, 'Linux'],
+];
+
+/** "Firefox 131 on Android" out of a User-Agent; else its first product, cut short. */
+function shortAgent(agent) {
+  if (!agent) return 'Unknown device';
+  const browser = BROWSERS.find(([pattern]) => pattern.test(agent));
+  const system = SYSTEMS.find(([pattern]) => pattern.test(agent));
+  if (browser) {
+    const name = `${browser[1]} ${agent.match(browser[0])[1]}`;
+    return system ? `${name} on ${system[1]}` : name;
+  }
+  const first = agent.trim().split(/\s+/)[0];
+  return first.length > 40 ? `${first.slice(0, 39)}…` : first;
+}
+
+function loginMethod(session) {
+  if (session.method === 'password') return 'Password';
+  if (session.method === 'oidc') return session.provider ? `Log in with ${session.provider}` : 'OpenID Connect';
+  return session.method;
+}
+
+/** A `<time>` of an RFC 3339 instant, in the reader's time zone. */
+function timeOf(instant) {
+  const date = new Date(instant);
+  const shown = Number.isNaN(date.getTime()) ? instant : date.toLocaleString();
+  return element('time', { dateTime: instant, textContent: shown });
+}
+
+async function loadSessions() {
+  const { sessions } = await api('GET', '/auth/sessions');
+  byId('session-list').replaceChildren(...sessions.map(sessionItem));
+  byId('sessions-end-others').disabled = !sessions.some((session) => !session.current);
+}
+
+function sessionItem(session) {
+  const heading = element('h3', { className: 'session-device' },
+    element('span', { textContent: shortAgent(session.user_agent), title: session.user_agent ?? '', dataset: { testid: 'session-agent' } }));
+  if (session.current) {
+    heading.append(' ', element('span', { className: 'badge current', textContent: 'this device', dataset: { testid: 'session-current' } }));
+  }
+  const where = [loginMethod(session), session.ip].filter(Boolean).join(' · ');
+  const item = element('li', {
+    className: session.current ? 'session current' : 'session',
+    dataset: { testid: 'session', sessionId: session.id, current: String(session.current) },
+  },
+  heading,
+  element('p', { className: 'session-meta', textContent: where, dataset: { testid: 'session-method' } }),
+  element('p', { className: 'session-meta muted' },
+    'Started ', timeOf(session.created_at), ' · last used ', timeOf(session.last_used_at)),
+  );
+  if (!session.current) {
+    item.append(element('div', { className: 'actions' }, button('End', 'session-end', async () => {
+      try {
+        await api('DELETE', `/auth/sessions/${encodeURIComponent(session.id)}`);
+        say('Session ended: that device is logged out.');
+      } catch (error) {
+        // Already ended (or expired) meanwhile: the list shows what is left.
+        if (!(error instanceof ApiError && error.status === 404)) throw error;
+        say('That session had already ended.');
+      }
+      await loadSessions();
+    }, 'danger')));
+  }
+  return item;
+}
+
 // --- Login, registration, providers -----------------------------------------
 
 function credentials() {
@@ -299,6 +389,14 @@ byId('memo-form').addEventListener('submit', (event) => {
     await loadMemos();
   });
 });
+
+byId('sessions-reload').addEventListener('click', () => guard(loadSessions));
+
+byId('sessions-end-others').addEventListener('click', () => guard(async () => {
+  await api('DELETE', '/auth/sessions');
+  say('Your other sessions have ended.');
+  await loadSessions();
+}));
 
 loadProviders();
 enter();

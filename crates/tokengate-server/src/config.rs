@@ -177,6 +177,9 @@ pub(crate) struct Settings {
     pub(crate) access_token_ttl: Duration,
     /// Lifetime of refresh tokens (default 30d).
     pub(crate) refresh_token_ttl: Duration,
+    /// How long after its first use a spent refresh token still gets a new
+    /// pair in its login (default 0: never; at most 60s).
+    pub(crate) refresh_reuse_interval: Duration,
     /// Seconds of clock skew allowed on `exp`/`nbf` (at most 300).
     pub(crate) leeway: u64,
     /// Where tokens are looked for, in order; never empty.
@@ -297,6 +300,11 @@ impl Settings {
                 "refresh_token_ttl",
                 rules::ttl,
                 DEFAULT_REFRESH_TTL,
+            )?,
+            refresh_reuse_interval: layers.get_or(
+                "refresh_reuse_interval",
+                rules::reuse_interval,
+                Duration::ZERO,
             )?,
             leeway: layers.get_or("leeway", rules::leeway, 0)?,
             token_locations: layers.get_or(

@@ -37,6 +37,7 @@ pub fn run() -> ExitCode {
         Some(Command::Serve(args)) => cli::serve::run(&args.config_args()),
         Some(Command::User(command)) => cli::admin::user(command),
         Some(Command::Revoke(args)) => cli::admin::revoke(args),
+        Some(Command::Sessions(command)) => cli::admin::sessions(command),
         Some(Command::Keys(command)) => cli::admin::keys(command),
         Some(Command::Config(command)) => cli::admin::config(command),
         Some(Command::Token(command)) => cli::token::run(command),

@@ -253,7 +253,8 @@ pub(crate) async fn open(settings: &Settings) -> Result<Runtime, StartError> {
         .with_trusted_issuers(trusted_issuers(settings)?)
         .with_transport(transport(settings))
         .with_revocation(Arc::new(revocations.clone()))
-        .with_logins(Arc::new(logins.clone()));
+        .with_logins(Arc::new(logins.clone()))
+        .with_refresh_reuse_interval(settings.refresh_reuse_interval);
     Ok(Runtime {
         db,
         keys,

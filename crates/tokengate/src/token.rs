@@ -306,6 +306,9 @@ pub struct NewToken {
     pub issued_at: Option<i64>,
     /// The login (refresh-token family) this token belongs to: the `fam` claim.
     pub family: Option<LoginId>,
+    /// Overrides the new token id (`jti`): a login's current refresh token
+    /// issued again within the reuse interval keeps its id.
+    pub id: Option<TokenId>,
 }
 
 impl NewToken {
@@ -322,6 +325,7 @@ impl NewToken {
             csrf: false,
             issued_at: None,
             family: None,
+            id: None,
         }
     }
 
@@ -924,7 +928,10 @@ impl TokenEngine {
             TokenType::Refresh => self.settings.refresh_ttl,
         });
         let exp = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
-        let jti = time_ordered_id(now_ms.max(0) as u64);
+        let jti = match new.id {
+            Some(id) => id.into_string(),
+            None => time_ordered_id(now_ms.max(0) as u64),
+        };
         let csrf = new.csrf.then(random_id);
 
         let mut claims = new.claims;

@@ -1,6 +1,7 @@
 //! Time moved by a manual clock instead of slept through: expiry, the
-//! verification cache, revoke-all within one millisecond, and the refresh
-//! token's lifetime all follow the engine's clock.
+//! verification cache, revoke-all within one millisecond, the refresh
+//! token's lifetime, the reuse interval and the sessions list all follow
+//! the engine's clock.
 
 use std::time::Duration;
 
@@ -95,4 +96,98 @@ async fn a_reused_refresh_token_ends_its_login_for_the_refresh_lifetime_from_now
     );
     let second = gate.engine().verify(&next.refresh.token).unwrap();
     assert!(gate.revocation_store().is_revoked(&second.claims));
+}
+
+#[tokio::test]
+async fn the_reuse_interval_runs_from_the_first_use_of_the_refresh_token() {
+    let clock = ManualClock::new(START);
+    let gate = gate_at(&clock).with_refresh_reuse_interval(Duration::from_secs(10));
+    let login = gate.login("alice").await.unwrap();
+    let first = gate.verify(&login.refresh.token).await.unwrap();
+    clock.advance(Duration::from_secs(5));
+    let tab1 = gate.refresh("alice", &first).await.unwrap();
+    clock.advance(Duration::from_millis(9_999));
+    // Another tab, just within 10 s of the first use: the same login, and
+    // the refresh token tab 1 got (the same id), not a third one.
+    let tab2 = gate.refresh("alice", &first).await.unwrap();
+    assert_eq!(tab2.refresh.jti, tab1.refresh.jti);
+    assert_eq!(tab2.access.family, login.access.family);
+    assert_ne!(tab2.refresh.token, tab1.refresh.token);
+    // Both tabs go on: tab 2 rotates, then tab 1's copy of that token is
+    // the one spent last and within the interval.
+    let tab2_refresh = gate.verify(&tab2.refresh.token).await.unwrap();
+    let tab1_refresh = gate.verify(&tab1.refresh.token).await.unwrap();
+    let next = gate.refresh("alice", &tab2_refresh).await.unwrap();
+    let again = gate.refresh("alice", &tab1_refresh).await.unwrap();
+    assert_eq!(again.refresh.jti, next.refresh.jti);
+    let sessions = gate.sessions("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].created_at, START);
+    assert_eq!(sessions[0].last_used_at, clock.now());
+
+    // The first token is two refreshes back now: reuse ends the login.
+    clock.advance(Duration::from_millis(1));
+    let err = gate.refresh("alice", &first).await.unwrap_err();
+    assert_eq!(err.code(), "token_revoked");
+    assert!(gate.sessions("alice").await.unwrap().is_empty());
+    let latest = gate.verify(&next.refresh.token).await.unwrap();
+    assert!(gate.revocation_store().is_revoked(&latest.claims));
+}
+
+#[tokio::test]
+async fn a_refresh_token_reused_after_the_interval_ends_the_login() {
+    let clock = ManualClock::new(START);
+    let gate = gate_at(&clock).with_refresh_reuse_interval(Duration::from_secs(10));
+    let login = gate.login("alice").await.unwrap();
+    let first = gate.verify(&login.refresh.token).await.unwrap();
+    let pair = gate.refresh("alice", &first).await.unwrap();
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        gate.refresh("alice", &first).await.unwrap_err().code(),
+        "token_revoked"
+    );
+    let next = gate.verify(&pair.refresh.token).await.unwrap();
+    assert_eq!(
+        gate.refresh("alice", &next).await.unwrap_err().code(),
+        "token_revoked"
+    );
+    // Longer than a minute is cut to a minute.
+    let gate = gate.with_refresh_reuse_interval(Duration::from_secs(3600));
+    assert_eq!(gate.refresh_reuse_interval(), Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn sessions_are_live_logins_newest_first_and_end_one_at_a_time() {
+    let clock = ManualClock::new(START);
+    let gate = gate_at(&clock);
+    let phone = gate.login("alice").await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let laptop = gate.login("alice").await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let tablet = gate.login("alice").await.unwrap();
+    gate.login("bob").await.unwrap();
+    let ids = async || {
+        let sessions = gate.sessions("alice").await.unwrap();
+        sessions.into_iter().map(|s| Some(s.id)).collect::<Vec<_>>()
+    };
+    let family = |pair: &tokengate::axum::TokenPair| pair.access.family.clone();
+    assert_eq!(
+        ids().await,
+        [family(&tablet), family(&laptop), family(&phone)]
+    );
+
+    let bob_cannot = gate.end_session("bob", phone.access.family.as_ref().unwrap());
+    assert_eq!(bob_cannot.await.unwrap_err().code(), "not_found");
+    gate.end_session("alice", phone.access.family.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ids().await, [family(&tablet), family(&laptop)]);
+    let current = gate.verify(&tablet.access.token).await.unwrap();
+    assert_eq!(gate.end_other_sessions(&current).await.unwrap(), 1);
+    assert_eq!(ids().await, [family(&tablet)]);
+    assert_eq!(gate.sessions("bob").await.unwrap().len(), 1);
+
+    // A login whose refresh token has expired is no session.
+    clock.advance(Duration::from_secs(3600));
+    assert!(gate.sessions("alice").await.unwrap().is_empty());
 }

@@ -1,6 +1,6 @@
 //! Admin commands: `user add|grant|grant-role|revoke-scope|revoke-role|
-//! disable|enable|set-password|remove|list`, `revoke --user`, `keys
-//! rotate|list`, `config check`.
+//! disable|enable|set-password|remove|list`, `revoke --user`, `sessions
+//! list|end`, `keys rotate|list|retire`, `config check`.
 //! They act on the service's database and keys, and work while it runs: it
 //! follows revocations and key rotations.
 
@@ -8,14 +8,16 @@ use std::io::Read;
 
 use clap::Subcommand;
 use tokengate::Error;
+use tokengate::ids::{LoginId, Subject};
 use tokengate::keys::Algorithm;
-use tokengate::revocation::revoke_all;
+use tokengate::login::{LoginStore, end_login, log_out_everywhere};
 use tokengate::users::{Password, PasswordHash, PasswordHasher, PasswordPolicy, Username};
 
 use super::{CliError, parse_alg};
 use crate::config::{ConfigArgs, Settings};
 use crate::runtime::{self, KeySource};
-use crate::storage::{Database, Grant, NewUser, SqlRevocations, User};
+use crate::service::sessions::rfc3339;
+use crate::storage::{Database, Grant, NewUser, SqlLogins, SqlRevocations, User};
 
 /// `tokengate user ...`
 #[derive(Debug, Subcommand)]
@@ -139,6 +141,28 @@ pub(crate) struct RevokeArgs {
     user: String,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+/// `tokengate sessions ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionsCommand {
+    /// List a user's live sessions (logins), newest first: id, started,
+    /// last used, method, address, user agent.
+    List {
+        /// The username.
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// End a session: every token of that login is refused, on every
+    /// instance (at once through Redis, else at their next poll).
+    End {
+        /// The session's id (`tokengate sessions list`).
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 /// A refused admin action (a taken name, a short password) is a usage
@@ -282,10 +306,21 @@ struct Admin {
 }
 
 impl Admin {
-    /// Revokes every token of `user` issued until now: the same revoke-all
-    /// as the logout-all route; running instances hear of it at once
-    /// through Redis, else at their next poll.
+    /// Revokes every token of `user` issued until now and ends its logins:
+    /// the same as the logout-all route; running instances hear of it at
+    /// once through Redis, else at their next poll.
     async fn revoke_tokens(&self, user: &User) -> Result<(), CliError> {
+        let clock = tokengate::clock::Clock::system();
+        let logins = SqlLogins::new(self.db.clone());
+        let subject = Subject::from(user.id.to_string());
+        log_out_everywhere(&logins, &self.revocations()?, &subject, &clock)
+            .await
+            .map_err(|e| refused(Error::from(e)))
+    }
+
+    /// The revocation store, to write one: running instances hear of it
+    /// at once through Redis, else at their next poll.
+    fn revocations(&self) -> Result<SqlRevocations, CliError> {
         let settings = &self.settings;
         let lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
         // Only to write one: nothing needs reading.
@@ -298,10 +333,59 @@ impl Admin {
             )),
             None => store,
         };
-        let clock = tokengate::clock::Clock::system();
-        revoke_all(&store, &user.id.to_string().into(), &clock)
-            .await
-            .map_err(|e| refused(Error::from(e)))
+        Ok(store)
+    }
+}
+
+/// Runs a `sessions` subcommand.
+pub(crate) fn sessions(command: SessionsCommand) -> Result<(), CliError> {
+    match command {
+        SessionsCommand::List { user, config } => with_user(&user, &config, async |ctx, user| {
+            let logins = SqlLogins::new(ctx.db.clone());
+            let sub = Subject::from(user.id.to_string());
+            let now = tokengate::clock::now();
+            for session in logins.sessions(&sub, now).await.map_err(Error::from)? {
+                let details = &session.details;
+                let method = match details.method.provider() {
+                    Some(provider) => format!("oidc:{provider}"),
+                    None => details.method.as_str().to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    session.id,
+                    rfc3339(session.created_at),
+                    rfc3339(session.last_used_at),
+                    method,
+                    details.ip.map_or("-".to_owned(), |ip| ip.to_string()),
+                    details.user_agent.as_deref().unwrap_or("-"),
+                );
+            }
+            Ok(())
+        }),
+        SessionsCommand::End { id, config } => {
+            let settings = load_settings(&config)?;
+            block_on(async {
+                let db = runtime::existing_database(&settings).await?;
+                let admin = Admin { settings, db };
+                let logins = SqlLogins::new(admin.db.clone());
+                let login = LoginId::from(id);
+                let now = tokengate::clock::now();
+                let Some((owner, _)) = logins
+                    .live_session(&login, now)
+                    .await
+                    .map_err(crate::storage::unavailable)?
+                else {
+                    return Err(CliError::Usage(format!("no live session {login}")));
+                };
+                let ttl = admin.settings.refresh_token_ttl;
+                let clock = tokengate::clock::Clock::system();
+                end_login(&logins, &admin.revocations()?, &login, ttl, &clock)
+                    .await
+                    .map_err(|e| refused(Error::from(e)))?;
+                println!("ended session {login} of user id {owner}; its tokens are revoked");
+                Ok(())
+            })
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) enum Command {
     User(admin::UserCommand),
     /// Revoke every token of a user.
     Revoke(admin::RevokeArgs),
+    /// See and end users' sessions (logins).
+    #[command(subcommand)]
+    Sessions(admin::SessionsCommand),
     /// Manage the signing keys kept in the data directory.
     #[command(subcommand)]
     Keys(admin::KeysCommand),

@@ -27,6 +27,7 @@ pub(super) const KEYS: &[&str] = &[
     "audience",
     "access_token_ttl",
     "refresh_token_ttl",
+    "refresh_reuse_interval",
     "leeway",
     "token_locations",
     "cookie_secure",

@@ -106,6 +106,7 @@ impl Settings {
             ("password_min_length", s.password_min_length.to_string()),
             ("login_max_failures", s.login_max_failures.to_string()),
             ("login_failure_window", secs(s.login_failure_window)),
+            ("refresh_reuse_interval", secs(s.refresh_reuse_interval)),
             (
                 "registration_rate",
                 format!(

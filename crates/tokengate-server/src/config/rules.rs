@@ -121,6 +121,18 @@ pub(super) fn poll_interval(raw: &Raw<'_>) -> Result<Duration, String> {
     Ok(every)
 }
 
+/// `refresh_reuse_interval`: from 0 to 60s; a tolerated reuse longer than
+/// that is more likely a thief's than a second tab's.
+pub(super) fn reuse_interval(raw: &Raw<'_>) -> Result<Duration, String> {
+    let interval = values::duration(raw)?;
+    if interval > tokengate::login::MAX_REUSE_INTERVAL {
+        return Err(format!(
+            "{interval:?} is more than 60s: a spent refresh token accepted that long is a thief's window"
+        ));
+    }
+    Ok(interval)
+}
+
 /// `request_timeout`: from 1s to 10m.
 pub(super) fn request_timeout(raw: &Raw<'_>) -> Result<Duration, String> {
     let timeout = values::duration(raw)?;

@@ -130,6 +130,27 @@ fn durations_in_every_format() {
 }
 
 #[test]
+fn the_refresh_reuse_interval_is_zero_to_a_minute() {
+    assert_eq!(
+        load(&[], "").unwrap().refresh_reuse_interval,
+        Duration::ZERO
+    );
+    for (text, interval) in [("0s", 0), ("2500ms", 2_500), ("60s", 60_000)] {
+        let s = load(&[("TOKENGATE_REFRESH_REUSE_INTERVAL", text)], "").unwrap();
+        assert_eq!(
+            s.refresh_reuse_interval,
+            Duration::from_millis(interval),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        error(&[], "refresh_reuse_interval = \"61s\""),
+        "invalid value for refresh_reuse_interval from /etc/tokengate.toml: \
+         61s is more than 60s: a spent refresh token accepted that long is a thief's window"
+    );
+}
+
+#[test]
 fn bad_duration_names_the_setting_and_its_source() {
     assert_eq!(
         error(&[("TOKENGATE_ACCESS_TOKEN_TTL", "15 minutes")], ""),

@@ -13,6 +13,7 @@ use tokengate::axum::{
     AccessToken, AnyToken, CurrentUser, FirstParty, FreshAccessToken, IssuedBy, RefreshToken,
     TokenPair,
 };
+use tokengate::login::LoginMethod;
 use tokengate::users::{Password, Username};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -227,7 +228,8 @@ async fn login(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<TokenPairBody>, Error> {
     let user = authenticate(&state, peer, &headers, body).await?;
-    let pair = state.gate.login(&user).await?;
+    let details = state.login_details(LoginMethod::Password, peer, &headers);
+    let pair = state.gate.login_with(&user, details).await?;
     Ok(token_pair(&pair))
 }
 
@@ -379,6 +381,8 @@ struct PasswordChange {
 )]
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     token: FreshAccessToken,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<TokenPairBody>, Error> {
@@ -406,7 +410,8 @@ async fn change_password(
     state.db.set_password(user.id, &hash).await?;
     state.gate.logout_all(token.subject()).await?;
     metrics::revoked("password_change");
-    let pair = state.gate.login(&user).await?;
+    let details = state.login_details(LoginMethod::Password, peer, &headers);
+    let pair = state.gate.login_with(&user, details).await?;
     Ok(token_pair(&pair))
 }
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokengate::Error;
 use tokengate::axum::{AccessToken, AnyToken, FirstParty, IssuedBy, RefreshToken, TokenPair};
+use tokengate::login::LoginMethod;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -90,7 +91,8 @@ async fn login(
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, Error> {
     let user = authenticate(&state, peer, &headers, body).await?;
-    let pair = state.gate.login(&user).await?;
+    let details = state.login_details(LoginMethod::Password, peer, &headers);
+    let pair = state.gate.login_with(&user, details).await?;
     Ok(with_cookies(&state, &pair, &user))
 }
 

@@ -101,6 +101,10 @@ fn describe() {
         "tokengate_revocations_total",
         "Revocations made by the service, by kind (logout, logout_all, password_change)"
     );
+    describe_counter!(
+        "tokengate_sessions_ended_total",
+        "Sessions (logins) ended by their owner, by how: owner (DELETE /auth/sessions/{id}), owner_others (DELETE /auth/sessions)"
+    );
     tokengate::metrics::describe();
 }
 
@@ -249,6 +253,11 @@ pub(super) fn login<T>(method: &'static str, result: &Result<T, Error>) {
 /// `tokengate_refresh_reuse_detected_total`) as well as revoked logins.
 pub(super) fn refresh<T>(result: &Result<T, Error>) {
     counter!("tokengate_refreshes_total", "outcome" => outcome(result)).increment(1);
+}
+
+/// Sessions ended by their owner; `by`: `owner` (one) or `owner_others`.
+pub(super) fn sessions_ended(by: &'static str, count: usize) {
+    counter!("tokengate_sessions_ended_total", "by" => by).increment(count as u64);
 }
 
 /// A revocation made by the service (not by the admin CLI, another process).

@@ -15,6 +15,7 @@ mod oidc;
 mod openapi;
 mod page;
 mod resources;
+pub(crate) mod sessions;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 use tokengate::axum::{TokenGate, UserLoader};
+use tokengate::login::{LoginDetails, LoginMethod};
 use tokengate::token::VerifiedToken;
 use tokengate::transport::{SetCookies, TokenLocation};
 use tokengate::users::{PasswordHasher, PasswordPolicy};
@@ -130,6 +132,22 @@ impl AppState {
         let trusted = |ip: IpAddr| self.settings.trusted_proxies.iter().any(|n| n.contains(ip));
         client_ip::client_ip(peer.ip(), headers, &trusted)
     }
+
+    /// What a new login records of its client: the address (behind trusted
+    /// proxies, the forwarded one) and the `User-Agent`, for its owner's
+    /// sessions list.
+    pub(crate) fn login_details(
+        &self,
+        method: LoginMethod,
+        peer: SocketAddr,
+        headers: &http::HeaderMap,
+    ) -> LoginDetails {
+        let details = LoginDetails::new(method).ip(self.client_ip(peer, headers));
+        match headers.get(header::USER_AGENT) {
+            Some(agent) => details.user_agent(&String::from_utf8_lossy(agent.as_bytes())),
+            None => details,
+        }
+    }
 }
 
 /// Every route of the service, each with its OpenAPI documentation (a
@@ -143,6 +161,7 @@ fn routes(examples: bool, metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(browser::routes())
         .merge(oidc::routes())
+        .merge(sessions::routes())
         .merge(resources::routes());
     let service = if metrics_here {
         service.merge(metrics::routes())

@@ -5,7 +5,9 @@
 //! session cookies.
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use std::sync::LazyLock;
 use tokengate::{AccountRejection, RequestRejection};
 
@@ -17,6 +19,7 @@ use tokengate::Error;
 use tokengate::axum::Requirement;
 use tokengate::claims::TokenType;
 use tokengate::forward::OriginalRequest;
+use tokengate::login::{LoginDetails, LoginMethod};
 use tokengate::oidc::{BindingCookie, Callback};
 use tokengate::transport::SetCookies;
 use utoipa::{IntoParams, ToSchema};
@@ -147,12 +150,19 @@ async fn login(
 async fn callback(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<Callback>,
 ) -> Response {
     let clear = BINDING.clear(state.gate.transport());
     let finished = match BINDING.read(&headers) {
-        Ok(binding) => finish(&state, &name, &query, binding.as_deref()).await,
+        Ok(binding) => {
+            let provider = LoginMethod::Oidc {
+                provider: name.clone(),
+            };
+            let details = state.login_details(provider, peer, &headers);
+            finish(&state, &name, &query, binding.as_deref(), details).await
+        }
         Err(tossed) => Err(tossed),
     };
     super::metrics::login("oidc", &finished);
@@ -176,6 +186,7 @@ async fn finish(
     name: &str,
     query: &Callback,
     binding: Option<&str>,
+    details: LoginDetails,
 ) -> Result<(String, SetCookies), Error> {
     let identity = state.oidc.finish(name, query, binding).await?;
     let user = state
@@ -190,7 +201,7 @@ async fn finish(
         // The provider vouches for the account; tokengate's admin has disabled it.
         return Err(AccountRejection::InvalidCredentials.into());
     }
-    let pair = state.gate.login(&user).await?;
+    let pair = state.gate.login_with(&user, details).await?;
     if let Some(family) = &pair.refresh.family {
         state
             .db

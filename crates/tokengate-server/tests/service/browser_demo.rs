@@ -1,8 +1,9 @@
 //! The demo page at `/`: its security headers over plain HTTP,
 //! and the whole page in a real browser: `testing/browser/demo.mjs` drives
 //! Debian's chromium (headless, through playwright-core) against the
-//! service and writes a screenshot of the memo page to
-//! `{CARGO_TARGET_TMPDIR}/browser-demo/memos.png`.
+//! service (memos, gallery, silent refresh, logout, and the Sessions panel
+//! ending another browser's login) and writes a screenshot of the memo page
+//! to `{CARGO_TARGET_TMPDIR}/browser-demo/memos.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

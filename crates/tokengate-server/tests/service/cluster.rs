@@ -2,9 +2,10 @@
 //! (under a prefix of the test's own), one issuer and one key-encryption
 //! secret, each instance with its own data directory. What one instance
 //! does, the other honours: revocations (within 1 s with Redis, within a
-//! poll interval without), the uniqueness of names, the rotation of refresh
-//! tokens, the key ring; and an instance whose database goes away answers
-//! 503 for what needs it, keeps verifying tokens, and recovers by itself.
+//! poll interval without), sessions ended by their owner, the uniqueness of
+//! names, the rotation of refresh tokens (and its reuse interval), the key
+//! ring; and an instance whose database goes away answers 503 for what
+//! needs it, keeps verifying tokens, and recovers by itself.
 //!
 //! The only timings asserted are the bounds (1 s with Redis, 2 s
 //! with a 1 s poll interval); everything else is a bounded retry.
@@ -400,6 +401,159 @@ async fn one_refresh_token_presented_to_both_instances_at_once_wins_once() {
         }
         // Another login is untouched.
         api.assert_valid(&bystander.access).await;
+    }
+}
+
+/// The login (`fam` claim) of a token: the id `/auth/sessions` shows.
+fn login_of(token: &str) -> String {
+    let claims = jwt_part(token, 1);
+    claims["fam"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fam: {claims}"))
+        .to_owned()
+}
+
+/// The ids `GET /auth/sessions` lists for `access` on `api`.
+async fn session_ids(api: &Api, access: &str) -> Vec<String> {
+    let body = api
+        .get_bearer("/auth/sessions", access)
+        .await
+        .expect(200)
+        .json();
+    body["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sessions: {body}"))
+        .iter()
+        .map(|s| s["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn ended_sessions_are_refused_on_the_other_instance_within_a_second() {
+    let deployment = Deployment::new("cluster-sessions");
+    let (dir_a, dir_b, env) = (deployment.dir("a"), deployment.dir("b"), deployment.env());
+    let (a, b) = start_both((&dir_a, &env), (&dir_b, &env)).await;
+    let (a, b) = (a.api().clone(), b.api().clone());
+    a.register_ok("hal", PASSWORD).await;
+    let keeper = a.login_ok("hal", PASSWORD).await;
+
+    // One session ended, each way: the login of the other instance.
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let victim = to.login_ok("hal", PASSWORD).await;
+        to.assert_valid(&victim.access).await;
+        let path = format!("/auth/sessions/{}", login_of(&victim.access));
+        from.send(
+            from.request(Method::DELETE, &path)
+                .bearer_auth(&keeper.access),
+        )
+        .await
+        .expect(204);
+        refused_within(to, &victim.access, WITH_REDIS).await;
+        from.assert_refused(&victim.access, "token_revoked").await;
+        for api in [&a, &b] {
+            api.refresh(&victim.refresh)
+                .await
+                .expect_token_error("token_revoked");
+        }
+    }
+
+    // The others, ended on A, logged in on B.
+    let others = [
+        b.login_ok("hal", PASSWORD).await,
+        b.login_ok("hal", PASSWORD).await,
+    ];
+    a.send(
+        a.request(Method::DELETE, "/auth/sessions")
+            .bearer_auth(&keeper.access),
+    )
+    .await
+    .expect(204);
+    for other in &others {
+        refused_within(&b, &other.access, WITH_REDIS).await;
+        b.refresh(&other.refresh)
+            .await
+            .expect_token_error("token_revoked");
+    }
+    for api in [&a, &b] {
+        api.assert_valid(&keeper.access).await;
+        assert_eq!(
+            session_ids(api, &keeper.access).await,
+            [login_of(&keeper.access)]
+        );
+    }
+}
+
+/// With `refresh_reuse_interval = 30s`, one refresh token presented to both
+/// instances at once gets a pair from each, in one login that goes on; with
+/// `0s`, exactly one of them, and the login ends.
+#[tokio::test]
+async fn sessions_reuse_interval_decides_a_refresh_race_between_instances() {
+    // 30s: both instances answer, in one login that goes on.
+    {
+        let deployment = Deployment::new("cluster-reuse-30s");
+        let (dir_a, dir_b) = (deployment.dir("a"), deployment.dir("b"));
+        let env = deployment
+            .env()
+            .set("TOKENGATE_REFRESH_REUSE_INTERVAL", "30s");
+        let (server_a, server_b) = start_both((&dir_a, &env), (&dir_b, &env)).await;
+        let (a, b) = (server_a.api(), server_b.api());
+        a.register_ok("ivy", PASSWORD).await;
+        let login = a.login_ok("ivy", PASSWORD).await;
+        let (on_a, on_b) = tokio::join!(a.refresh(&login.refresh), b.refresh(&login.refresh));
+        let (on_a, on_b) = (
+            pair(&on_a.expect(200).json()),
+            pair(&on_b.expect(200).json()),
+        );
+        let jti = |token: &str| jwt_part(token, 1)["jti"].clone();
+        assert_eq!(
+            jti(&on_a.refresh),
+            jti(&on_b.refresh),
+            "the login's current refresh token, from both"
+        );
+        for api in [a, b] {
+            api.assert_valid(&on_a.access).await;
+            api.assert_valid(&on_b.access).await;
+            assert_eq!(
+                session_ids(api, &on_a.access).await,
+                [login_of(&login.access)]
+            );
+        }
+        // The login goes on from either pair.
+        let next = b.refresh_ok(&on_a.refresh).await;
+        a.assert_valid(&next.access).await;
+    }
+
+    // 0s: exactly one instance answers 200; the other saw reuse and ended
+    // the login, the winner's tokens with it.
+    let deployment = Deployment::new("cluster-reuse-0s");
+    let (dir_a, dir_b) = (deployment.dir("a"), deployment.dir("b"));
+    let env = deployment
+        .env()
+        .set("TOKENGATE_REFRESH_REUSE_INTERVAL", "0s");
+    let (server_a, server_b) = start_both((&dir_a, &env), (&dir_b, &env)).await;
+    let (a, b) = (server_a.api(), server_b.api());
+    a.register_ok("ivy", PASSWORD).await;
+    let witness = a.login_ok("ivy", PASSWORD).await;
+    let login = a.login_ok("ivy", PASSWORD).await;
+    let (on_a, on_b) = tokio::join!(a.refresh(&login.refresh), b.refresh(&login.refresh));
+    let mut winners = Vec::new();
+    for resp in [on_a, on_b] {
+        if resp.status == 200 {
+            winners.push(pair(&resp.json()));
+        } else {
+            resp.expect_token_error("token_revoked");
+        }
+    }
+    assert_eq!(winners.len(), 1, "{} refreshes succeeded", winners.len());
+    for api in [a, b] {
+        refused_within(api, &winners[0].access, WITH_REDIS).await;
+        api.refresh(&winners[0].refresh)
+            .await
+            .expect_token_error("token_revoked");
+        assert_eq!(
+            session_ids(api, &witness.access).await,
+            [login_of(&witness.access)]
+        );
     }
 }
 

@@ -40,5 +40,6 @@ mod resources;
 mod restart;
 mod rp;
 mod secrets;
+mod sessions;
 mod trusted_issuers;
 mod verify;

@@ -25,6 +25,10 @@ const SERVED: &[(&str, &str)] = &[
     ("DELETE", "/auth/session"),
     ("POST", "/auth/session/refresh"),
     ("GET", "/auth/status"),
+    // Sessions (logins).
+    ("GET", "/auth/sessions"),
+    ("DELETE", "/auth/sessions"),
+    ("DELETE", "/auth/sessions/{id}"),
     // OpenID login.
     ("GET", "/auth/oidc"),
     ("GET", "/auth/oidc/{name}/login"),

@@ -5,10 +5,10 @@
 use super::{Identity, TokenGate};
 use crate::clock::Timestamp;
 use crate::ids::{LoginId, Subject};
-use crate::login::Rotation;
+use crate::login::{LoginDetails, NewLogin, RefreshUse, Rotation, Session};
 use crate::revocation::Revocation;
 use crate::token::{IssuedToken, NewToken, VerifiedToken};
-use crate::{Error, TokenRejection};
+use crate::{Error, RequestRejection, TokenRejection};
 
 /// The tokens of a login or a refresh, of one refresh-token family.
 ///
@@ -53,24 +53,53 @@ impl TokenGate {
     /// # });
     /// ```
     pub async fn login(&self, user: &(impl Identity + ?Sized)) -> Result<TokenPair, Error> {
-        self.start_login(user, true).await
+        self.start_login(user, true, LoginDetails::default()).await
+    }
+
+    /// [`TokenGate::login`], recording how and where the user logged in:
+    /// what the user sees of the login in [`TokenGate::sessions`].
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    /// use tokengate::login::{LoginDetails, LoginMethod};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let details = LoginDetails::new(LoginMethod::Oidc { provider: "keycloak".into() })
+    ///     .user_agent("curl/8.5.0")
+    ///     .ip("192.0.2.7".parse().unwrap());
+    /// gate.login_with("alice", details).await.unwrap();
+    /// let sessions = gate.sessions("alice").await.unwrap();
+    /// assert_eq!(sessions[0].details.method.provider(), Some("keycloak"));
+    /// assert_eq!(sessions[0].details.user_agent.as_deref(), Some("curl/8.5.0"));
+    /// # });
+    /// ```
+    pub async fn login_with(
+        &self,
+        user: &(impl Identity + ?Sized),
+        details: LoginDetails,
+    ) -> Result<TokenPair, Error> {
+        self.start_login(user, true, details).await
     }
 
     async fn start_login(
         &self,
         user: &(impl Identity + ?Sized),
         fresh: bool,
+        details: LoginDetails,
     ) -> Result<TokenPair, Error> {
         let login = LoginId::random();
         let subject = Subject::from(user.identity());
         let refresh = self.issue_in_login(user, NewToken::refresh(subject.as_str()), &login)?;
         let expires_at = Timestamp::from_secs(refresh.expires_at);
-        self.logins()
-            .start(&login, &subject, &refresh.jti, expires_at)
-            .await?;
-        let access = NewToken::access(subject.into_string());
+        let now = self.engine().clock().now();
+        let new = NewLogin::new(login, subject, refresh.jti.clone(), expires_at, now);
+        let new = new.details(details);
+        self.logins().start(&new).await?;
+        let access = NewToken::access(new.subject.into_string());
         let access =
-            self.issue_in_login(user, if fresh { access.fresh() } else { access }, &login)?;
+            self.issue_in_login(user, if fresh { access.fresh() } else { access }, &new.id)?;
         Ok(TokenPair { access, refresh })
     }
 
@@ -111,30 +140,157 @@ impl TokenGate {
             })
             .await?;
             // Only a password login makes a fresh token.
-            return self.start_login(user, false).await;
+            return self.start_login(user, false, LoginDetails::default()).await;
         };
         let refresh = self.issue_in_login(user, NewToken::refresh(user.identity()), &login)?;
         let expires_at = Timestamp::from_secs(refresh.expires_at);
-        match self
-            .logins()
-            .rotate(&login, &presented_jti, &refresh.jti, expires_at)
-            .await?
-        {
-            Rotation::Rotated => {
-                let access =
-                    self.issue_in_login(user, NewToken::access(user.identity()), &login)?;
-                Ok(TokenPair { access, refresh })
+        let now = self.engine().clock().now();
+        let spend = RefreshUse::new(login, presented_jti, refresh.jti.clone(), expires_at, now)
+            .reuse_interval(self.inner.refresh_reuse_interval);
+        let refresh = match self.logins().rotate(&spend).await? {
+            Rotation::Rotated => refresh,
+            // A second tab with the same token: it gets the login's current
+            // refresh token (the same id), so both tabs stay in the login.
+            Rotation::Repeated { current } => {
+                tracing::debug!(login = %spend.login, "refresh token reused within the reuse interval");
+                let again = NewToken {
+                    id: Some(current),
+                    ..NewToken::refresh(user.identity())
+                };
+                self.issue_in_login(user, again, &spend.login)?
             }
             Rotation::Reused => {
                 // Reuse means the token leaked: worth a line for operators.
-                tracing::warn!(login = %login, "refresh token reuse detected; login revoked");
+                tracing::warn!(login = %spend.login, "refresh token reuse detected; login revoked");
                 #[cfg(feature = "metrics")]
                 crate::metrics::refresh_reuse_detected();
-                self.end_login(&login).await?;
-                Err(TokenRejection::Revoked.into())
+                self.revoke_ended_login(&spend.login).await?;
+                return Err(TokenRejection::Revoked.into());
             }
-            Rotation::Ended => Err(TokenRejection::Revoked.into()),
+            Rotation::Ended => return Err(TokenRejection::Revoked.into()),
+        };
+        let access = self.issue_in_login(user, NewToken::access(user.identity()), &spend.login)?;
+        Ok(TokenPair { access, refresh })
+    }
+
+    /// Sets how long after its first use a spent refresh token is still
+    /// accepted (two tabs refreshing at once; Auth0's *reuse interval*):
+    /// within it, presenting it again answers a new pair in the same login
+    /// whose refresh token is the login's current one; after it, reuse
+    /// revokes the login. Zero (the default) tolerates no reuse; at most
+    /// [`MAX_REUSE_INTERVAL`](crate::login::MAX_REUSE_INTERVAL) (longer is
+    /// cut to it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap()
+    ///     .with_refresh_reuse_interval(Duration::from_secs(10));
+    /// let login = gate.login("alice").await.unwrap();
+    /// let presented = gate.verify(&login.refresh.token).await.unwrap();
+    /// let (tab1, tab2) = (gate.refresh("alice", &presented).await.unwrap(), gate.refresh("alice", &presented).await.unwrap());
+    /// assert_eq!(tab1.refresh.jti, tab2.refresh.jti); // the login's current refresh token, twice
+    /// assert_eq!(gate.refresh_reuse_interval(), Duration::from_secs(10));
+    /// # });
+    /// ```
+    pub fn with_refresh_reuse_interval(mut self, interval: std::time::Duration) -> Self {
+        std::sync::Arc::make_mut(&mut self.inner).refresh_reuse_interval =
+            interval.min(crate::login::MAX_REUSE_INTERVAL);
+        self
+    }
+
+    /// The reuse interval: see [`TokenGate::with_refresh_reuse_interval`].
+    pub fn refresh_reuse_interval(&self) -> std::time::Duration {
+        self.inner.refresh_reuse_interval
+    }
+
+    /// The live logins of `subject` (refresh-token families neither ended
+    /// nor expired), newest first: "where you're logged in". A token's
+    /// login is its `fam` claim ([`Claims::family`](crate::claims::Claims::family)).
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let (phone, laptop) = (gate.login("alice").await.unwrap(), gate.login("alice").await.unwrap());
+    /// let sessions = gate.sessions("alice").await.unwrap();
+    /// assert_eq!(sessions.len(), 2);
+    /// assert!(sessions.iter().any(|s| Some(&s.id) == phone.access.family.as_ref()));
+    /// # });
+    /// ```
+    pub async fn sessions(&self, subject: &str) -> Result<Vec<Session>, Error> {
+        let now = self.engine().clock().now();
+        Ok(self.logins().sessions(&subject.into(), now).await?)
+    }
+
+    /// Ends one login of `subject`: every token of it is refused from then
+    /// on (the refresh token too). Another subject's login and an unknown
+    /// one are alike: `not_found`, so that ids cannot be probed.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let phone = gate.login("alice").await.unwrap();
+    /// let login = phone.access.family.clone().unwrap();
+    /// assert_eq!(gate.end_session("mallory", &login).await.unwrap_err().code(), "not_found");
+    /// gate.end_session("alice", &login).await.unwrap();
+    /// let refresh = gate.verify(&phone.refresh.token).await.unwrap();
+    /// assert!(gate.revocation_store().is_revoked(&refresh.claims));
+    /// assert!(gate.sessions("alice").await.unwrap().is_empty());
+    /// # });
+    /// ```
+    pub async fn end_session(&self, subject: &str, login: &LoginId) -> Result<(), Error> {
+        let now = self.engine().clock().now();
+        if !self
+            .logins()
+            .end_session(&subject.into(), login, now)
+            .await?
+        {
+            return Err(RequestRejection::NotFound.into());
         }
+        self.revoke_ended_login(login).await
+    }
+
+    /// Ends every login of the token's subject but the token's own ("log
+    /// out the other devices"); how many it ended.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let phone = gate.login("alice").await.unwrap();
+    /// let laptop = gate.login("alice").await.unwrap();
+    /// let current = gate.verify(&laptop.access.token).await.unwrap();
+    /// assert_eq!(gate.end_other_sessions(&current).await.unwrap(), 1);
+    /// let revoked = |token: &str| gate.revocation_store().is_revoked(&gate.engine().verify(token).unwrap().claims);
+    /// assert!(revoked(&phone.access.token) && revoked(&phone.refresh.token));
+    /// assert!(!revoked(&laptop.access.token));
+    /// # });
+    /// ```
+    pub async fn end_other_sessions(&self, current: &VerifiedToken) -> Result<usize, Error> {
+        let now = self.engine().clock().now();
+        let claims = &current.claims;
+        let Some(subject) = &claims.sub else {
+            return Ok(0);
+        };
+        let ended = self
+            .logins()
+            .end_sessions(subject, claims.family.as_ref(), now)
+            .await?;
+        for login in &ended {
+            self.revoke_ended_login(login).await?;
+        }
+        Ok(ended.len())
     }
 
     /// Revokes the presented token and every token of its login.
@@ -205,7 +361,8 @@ impl TokenGate {
     /// ```
     pub async fn logout_all(&self, sub: &str) -> Result<(), Error> {
         let engine = self.engine();
-        crate::revocation::revoke_all(
+        crate::login::log_out_everywhere(
+            self.logins().as_ref(),
             self.revocation_store().as_ref(),
             &sub.into(),
             engine.clock(),
@@ -218,11 +375,20 @@ impl TokenGate {
     /// would have expired.
     async fn end_login(&self, login: &LoginId) -> Result<(), Error> {
         self.logins().end(login).await?;
-        self.revoke(Revocation::Login {
-            login: login.clone(),
-            expires_at: self.login_revocation_expiry(),
-        })
+        self.revoke_ended_login(login).await
+    }
+
+    /// Revokes the tokens of a login its store has ended.
+    async fn revoke_ended_login(&self, login: &LoginId) -> Result<(), Error> {
+        let engine = self.engine();
+        crate::login::revoke_login(
+            self.revocation_store().as_ref(),
+            login,
+            engine.settings().refresh_ttl,
+            engine.clock(),
+        )
         .await
+        .map_err(Error::from)
     }
 
     async fn revoke(&self, revocation: Revocation) -> Result<(), Error> {

@@ -187,6 +187,7 @@ struct Inner {
     transport: Transport,
     revocation: Arc<dyn RevocationStore>,
     logins: Arc<dyn LoginStore>,
+    refresh_reuse_interval: std::time::Duration,
     on_error: Option<Arc<ErrorResponder>>,
     #[cfg(feature = "issuers")]
     issuers: Option<crate::issuers::TrustedIssuers>,
@@ -241,6 +242,7 @@ impl TokenGate {
                 transport: Transport::default(),
                 revocation: Arc::new(InMemoryRevocations::new()),
                 logins: Arc::new(InMemoryLogins::default()),
+                refresh_reuse_interval: std::time::Duration::ZERO,
                 on_error: None,
                 #[cfg(feature = "issuers")]
                 issuers: None,
@@ -458,14 +460,14 @@ impl TokenGate {
     /// # let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
     /// use tokengate::clock::Timestamp;
     /// use tokengate::ids::TokenId;
-    /// use tokengate::login::Rotation;
+    /// use tokengate::login::{RefreshUse, Rotation};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let login = gate.login("alice").await.unwrap();
-    /// let id = login.refresh.family.as_ref().unwrap();
+    /// let id = login.refresh.family.clone().unwrap();
     /// let (next, never) = (TokenId::from("next"), Timestamp::from_millis(i64::MAX));
-    /// let rotation = gate.logins().rotate(id, &login.refresh.jti, &next, never).await.unwrap();
-    /// assert_eq!(rotation, Rotation::Rotated);
+    /// let spend = RefreshUse::new(id, login.refresh.jti.clone(), next, never, gate.engine().clock().now());
+    /// assert_eq!(gate.logins().rotate(&spend).await.unwrap(), Rotation::Rotated);
     /// # });
     /// ```
     pub fn logins(&self) -> &Arc<dyn LoginStore> {
