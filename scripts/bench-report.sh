@@ -36,7 +36,7 @@ done
 
 command -v jq >/dev/null || { echo "bench-report.sh needs jq" >&2; exit 1; }
 
-algorithms=(HS256 HS384 HS512 RS256 RS384 RS512 PS256 ES256 ES384 EdDSA)
+algorithms=(HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)
 profile_steps=(engine_verify_signature split_b64_header_sig header_scan_rules hmac_verify
     payload_b64 payload_scan payload_scan_claims clock_now drop_verified_token
     alt_tree_header_payload alt_typed_borrowed_header_payload)

@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
         for alg in [
             None,
             Some(Algorithm::RS256),
+            Some(Algorithm::PS384),
             Some(Algorithm::ES256),
+            Some(Algorithm::ES512),
             Some(Algorithm::EdDSA),
         ] {
             if let Ok(key) = VerifyingKey::from_jwk(jwk, alg) {

@@ -513,3 +513,135 @@ fn key_errors_come_before_token_errors() {
     let missing = dir.path("missing.pem");
     verify(&["--key", &missing, &"x".repeat(10 * 1024)]).assert_config_error(&missing);
 }
+
+/// The `alg` of a token's header.
+fn header_alg(token: &str) -> String {
+    let header = URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    header["alg"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn ps384_and_ps512_round_trip_with_pem_keys_and_jwks() {
+    let dir = Dir::new("pss");
+    for alg in ["PS384", "PS512"] {
+        let key = SigningKey::generate(alg.parse().unwrap()).unwrap();
+        let (private, public) = write_pems(&dir, alg, &key);
+        // An RSA PEM says nothing of the algorithm: --alg names it.
+        let token = issue(&["--key", &private, "--alg", alg, "--sub", "grace"]);
+        assert_eq!(header_alg(&token), alg);
+        assert_eq!(
+            verify_ok(&["--key", &public, "--alg", alg, &token])["sub"],
+            "grace"
+        );
+        assert_eq!(
+            verify_ok(&["--key", &private, "--alg", alg, &token])["sub"],
+            "grace"
+        );
+        // Without --alg the key is RS256's, and the hint names the token's.
+        let run = verify(&["--key", &public, &token]);
+        run.assert_refused("invalid_token");
+        assert!(run.stderr.contains(&format!("--alg {alg}")), "{run:?}");
+        // The other PSS algorithm does not verify it either.
+        let other = if alg == "PS384" { "PS512" } else { "PS384" };
+        verify(&["--key", &public, "--alg", other, &token]).assert_refused("invalid_token");
+
+        // A JWK Set whose key names its algorithm, as an issuer publishes it.
+        let published = key.verifying_key().to_jwk().unwrap();
+        assert_eq!(published.alg.as_deref(), Some(alg));
+        let jwks = dir.write(
+            &format!("{alg}.jwks.json"),
+            json!({ "keys": [published.clone()] }).to_string(),
+        );
+        let run = verify(&["--jwks", &jwks, &token]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.json()["sub"], "grace");
+        assert!(!run.stderr.contains("skipping"), "{run:?}");
+        // Without its alg, the key takes --alg.
+        let bare = Jwk {
+            alg: None,
+            ..published
+        };
+        let jwks = dir.write(
+            &format!("{alg}.bare.jwks.json"),
+            json!({ "keys": [bare] }).to_string(),
+        );
+        assert_eq!(
+            verify_ok(&["--jwks", &jwks, "--alg", alg, &token])["sub"],
+            "grace"
+        );
+    }
+}
+
+/// RFC 7515 A.4.1's P-521 private key.
+const RFC7515_A4_JWK: &str = r#"{"kty":"EC","crv":"P-521",
+ "x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+ "y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2",
+ "d":"AY5pb7A0UFiB3RELSD64fTLOSV_jazdF7fLYyuTw8lOfRhWg6Y6rUrPAxerEzgdRhajnu0ferB0d53vM9mE15j2C"}"#;
+
+/// A P-521 key as `openssl ecparam -name secp521r1 -genkey -noout` writes
+/// it (SEC1), and its public half (`openssl ec -pubout`). A test key only.
+const SEC1_P521: &str = "-----BEGIN EC PRIVATE KEY-----
+MIHcAgEBBEIARRT2OhwNYE7CvkNyULn0lEsW4fStW8oRKRvoo77g4bcfKee9PivX
+0oR9I6hGgqUlftVN2XzSYcKXOC2ei0kIi0OgBwYFK4EEACOhgYkDgYYABAAzEBxa
+AffYc3zwoGA+W9y5SX6gMDL9x/ISA8CbfxOCBr2655YvBhgYotpth70VVoc2PiLU
+EfdHKgaJSsDKhKfDCwFVgV0aeEE/upp/LNWKC/CEqUs0/DhJaCt3dqg84n3SfSwO
+Llm3Qwo97Fhxr9WTydim7OzI2ymA8LMLC2urLg/Z0A==
+-----END EC PRIVATE KEY-----
+";
+const SEC1_P521_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAMxAcWgH32HN88KBgPlvcuUl+oDAy
+/cfyEgPAm38Tgga9uueWLwYYGKLabYe9FVaHNj4i1BH3RyoGiUrAyoSnwwsBVYFd
+GnhBP7qafyzVigvwhKlLNPw4SWgrd3aoPOJ90n0sDi5Zt0MKPexYca/Vk8nYpuzs
+yNspgPCzCwtrqy4P2dA=
+-----END PUBLIC KEY-----
+";
+
+#[test]
+fn es512_round_trip_with_pkcs8_sec1_and_jwk_files() {
+    let dir = Dir::new("es512");
+    // PKCS#8, as the library writes it: ES512 without --alg.
+    let key = SigningKey::generate(Algorithm::ES512).unwrap();
+    let (private, public) = write_pems(&dir, "p521", &key);
+    let token = issue(&["--key", &private, "--sub", "heidi", "--scope", "read"]);
+    assert_eq!(header_alg(&token), "ES512");
+    let claims = verify_ok(&["--key", &public, &token]);
+    assert_eq!(
+        (claims["sub"].as_str(), claims["scope"].as_str()),
+        (Some("heidi"), Some("read"))
+    );
+    let public_jwk = key.verifying_key().to_jwk().unwrap();
+    let jwk = dir.write("p521.pub.jwk", serde_json::to_vec(&public_jwk).unwrap());
+    assert_eq!(verify_ok(&["--key", &jwk, &token])["sub"], "heidi");
+    let jwks = dir.write("jwks.json", json!({ "keys": [public_jwk] }).to_string());
+    assert_eq!(verify_ok(&["--jwks", &jwks, &token])["sub"], "heidi");
+    // A P-521 key is ES512's only.
+    for alg in ["ES256", "ES384", "PS512"] {
+        tokengate(&[
+            "token", "issue", "--key", &private, "--alg", alg, "--sub", "x",
+        ])
+        .assert_config_error(&private);
+        verify(&["--key", &public, "--alg", alg, &token]).assert_config_error(&public);
+    }
+
+    // SEC1 (`EC PRIVATE KEY`), as openssl writes it.
+    let sec1 = dir.write("sec1.pem", SEC1_P521);
+    let sec1_public = dir.write("sec1.pub.pem", SEC1_P521_PUBLIC);
+    let token = issue(&["--key", &sec1, "--sub", "ivan"]);
+    assert_eq!(header_alg(&token), "ES512");
+    assert_eq!(verify_ok(&["--key", &sec1_public, &token])["sub"], "ivan");
+    verify(&["--key", &public, &token]).assert_refused("invalid_token");
+
+    // A private JWK (no alg: the curve decides), and its public half.
+    let private_jwk = dir.write("a4.jwk", RFC7515_A4_JWK);
+    let token = issue(&["--key", &private_jwk, "--sub", "judy"]);
+    assert_eq!(header_alg(&token), "ES512");
+    let public_jwk: Jwk = serde_json::from_str(RFC7515_A4_JWK).unwrap();
+    let public_jwk = dir.write(
+        "a4.pub.jwk",
+        serde_json::to_vec(&public_jwk.to_public()).unwrap(),
+    );
+    assert_eq!(verify_ok(&["--key", &public_jwk, &token])["sub"], "judy");
+}

@@ -127,8 +127,11 @@ fn verification_alg(alg: Algorithm) -> &'static dyn signature::VerificationAlgor
         Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
         Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
         Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
         Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
         Algorithm::EdDSA => &signature::ED25519,
         _ => unreachable!("HMAC has no public key"),
     }
@@ -157,12 +160,19 @@ fn keys(alg: Algorithm) -> (SigningKey, RawSigner, RawVerifier) {
         .expect("PEM")
         .into_contents();
     let signer = match alg {
-        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => {
             let padding: &'static dyn signature::RsaEncoding = match alg {
                 Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
                 Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
                 Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
-                _ => &signature::RSA_PSS_SHA256,
+                Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+                Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+                _ => &signature::RSA_PSS_SHA512,
             };
             RawSigner::Rsa(RsaKeyPair::from_pkcs8(&pkcs8).expect("RSA PKCS#8"), padding)
         }
@@ -173,6 +183,10 @@ fn keys(alg: Algorithm) -> (SigningKey, RawSigner, RawVerifier) {
         Algorithm::ES384 => RawSigner::Ecdsa(
             EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &pkcs8)
                 .expect("P-384 PKCS#8"),
+        ),
+        Algorithm::ES512 => RawSigner::Ecdsa(
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P521_SHA512_FIXED_SIGNING, &pkcs8)
+                .expect("P-521 PKCS#8"),
         ),
         Algorithm::EdDSA => RawSigner::Ed25519(
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8).expect("Ed25519 PKCS#8"),

@@ -17,6 +17,8 @@ pub mod claims;
 pub mod clock;
 mod error;
 pub mod forward;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod ids;
 #[cfg(feature = "issuers")]
 pub mod issuers;

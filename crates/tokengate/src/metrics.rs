@@ -17,7 +17,9 @@
 //! [`IssuedBy`](crate::axum::IssuedBy),
 //! [`CurrentUser`](crate::axum::CurrentUser)) count their own answer once;
 //! an optional extractor (`Option<AccessToken>`) counts nothing when there
-//! is no token. [`TokenGate::authenticate`](crate::axum::TokenGate::authenticate)
+//! is no token. A [`RequireToken`](crate::axum::RequireToken) layer counts
+//! its own answer, and the extractors behind it (which take its token)
+//! count nothing. [`TokenGate::authenticate`](crate::axum::TokenGate::authenticate)
 //! and [`TokenGate::verify`](crate::axum::TokenGate::verify) called directly
 //! count nothing. `JWKS` fetches skipped by the unknown-`kid` cooldown are
 //! not fetches. The gauges add up over every `PasswordHasher` of the process.

@@ -149,3 +149,73 @@ macro_rules! required_scopes {
         }
     };
 }
+
+/// A role requirement known at compile time, for the
+/// [`HasRole`](crate::axum::HasRole) extractor: every role listed must be
+/// in the token's roles (the `roles` claim of tokengate's tokens; a
+/// trusted issuer's roles where its claims put them). Declare one with
+/// [`required_roles!`](crate::required_roles), or by hand:
+/// ```
+/// use tokengate::scope::RequiredRoles;
+/// struct Auditor;
+/// impl RequiredRoles for Auditor {
+///     const ALL_OF: &'static [&'static str] = &["audit"];
+/// }
+/// assert_eq!(Auditor::ALL_OF, ["audit"]);
+/// ```
+pub trait RequiredRoles: Send + Sync + 'static {
+    /// The roles, all required.
+    const ALL_OF: &'static [&'static str];
+
+    /// `Ok` when the claims hold every role, else `insufficient_role`
+    /// (403) naming the missing ones.
+    /// ```
+    /// use tokengate::scope::RequiredRoles;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    /// tokengate::required_roles!(Ops = ["ops", "admin"]);
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let claims = engine.verify(&engine.issue(NewToken::access("alice").roles(["ops"])).unwrap().token).unwrap().claims;
+    /// let err = Ops::check(&claims).unwrap_err();
+    /// assert_eq!(err.code(), "insufficient_role");
+    /// assert!(matches!(err, tokengate::Error::Access(tokengate::AccessRejection::InsufficientRole(missing)) if missing == "admin"));
+    /// ```
+    fn check(claims: &Claims) -> Result<(), Error> {
+        check_roles(claims, Self::ALL_OF.iter().copied())
+    }
+}
+
+/// `Ok` when the claims hold every role, else `insufficient_role` naming
+/// the missing ones: the one role check of the extractors and layers.
+pub(crate) fn check_roles<'a>(
+    claims: &Claims,
+    roles: impl IntoIterator<Item = &'a str>,
+) -> Result<(), Error> {
+    let missing: Vec<&str> = roles
+        .into_iter()
+        .filter(|role| !claims.has_role(role))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(AccessRejection::InsufficientRole(missing.join(" ")).into())
+    }
+}
+
+/// Declares a [`RequiredRoles`] type.
+/// ```
+/// tokengate::required_roles!(pub Admin = ["admin"]);
+/// use tokengate::scope::RequiredRoles;
+/// assert_eq!(Admin::ALL_OF, ["admin"]);
+/// ```
+#[macro_export]
+macro_rules! required_roles {
+    ($vis:vis $name:ident = [$($role:expr),* $(,)?]) => {
+        #[doc = concat!("Role requirement: all of ", stringify!([$($role),*]), ".")]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::scope::RequiredRoles for $name {
+            const ALL_OF: &'static [&'static str] = &[$($role),*];
+        }
+    };
+}

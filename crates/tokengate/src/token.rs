@@ -758,6 +758,31 @@ impl TokenEngine {
         }
     }
 
+    /// The same engine (settings, validation, clock) with other keys: after
+    /// a rotation, for [`TokenGate::replace_engine`](crate::axum::TokenGate::replace_engine).
+    ///
+    /// ```
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{IssueSettings, TokenEngine};
+    /// use std::time::Duration;
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()))
+    ///     .with_settings(IssueSettings::default().access_ttl(Duration::from_secs(60)));
+    /// let mut keys = engine.keys().clone();
+    /// keys.rotate(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    /// let rotated = engine.with_keys(keys);
+    /// assert_eq!(rotated.settings().access_ttl.as_secs(), 60);
+    /// assert_eq!(rotated.keys().verifying_keys().len(), 2);
+    /// ```
+    pub fn with_keys(&self, keys: KeyRing) -> Self {
+        TokenEngine {
+            keys,
+            // Headers were cached for the old keys' tokens: start afresh.
+            headers: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// Reads time from `clock` instead of the system clock: for tests that
     /// move time instead of sleeping. Issue times, expiry, freshness and
     /// revoke-all cut-offs all follow it.

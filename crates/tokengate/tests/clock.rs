@@ -191,3 +191,72 @@ async fn sessions_are_live_logins_newest_first_and_end_one_at_a_time() {
     clock.advance(Duration::from_secs(3600));
     assert!(gate.sessions("alice").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn rotated_keys_verify_for_the_token_lifetime_then_leave_the_jwks() {
+    use tokengate::axum::KeyRotation;
+    use tokengate::keys::Kid;
+    use tokengate::token::NewToken;
+
+    let clock = ManualClock::new(START);
+    let gate = gate_at(&clock);
+    let mut rotation = KeyRotation::new(gate.clone(), Algorithm::EdDSA);
+    // The refresh lifetime is the longer one.
+    assert_eq!(rotation.keeps_for(), Duration::from_secs(3600));
+    let first = gate.engine().issue(NewToken::refresh("alice")).unwrap();
+    let second_kid = rotation.rotate_now().unwrap();
+    clock.advance(Duration::from_secs(1800));
+    let second = gate.engine().issue(NewToken::refresh("alice")).unwrap();
+    let chosen = SigningKey::generate(Algorithm::EdDSA)
+        .unwrap()
+        .with_kid(Kid::new("app-chosen"));
+    rotation.rotate_to(chosen).unwrap();
+    let kids = |gate: &TokenGate| {
+        gate.engine()
+            .keys()
+            .jwks()
+            .keys
+            .iter()
+            .map(|k| k.kid.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kids(&gate).len(), 3);
+    assert!(gate.verify(&first.token).await.is_ok());
+    assert!(gate.verify(&second.token).await.is_ok());
+
+    // An hour after the first rotation the first key goes at the next one;
+    // the second, retired half an hour ago, stays.
+    clock.advance(Duration::from_secs(1800));
+    rotation.rotate_now().unwrap();
+    let now = kids(&gate);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert!(now.contains(&second_kid.as_str().to_owned()));
+    assert!(now.contains(&"app-chosen".to_owned()));
+    // Its last token has just expired, and its key is gone: no key verifies it.
+    assert_eq!(
+        gate.verify(&first.token).await.unwrap_err().code(),
+        "invalid_token"
+    );
+    let third = gate.engine().issue(NewToken::access("alice")).unwrap();
+    assert!(gate.verify(&third.token).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_spawned_rotation_changes_the_signing_key_on_its_schedule() {
+    use tokengate::axum::KeyRotation;
+
+    let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    let signing_kid = || gate.engine().keys().signing_key().unwrap().kid().clone();
+    let before = signing_kid();
+    let task = KeyRotation::new(gate.clone(), Algorithm::EdDSA).spawn(Duration::from_millis(20));
+    let mut rotated = false;
+    for _ in 0..500 {
+        if signing_kid() != before {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    assert!(rotated, "no rotation within 5 s");
+}

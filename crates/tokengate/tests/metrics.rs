@@ -211,6 +211,34 @@ async fn each_extractor_answer_counts_once_by_result() {
 }
 
 #[tokio::test]
+async fn a_layer_counts_its_verification_and_the_extractors_behind_it_nothing() {
+    recorder();
+    let engine = TokenEngine::new(KeyRing::new(key(Algorithm::ES256, "layer-1")));
+    let access = engine.issue(NewToken::access("alice")).unwrap().token;
+    let gate = TokenGate::new(engine);
+    let app: Router = Router::new()
+        .route("/both", get(|_: AccessToken| async {}))
+        .route("/scoped", get(|_: Scoped<Admin>| async {}))
+        .route_layer(gate.require())
+        .with_state(gate);
+    let accepted = verifications("accepted");
+    let missing = verifications("authorization_header_missing");
+    assert_eq!(call(&app, "/both", Some(&access)).await, StatusCode::OK);
+    assert_eq!(call(&app, "/both", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(verifications("accepted"), accepted + 1.0);
+    assert_eq!(verifications("authorization_header_missing"), missing + 1.0);
+    // The layer accepted the token; the extractor's own refusal is not a
+    // second verification.
+    let scope = verifications("insufficient_scope");
+    assert_eq!(
+        call(&app, "/scoped", Some(&access)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(verifications("accepted"), accepted + 2.0);
+    assert_eq!(verifications("insufficient_scope"), scope);
+}
+
+#[tokio::test]
 async fn a_reused_refresh_token_is_counted() {
     recorder();
     let gate = TokenGate::new(TokenEngine::new(KeyRing::new(key(

@@ -1,7 +1,8 @@
 //! Interop with the real Python libraries, both ways:
 //!
-//! * PyJWT verifies tokengate's tokens (ES256, EdDSA, RS256, PS256 and ES384
-//!   against the key ring's JWKS, HS256 against the shared secret), and
+//! * PyJWT verifies tokengate's tokens (ES256, EdDSA, RS256, PS256, ES384,
+//!   PS384, PS512 and ES512 against the key ring's JWKS, HS256 against the
+//!   shared secret), and
 //!   Flask-JWT-Extended's `decode_token` reads tokengate's HS256 tokens;
 //! * tokengate verifies Flask-JWT-Extended's tokens (fresh, not fresh,
 //!   refresh, fresh-until-a-time, extra claims), and refuses them when its
@@ -407,10 +408,13 @@ fn pyjwt_verifies_tokengate_asymmetric_tokens_from_the_jwks() {
         Algorithm::RS256,
         Algorithm::PS256,
         Algorithm::ES384,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES512,
     ];
 
     // One ring rotated through every algorithm: each token is signed by the
-    // then-newest key, and the final JWKS holds all five, so PyJWT has to
+    // then-newest key, and the final JWKS holds them all, so PyJWT has to
     // pick the key by `kid`.
     let mut ring: Option<KeyRing> = None;
     let mut cases = Vec::new();

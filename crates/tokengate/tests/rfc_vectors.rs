@@ -1,5 +1,6 @@
-//! Published JWS examples (RFC 7515 Appendix A, RFC 8037 Appendix A) run
-//! through tokengate's keys and token engine, byte for byte.
+//! Published JWS examples (RFC 7515 Appendix A, RFC 7520 section 4,
+//! RFC 8037 Appendix A) run through tokengate's keys and token engine, byte
+//! for byte.
 
 mod common;
 
@@ -41,6 +42,51 @@ const A3_JWK: &str = r#"{"kty":"EC",
 }"#;
 const A3_SIGNATURE: &str =
     "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+
+/// RFC 7515 A.4.1: the P-521 private key; the example signs the payload
+/// `Payload` with ES512.
+const A4_JWK: &str = r#"{"kty":"EC",
+ "crv":"P-521",
+ "x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+ "y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2",
+ "d":"AY5pb7A0UFiB3RELSD64fTLOSV_jazdF7fLYyuTw8lOfRhWg6Y6rUrPAxerEzgdRhajnu0ferB0d53vM9mE15j2C"
+}"#;
+/// RFC 7515 A.4: `{"alg":"ES512"}` and `Payload`, base64url.
+const A4_SIGNING_INPUT: &str = "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZA";
+const A4_SIGNATURE: &str = "AdwMgeerwtHoh-l192l60hp9wAHZFVJbLfD_UxMi70cwnZOYaRI1bKPWROc-mZZqwqT2SI-KGDKB34XO0aw_7XdtAG8GaSwFKdCAPZgoXD2YBJZCPEX3xKpRwcdOO8KpEHwJjyqOgzDO7iKvU8vcnwNrmxYbSW9ERBXukOXolLzeO_Jn";
+
+/// RFC 7520 4 (Figure 7, 8): the payload of the JOSE cookbook's signatures.
+const COOKBOOK_PAYLOAD_B64: &str = "SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4";
+const COOKBOOK_PAYLOAD: &str = "It\u{2019}s a dangerous business, Frodo, going out your door. You step onto the road, and if you don't keep your feet, there\u{2019}s no knowing where you might be swept off to.";
+
+/// RFC 7520 3.4 (Figure 3): the RSA public key (2048 bits), no `alg`.
+const COOKBOOK_RSA_JWK: &str = r#"{"kty":"RSA",
+ "kid":"bilbo.baggins@hobbiton.example",
+ "use":"sig",
+ "n":"n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKrKb2wqVwGU_NsYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhuaxwUkRz5iaiQkqgc5gHdrNP5zw",
+ "e":"AQAB"
+}"#;
+/// RFC 7520 4.2: `{"alg":"PS384","kid":"bilbo.baggins@hobbiton.example"}`
+/// (Figure 17) and its signature (Figure 19).
+const COOKBOOK_PS384_HEADER: &str =
+    "eyJhbGciOiJQUzM4NCIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9";
+const COOKBOOK_PS384_SIGNATURE: &str = "cu22eBqkYDKgIlTpzDXGvaFfz6WGoz7fUDcfT0kkOy42miAh2qyBzk1xEsnk2IpN6-tPid6VrklHkqsGqDqHCdP6O8TTB5dDDItllVo6_1OLPpcbUrhiUSMxbbXUvdvWXzg-UD8biiReQFlfz28zGWVsdiNAUf8ZnyPEgVFn442ZdNqiVJRmBqrYRXe8P_ijQ7p8Vdz0TTrxUeT3lm8d9shnr2lfJT8ImUjvAA2Xez2Mlp8cBE5awDzT0qI0n6uiP1aCN_2_jLAeQTlqRHtfa64QQSUmFAAjVKPbByi7xho0uTOcbH510a6GYmJUAfmWjwZ6oD4ifKo8DYM-X72Eaw";
+
+/// RFC 7520 3.2 (Figure 2): the P-521 private key; its `d` starts with a
+/// zero byte.
+const COOKBOOK_P521_JWK: &str = r#"{"kty":"EC",
+ "kid":"bilbo.baggins@hobbiton.example",
+ "use":"sig",
+ "crv":"P-521",
+ "x":"AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt",
+ "y":"AdymlHvOiLxXkEhayXQnNCvDX4h9htZaCJN34kfmC6pV5OhQHiraVySsUdaQkAgDPrwQrJmbnX9cwlGfP-HqHZR1",
+ "d":"AAhRON2r9cqXX1hg-RoI6R1tX5p2rUAYdmpHZoC1XNM56KtscrX6zbKipQrCW9CGZH3T4ubpnoTKLDYJ_fF3_rJt"
+}"#;
+/// RFC 7520 4.3: `{"alg":"ES512","kid":"bilbo.baggins@hobbiton.example"}`
+/// (Figure 24) and its signature (Figure 26).
+const COOKBOOK_ES512_HEADER: &str =
+    "eyJhbGciOiJFUzUxMiIsImtpZCI6ImJpbGJvLmJhZ2dpbnNAaG9iYml0b24uZXhhbXBsZSJ9";
+const COOKBOOK_ES512_SIGNATURE: &str = "AE_R_YZCChjn4791jSQCrdPZCNYqHXCTZH0-JZGYNlaAjP2kqaluUIIUnC9qvbu9Plon7KRTzoNEuT4Va2cmL1eJAQy3mtPBu_u_sDDyYjnAMDxXPn7XrT0lw-kvAD890jl8e2puQens_IEKBpHABlsbEPX6sFY8OcGDqoRuBomu9xQ2";
 
 /// RFC 8037 A.1: the Ed25519 private key.
 const ED_PRIVATE_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519",
@@ -218,4 +264,150 @@ fn rfc8037_a4_token_verifies_in_a_ring_built_from_the_private_key() {
     let reloaded = VerifyingKey::from_jwk(&jwks.keys[0], None).unwrap();
     assert_eq!(reloaded.kid().as_str(), ED_THUMBPRINT);
     assert!(verify_only(reloaded).verify_signature(&token).is_ok());
+}
+
+#[test]
+fn rfc7515_a4_es512_verifies_with_the_public_jwk() {
+    let public = jwk(A4_JWK).to_public();
+    let key = VerifyingKey::from_jwk(&public, None).unwrap();
+    assert_eq!(key.algorithm(), Algorithm::ES512);
+    let engine = verify_only(key);
+    let token = format!("{A4_SIGNING_INPUT}.{A4_SIGNATURE}");
+    let signed = engine.verify_signature(&token).unwrap();
+    assert_eq!(signed.payload, b"Payload");
+    assert_eq!(signed.header.alg, Algorithm::ES512);
+    // r||s, 66 bytes each.
+    assert_eq!(common::jwt::unb64(A4_SIGNATURE).unwrap().len(), 132);
+
+    assert_eq!(
+        engine.verify_signature(&tamper(&token)).unwrap_err().code(),
+        "invalid_token"
+    );
+    // The payload is not a claim set, so full verification refuses it.
+    assert_eq!(engine.verify(&token).unwrap_err().code(), "invalid_token");
+}
+
+#[test]
+fn rfc7515_a4_p521_key_is_bound_to_es512() {
+    // The same JWK named for another algorithm is refused at load.
+    for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::PS512] {
+        assert!(
+            VerifyingKey::from_jwk(&jwk(A4_JWK).to_public(), Some(alg)).is_err(),
+            "{alg}"
+        );
+        assert!(
+            SigningKey::from_jwk(&jwk(A4_JWK), Some(alg)).is_err(),
+            "{alg}"
+        );
+    }
+    // A token that names another algorithm finds no key of its algorithm.
+    let engine = verify_only(VerifyingKey::from_jwk(&jwk(A4_JWK), None).unwrap());
+    let es384 = format!("{}.UGF5bG9hZA.{A4_SIGNATURE}", b64(br#"{"alg":"ES384"}"#));
+    assert_eq!(
+        engine.verify_signature(&es384).unwrap_err().code(),
+        "invalid_token"
+    );
+}
+
+#[test]
+fn rfc7515_a4_private_key_signs_what_its_public_half_verifies() {
+    let key = SigningKey::from_jwk(&jwk(A4_JWK), None).unwrap();
+    assert_eq!(key.algorithm(), Algorithm::ES512);
+    // The public half is the RFC's, and the published JWK reloads as the same key.
+    let public = key.verifying_key().to_jwk().unwrap();
+    let rfc = jwk(A4_JWK);
+    assert_eq!(
+        (public.crv.as_deref(), &public.x, &public.y),
+        (Some("P-521"), &rfc.x, &rfc.y)
+    );
+    assert_eq!(public.alg.as_deref(), Some("ES512"));
+    assert!(public.d.is_none());
+    assert_eq!(key.kid().as_str(), rfc.thumbprint().unwrap());
+
+    // It verifies the RFC's signature, and signs anew (ECDSA is randomized).
+    let engine = TokenEngine::new(KeyRing::new(key));
+    assert!(
+        engine
+            .verify_signature(&format!("{A4_SIGNING_INPUT}.{A4_SIGNATURE}"))
+            .is_ok()
+    );
+    let signing = engine.keys().signing_key().unwrap();
+    let fresh = signing.sign(A4_SIGNING_INPUT.as_bytes()).unwrap();
+    assert_eq!(fresh.len(), 132);
+    assert_ne!(b64(&fresh), A4_SIGNATURE);
+    let reloaded = VerifyingKey::from_jwk(&public, None).unwrap();
+    assert!(reloaded.verify_signature(A4_SIGNING_INPUT.as_bytes(), &fresh));
+
+    // The PKCS#8 PEM round-trips to the same ES512 key.
+    let pem = signing.to_pkcs8_pem().unwrap();
+    let from_pem = SigningKey::from_pem(&pem, None).unwrap();
+    assert_eq!(
+        (from_pem.algorithm(), from_pem.kid()),
+        (Algorithm::ES512, signing.kid())
+    );
+}
+
+#[test]
+fn rfc7520_4_2_ps384_verifies_with_the_public_jwk() {
+    assert_eq!(
+        common::jwt::unb64(COOKBOOK_PAYLOAD_B64).unwrap(),
+        COOKBOOK_PAYLOAD.as_bytes()
+    );
+    let rsa = jwk(COOKBOOK_RSA_JWK);
+    // The cookbook's key has no alg: it serves the RSA algorithm it is given.
+    assert!(VerifyingKey::from_jwk(&rsa, None).is_err());
+    let key = VerifyingKey::from_jwk(&rsa, Some(Algorithm::PS384)).unwrap();
+    assert_eq!(key.kid().as_str(), "bilbo.baggins@hobbiton.example");
+    let engine = verify_only(key);
+    let token =
+        format!("{COOKBOOK_PS384_HEADER}.{COOKBOOK_PAYLOAD_B64}.{COOKBOOK_PS384_SIGNATURE}");
+    let signed = engine.verify_signature(&token).unwrap();
+    assert_eq!(signed.header.alg, Algorithm::PS384);
+    assert_eq!(
+        signed.header.kid.as_deref(),
+        Some("bilbo.baggins@hobbiton.example")
+    );
+    assert_eq!(signed.payload, COOKBOOK_PAYLOAD.as_bytes());
+    assert_eq!(
+        engine.verify_signature(&tamper(&token)).unwrap_err().code(),
+        "invalid_token"
+    );
+
+    // Loaded for another PSS algorithm (or PKCS#1 v1.5), the same key holds
+    // no PS384 key: the token is refused.
+    for alg in [Algorithm::PS256, Algorithm::PS512, Algorithm::RS384] {
+        let other = verify_only(VerifyingKey::from_jwk(&rsa, Some(alg)).unwrap());
+        assert_eq!(
+            other.verify_signature(&token).unwrap_err().code(),
+            "invalid_token",
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn rfc7520_4_3_es512_verifies_and_its_private_key_loads() {
+    let private = jwk(COOKBOOK_P521_JWK);
+    let key = VerifyingKey::from_jwk(&private.to_public(), None).unwrap();
+    assert_eq!(key.algorithm(), Algorithm::ES512);
+    assert_eq!(key.kid().as_str(), "bilbo.baggins@hobbiton.example");
+    let token =
+        format!("{COOKBOOK_ES512_HEADER}.{COOKBOOK_PAYLOAD_B64}.{COOKBOOK_ES512_SIGNATURE}");
+    let signed = verify_only(key).verify_signature(&token).unwrap();
+    assert_eq!(signed.header.alg, Algorithm::ES512);
+    assert_eq!(signed.payload, COOKBOOK_PAYLOAD.as_bytes());
+
+    // A private scalar with a leading zero byte loads, keeps its kid, and
+    // its ring verifies the cookbook's token.
+    let signing = SigningKey::from_jwk(&private, None).unwrap();
+    assert_eq!(
+        (signing.algorithm(), signing.kid().as_str()),
+        (Algorithm::ES512, "bilbo.baggins@hobbiton.example")
+    );
+    let engine = TokenEngine::new(KeyRing::new(signing));
+    assert!(engine.verify_signature(&token).is_ok());
+    assert_eq!(
+        engine.verify_signature(&tamper(&token)).unwrap_err().code(),
+        "invalid_token"
+    );
 }

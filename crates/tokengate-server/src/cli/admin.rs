@@ -127,6 +127,8 @@ pub(crate) enum KeysCommand {
     /// signing key: rotate first.
     Retire {
         /// The key's id (`tokengate keys list`).
+        // A thumbprint may begin with `-`: still the id, not a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[command(flatten)]
         config: ConfigArgs,

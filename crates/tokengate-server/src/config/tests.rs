@@ -279,6 +279,40 @@ fn secret_and_algorithm_must_agree() {
 }
 
 #[test]
+fn every_asymmetric_algorithm_is_a_setting() {
+    for (name, alg) in [
+        ("PS384", Algorithm::PS384),
+        ("PS512", Algorithm::PS512),
+        ("ES512", Algorithm::ES512),
+    ] {
+        let s = load(&[], &format!("algorithm = \"{name}\"")).unwrap();
+        assert_eq!(s.algorithm, Some(alg));
+        let s = load(&[("TOKENGATE_ALGORITHM", name)], "").unwrap();
+        assert_eq!(s.algorithm, Some(alg));
+        // Not an HMAC algorithm: a secret_key is refused with it.
+        let err = error(
+            &[("TOKENGATE_SECRET_KEY", SECRET)],
+            &format!("algorithm = \"{name}\""),
+        );
+        assert!(err.contains(&format!("algorithm is {name}")), "{err}");
+    }
+    let err = error(&[], "algorithm = \"ES521\"");
+    assert!(
+        err.contains("PS384, PS512, ES256, ES384, ES512, EdDSA"),
+        "{err}"
+    );
+    let s = load(
+        &[],
+        "[[trusted_issuers]]\nissuer = \"https://a/\"\naudience = \"x\"\nalgorithms = [\"PS384\", \"PS512\", \"ES512\"]",
+    )
+    .unwrap();
+    assert_eq!(
+        s.trusted_issuers[0].algorithms,
+        Some(vec![Algorithm::PS384, Algorithm::PS512, Algorithm::ES512])
+    );
+}
+
+#[test]
 fn comma_separated_lists_from_env() {
     let vars = [
         ("TOKENGATE_TOKEN_LOCATIONS", "json, query_string,headers"),

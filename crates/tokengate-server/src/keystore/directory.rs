@@ -1,6 +1,10 @@
-//! Keys as files: one PKCS#8 PEM file per key, named `{created}-{kid}.pem`,
-//! in a directory only its owner can read. Plain blocking file calls: the
-//! key store runs them on tokio's blocking pool (`KeyStore::on_disk`).
+//! Keys as files: one PKCS#8 PEM file per key, named
+//! `{created}-{kid}.{alg}.pem`, in a directory only its owner can read. The
+//! name carries the algorithm because a PEM file does not: an RSA key serves
+//! RS256/384/512 and PS256/384/512. A file named `{created}-{kid}.pem` (as
+//! written before) holds a key of its natural algorithm: RS256 for RSA, the
+//! curve's for EC, EdDSA. Plain blocking file calls: the key store runs them
+//! on tokio's blocking pool (`KeyStore::on_disk`).
 
 use std::fs;
 use std::io::Write;
@@ -8,7 +12,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tokengate::clock;
-use tokengate::keys::SigningKey;
+use tokengate::keys::{Algorithm, SigningKey};
 
 use super::{Entry, KeyStoreError};
 
@@ -41,14 +45,15 @@ impl Directory {
             .map_err(self.io(&self.dir))
     }
 
-    /// Writes `pem`, the key `kid`, as the newest key; returns its creation time.
-    pub(super) fn add(&self, kid: &str, pem: &str) -> Result<i64, KeyStoreError> {
+    /// Writes `pem`, the key `kid` for `alg`, as the newest key; returns its
+    /// creation time.
+    pub(super) fn add(&self, kid: &str, alg: Algorithm, pem: &str) -> Result<i64, KeyStoreError> {
         self.ensure_dir()?;
         let created = match self.entries()?.iter().map(|e| e.created).max() {
             Some(previous) => clock::now().as_secs().max(previous + 1),
             None => clock::now().as_secs(),
         };
-        let path = self.dir.join(format!("{created:012}-{kid}.pem"));
+        let path = self.dir.join(format!("{created:012}-{kid}.{alg}.pem"));
         let tmp = self.dir.join(format!(".{created}-{kid}.tmp"));
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -79,7 +84,7 @@ impl Directory {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_owned();
-            let Some((created, _)) = name.strip_suffix(".pem").and_then(|n| n.split_once('-'))
+            let Some((created, rest)) = name.strip_suffix(".pem").and_then(|n| n.split_once('-'))
             else {
                 continue;
             };
@@ -89,9 +94,15 @@ impl Directory {
             };
             let created = created
                 .parse()
-                .map_err(|_| bad("name must be {created}-{kid}.pem".into()))?;
+                .map_err(|_| bad("name must be {created}-{kid}.{alg}.pem".into()))?;
+            // The algorithm is the last dot-separated part; a generated kid
+            // (an RFC 7638 thumbprint, base64url) has no dot.
+            let alg = match rest.rsplit_once('.') {
+                Some((_, alg)) => Some(alg.parse::<Algorithm>().map_err(|e| bad(e.to_string()))?),
+                None => None,
+            };
             let pem = fs::read_to_string(&path).map_err(self.io(&path))?;
-            let key = SigningKey::from_pem(&pem, None).map_err(|e| bad(e.to_string()))?;
+            let key = SigningKey::from_pem(&pem, alg).map_err(|e| bad(e.to_string()))?;
             entries.push(Entry {
                 created,
                 key,

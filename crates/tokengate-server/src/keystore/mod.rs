@@ -2,7 +2,7 @@
 //! rotate`, kept in one of two places with the same rules:
 //!
 //! - directory: PKCS#8 PEM files in `{data_dir}/keys`, readable only by their
-//!   owner (one machine);
+//!   owner (one machine), each named with its key's algorithm;
 //! - the database: rows of PostgreSQL's `signing_keys`, the private key
 //!   sealed with a key derived from `key_encryption_secret`, shared by every
 //!   instance on that database.
@@ -180,7 +180,7 @@ impl KeyStore {
         let created = match &self.backend {
             Backend::Directory(dir) => {
                 let kid = key.kid().to_string();
-                on_disk(dir, move |f| f.add(&kid, &pem)).await?
+                on_disk(dir, move |f| f.add(&kid, alg, &pem)).await?
             }
             #[cfg(feature = "postgres")]
             Backend::Database(db) => db.add(&key, &pem).await?,

@@ -80,6 +80,56 @@ async fn files_retired_keys_are_deleted() {
     retired_keys_are_deleted(&KeyStore::in_directory(dir.path(), Duration::ZERO)).await;
 }
 
+/// An RSA key serves several algorithms and an EC key one; each stored key
+/// keeps the algorithm it was made for, through a restart and a rotation
+/// to another algorithm.
+async fn keys_keep_their_algorithm(store: &KeyStore) {
+    let ring = store.load_or_generate(Algorithm::PS384).await.unwrap();
+    assert_eq!(ring.signing_key().unwrap().algorithm(), Algorithm::PS384);
+    store.rotate(Algorithm::PS512).await.unwrap();
+    store.rotate(Algorithm::ES512).await.unwrap();
+    store.rotate(Algorithm::RS384).await.unwrap();
+    let algs: Vec<Algorithm> = store.list().await.unwrap().iter().map(|k| k.alg).collect();
+    assert_eq!(
+        algs,
+        [
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::ES512,
+            Algorithm::RS384
+        ]
+    );
+    let ring = store.ring().await.unwrap();
+    assert_eq!(ring.signing_key().unwrap().algorithm(), Algorithm::RS384);
+    let mut published: Vec<String> = ring
+        .jwks()
+        .keys
+        .iter()
+        .map(|k| k.alg.clone().unwrap())
+        .collect();
+    published.sort();
+    assert_eq!(published, ["ES512", "PS384", "PS512", "RS384"]);
+}
+
+#[tokio::test]
+async fn files_keys_keep_their_algorithm() {
+    let dir = TempDir::new();
+    let store = KeyStore::in_directory(dir.path(), HOUR);
+    keys_keep_their_algorithm(&store).await;
+    // Files written before the algorithm was part of the name hold keys of
+    // their natural algorithm (RS256 for RSA).
+    let keys = dir.path().join("keys");
+    let ps512 = fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".PS512.pem"))
+        .unwrap();
+    let old_name = ps512.to_str().unwrap().replace(".PS512.pem", ".pem");
+    fs::rename(&ps512, &old_name).unwrap();
+    let algs: Vec<Algorithm> = store.list().await.unwrap().iter().map(|k| k.alg).collect();
+    assert_eq!(algs[1], Algorithm::RS256);
+}
+
 #[cfg(feature = "postgres")]
 mod database {
     use super::*;
@@ -144,6 +194,12 @@ mod database {
         store.load_or_generate(Algorithm::PS256).await.unwrap();
         let ring = store.ring().await.unwrap();
         assert_eq!(ring.signing_key().unwrap().algorithm(), Algorithm::PS256);
+    }
+
+    #[tokio::test]
+    async fn database_keys_of_every_asymmetric_family_keep_their_algorithm() {
+        let (db, _pg) = test_pg_db().await;
+        keys_keep_their_algorithm(&store(&db, SECRET, HOUR)).await;
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use tokengate::keys::{Algorithm, KeyRing, Kid, SigningKey, VerifyingKey};
+use tokengate::keys::{Algorithm, KeyFamily, KeyRing, Kid, SigningKey, VerifyingKey};
 use tokengate::token::{IssueSettings, TokenEngine};
 
 use crate::common::{Api, Pair, Resp, Server, TestDir, claims, jwt_part};
@@ -485,11 +485,22 @@ fn secrets(encoding: Encoding, public: &VerifyingKey, served: &str) -> Vec<Vec<u
                         &jwk_member(&served_jwk, "y"),
                     ]
                     .concat();
+                    // RFC 5656: P-256 is nistp256, P-384 nistp384, P-521 nistp521.
+                    let curve = match served_jwk["crv"].as_str() {
+                        Some("P-384") => "nistp384",
+                        Some("P-521") => "nistp521",
+                        _ => "nistp256",
+                    };
+                    let name = match curve {
+                        "nistp384" => "ecdsa-sha2-nistp384",
+                        "nistp521" => "ecdsa-sha2-nistp521",
+                        _ => "ecdsa-sha2-nistp256",
+                    };
                     (
-                        "ecdsa-sha2-nistp256",
+                        name,
                         [
-                            ssh_string(b"ecdsa-sha2-nistp256"),
-                            ssh_string(b"nistp256"),
+                            ssh_string(name.as_bytes()),
+                            ssh_string(curve.as_bytes()),
                             ssh_string(&point),
                         ]
                         .concat(),
@@ -587,20 +598,33 @@ confusion! {
     confusion_eddsa_jwk("EdDSA", Jwk);
     confusion_eddsa_jwks("EdDSA", Jwks);
     confusion_eddsa_openssh("EdDSA", OpenSsh);
+    confusion_es512_pem("ES512", Pem);
+    confusion_es512_sec1_point("ES512", Bare);
+    confusion_es512_der("ES512", Der);
+    confusion_es512_jwk("ES512", Jwk);
+    confusion_es512_jwks("ES512", Jwks);
+    confusion_es512_openssh("ES512", OpenSsh);
+    confusion_ps384_pem("PS384", Pem);
+    confusion_ps384_pkcs1("PS384", Bare);
+    confusion_ps384_jwk("PS384", Jwk);
+    confusion_ps384_jwks("PS384", Jwks);
 }
 
-/// An RS256 service refuses PS256 and RS512 tokens signed with its own key:
-/// the key is bound to RS256.
-#[tokio::test]
-async fn confusion_rsa_padding_and_hash() {
-    let t = Target::start("confusion-rsa-variants", "RS256").await;
+/// A service's RSA key is bound to the configured algorithm: the same key
+/// signing under any other RSA algorithm (another padding, another hash)
+/// makes tokens the service refuses.
+async fn rsa_key_refuses_the_other_rsa_algorithms(name: &str, configured: Algorithm) {
+    let t = Target::start(name, configured.as_str()).await;
     let pem = std::fs::read_dir(t.dir.data().join("keys"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "pem"))
         .unwrap();
     let pem = std::fs::read_to_string(pem).unwrap();
-    for alg in [Algorithm::PS256, Algorithm::RS512, Algorithm::RS384] {
+    let others = Algorithm::ALL
+        .into_iter()
+        .filter(|a| a.family() == KeyFamily::Rsa && *a != configured);
+    for alg in others {
         let key = SigningKey::from_pem(&pem, Some(alg))
             .unwrap()
             .with_kid(t.key().kid().clone());
@@ -615,6 +639,20 @@ async fn confusion_rsa_padding_and_hash() {
         let token = format!("{input}.{}", b64(&key.sign(input.as_bytes()).unwrap()));
         t.refused(&token, "invalid_token").await;
     }
+}
+
+/// An RS256 service refuses PS256/384/512 and RS384/512 tokens signed with
+/// its own key.
+#[tokio::test]
+async fn confusion_rsa_padding_and_hash() {
+    rsa_key_refuses_the_other_rsa_algorithms("confusion-rsa-variants", Algorithm::RS256).await;
+}
+
+/// A PS384 service (its generated key kept as a PS384 key) refuses the
+/// other PSS hashes and PKCS#1 v1.5 signed with its own key.
+#[tokio::test]
+async fn confusion_pss_hash() {
+    rsa_key_refuses_the_other_rsa_algorithms("confusion-pss-variants", Algorithm::PS384).await;
 }
 
 // ------------------------------------------------------------- keys named by the token

@@ -13,10 +13,10 @@ use std::any::TypeId;
 
 use serde::de::{DeserializeOwned, IgnoredAny, IntoDeserializer};
 
-use super::{Requirement, TokenGate};
+use super::{Requirement, TokenGate, Verified};
 use crate::Error;
 use crate::claims::{Claims, TokenType};
-use crate::scope::RequiredScopes;
+use crate::scope::{RequiredRoles, RequiredScopes};
 use crate::token::{Origin, VerifiedToken};
 use crate::transport::TokenLocation;
 
@@ -142,6 +142,8 @@ impl IntoResponse for AuthRejection {
 }
 
 /// The token of `requirement`, uncounted: what every extractor starts with.
+/// Behind a [`RequireToken`](super::RequireToken) layer whose verification
+/// answers `requirement` too, the layer's token, not verified again.
 pub(super) async fn authenticate<S, C>(
     parts: &Parts,
     state: &S,
@@ -152,24 +154,32 @@ where
     C: DeserializeOwned + 'static,
 {
     let gate = TokenGate::from_ref(state);
-    let result = gate
-        .authenticate(parts, requirement)
-        .await
-        .and_then(|(located, token)| {
-            // The default `C` wants nothing: skip a second parse of the payload.
-            let custom = if TypeId::of::<C>() == TypeId::of::<IgnoredAny>() {
-                C::deserialize(().into_deserializer()).map_err(|e: serde::de::value::Error| {
-                    Error::Token(TokenRejection::InvalidClaims(e.to_string()))
-                })?
-            } else {
-                token.custom::<C>()?
-            };
-            Ok(Authenticated {
-                token,
-                custom,
-                location: located.location,
-            })
-        });
+    let layered = parts
+        .extensions
+        .get::<Verified>()
+        .filter(|verified| verified.satisfies(requirement, gate.engine().clock().now().as_secs()));
+    let found = match layered {
+        Some(verified) => Ok((verified.location, verified.token.clone())),
+        None => gate
+            .authenticate(parts, requirement)
+            .await
+            .map(|(located, token)| (located.location, token)),
+    };
+    let result = found.and_then(|(location, token)| {
+        // The default `C` wants nothing: skip a second parse of the payload.
+        let custom = if TypeId::of::<C>() == TypeId::of::<IgnoredAny>() {
+            C::deserialize(().into_deserializer()).map_err(|e: serde::de::value::Error| {
+                Error::Token(TokenRejection::InvalidClaims(e.to_string()))
+            })?
+        } else {
+            token.custom::<C>()?
+        };
+        Ok(Authenticated {
+            token,
+            custom,
+            location,
+        })
+    });
     result.map_err(|error| AuthRejection { error, gate })
 }
 
@@ -180,14 +190,17 @@ where
 struct OuterCounts;
 
 /// Counts an extractor's answer (feature `metrics`), unless an outer
-/// extractor will count its own.
+/// extractor will count its own, or a [`RequireToken`](super::RequireToken)
+/// layer counted the request's verification.
 #[cfg_attr(not(feature = "metrics"), inline(always))]
 pub(super) fn count_verification<T>(
     parts: &Parts,
     result: Result<T, AuthRejection>,
 ) -> Result<T, AuthRejection> {
     #[cfg(feature = "metrics")]
-    if parts.extensions.get::<OuterCounts>().is_none() {
+    if parts.extensions.get::<OuterCounts>().is_none()
+        && parts.extensions.get::<Verified>().is_none()
+    {
         crate::metrics::token_verification(result.as_ref().err().map(AuthRejection::error));
     }
     #[cfg(not(feature = "metrics"))]
@@ -377,17 +390,122 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let access = Requirement::ACCESS;
-        let result = authenticate::<S, C>(parts, state, access)
-            .await
-            .and_then(|token| match R::requirement().check(token.claims()) {
-                Ok(()) => Ok(Scoped(token, PhantomData)),
-                Err(error) => Err(AuthRejection {
-                    error,
-                    gate: TokenGate::from_ref(state),
-                }),
-            });
-        count_verification(parts, result)
+        count_verification(parts, Self::uncounted(parts, state).await)
+    }
+}
+
+impl<R: RequiredScopes, C: DeserializeOwned + Send + 'static> Scoped<R, C> {
+    async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
+    where
+        TokenGate: FromRef<S>,
+    {
+        let token = authenticate::<S, C>(parts, state, Requirement::ACCESS).await?;
+        match R::requirement().check(token.claims()) {
+            Ok(()) => Ok(Scoped(token, PhantomData)),
+            Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
+        }
+    }
+}
+
+/// `Option<Scoped<R>>`: no token, `None`; a token without the scopes, or a
+/// bad one, is still an error.
+impl<S, R, C> OptionalFromRequestParts<S> for Scoped<R, C>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        optional(parts, Self::uncounted(parts, state).await)
+    }
+}
+
+/// An uncounted answer as an optional extractor's: a missing token is
+/// `None` (no token, no verification: not counted), anything else counted.
+pub(super) fn optional<T>(
+    parts: &Parts,
+    result: Result<T, AuthRejection>,
+) -> Result<Option<T>, AuthRejection> {
+    match result {
+        Err(AuthRejection {
+            error: Error::Token(TokenRejection::Missing),
+            ..
+        }) => Ok(None),
+        result => count_verification(parts, result.map(Some)),
+    }
+}
+
+/// A verified access token whose roles include every role of `R`, else
+/// 403 `insufficient_role`: Flask-JWT-Extended's role decorators, for
+/// tokengate's tokens (`roles` claim) and trusted issuers' alike.
+/// `Option<HasRole<R>>`: no token, `None`.
+///
+/// ```
+/// use tokengate::axum::HasRole;
+///
+/// tokengate::required_roles!(Admin = ["admin"]);
+///
+/// async fn delete_user(admin: HasRole<Admin>) -> String {
+///     format!("{} may delete users", admin.subject())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HasRole<R, C = IgnoredAny>(pub Authenticated<C>, PhantomData<R>);
+
+impl<R, C> Deref for HasRole<R, C> {
+    type Target = Authenticated<C>;
+    fn deref(&self) -> &Authenticated<C> {
+        &self.0
+    }
+}
+
+impl<S, R, C> FromRequestParts<S> for HasRole<R, C>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredRoles,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        count_verification(parts, Self::uncounted(parts, state).await)
+    }
+}
+
+impl<R: RequiredRoles, C: DeserializeOwned + Send + 'static> HasRole<R, C> {
+    async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
+    where
+        TokenGate: FromRef<S>,
+    {
+        let token = authenticate::<S, C>(parts, state, Requirement::ACCESS).await?;
+        match R::check(token.claims()) {
+            Ok(()) => Ok(HasRole(token, PhantomData)),
+            Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
+        }
+    }
+}
+
+impl<S, R, C> OptionalFromRequestParts<S> for HasRole<R, C>
+where
+    TokenGate: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredRoles,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        optional(parts, Self::uncounted(parts, state).await)
     }
 }
 
@@ -424,7 +542,7 @@ macro_rules! holds_token {
     };
 }
 
-holds_token!(AccessToken<C>, FreshAccessToken<C>, RefreshToken<C>, AnyToken<C>, Scoped<R, C>);
+holds_token!(AccessToken<C>, FreshAccessToken<C>, RefreshToken<C>, AnyToken<C>, Scoped<R, C>, HasRole<R, C>);
 
 /// Which issuers a route accepts, for [`IssuedBy`]: [`FirstParty`], or an
 /// issuer declared with [`trusted_issuer!`](crate::trusted_issuer), or your own:

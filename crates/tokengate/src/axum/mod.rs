@@ -20,7 +20,9 @@ mod cache;
 mod extract;
 mod forward;
 mod json;
+mod layer;
 mod logins;
+mod rotation;
 mod user;
 
 use crate::TokenRejection;
@@ -30,11 +32,13 @@ use axum::response::{IntoResponse, Response};
 
 pub use extract::{
     AcceptIssuer, AccessToken, AnyToken, AuthRejection, Authenticated, FirstParty,
-    FreshAccessToken, HoldsToken, IssuedBy, RefreshToken, Scoped,
+    FreshAccessToken, HasRole, HoldsToken, IssuedBy, RefreshToken, Scoped,
 };
 pub use forward::ForwardAuth;
 pub use json::{JSON_BODY_LIMIT, json_tokens};
+pub use layer::{Answer, RequireToken, RequireTokenService, Verified};
 pub use logins::TokenPair;
+pub use rotation::KeyRotation;
 pub use user::{CurrentUser, UserLoader};
 
 use crate::Error;
@@ -523,8 +527,9 @@ impl TokenGate {
         parts: &http::request::Parts,
         requirement: Requirement,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
-        let csrf_needed = self.inner.transport.csrf_methods.contains(&parts.method);
-        self.authenticate_with(parts, requirement, csrf_needed)
+        let transport = &self.inner.transport;
+        let csrf_needed = transport.csrf_methods.contains(&parts.method);
+        self.authenticate_with(parts, requirement, csrf_needed, transport, true)
             .await
     }
 
@@ -556,18 +561,24 @@ impl TokenGate {
         parts: &http::request::Parts,
         original: &OriginalRequest,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
-        let csrf_needed = original.needs_csrf(&self.inner.transport);
-        self.authenticate_with(parts, Requirement::ACCESS, csrf_needed)
+        let transport = &self.inner.transport;
+        let csrf_needed = original.needs_csrf(transport);
+        self.authenticate_with(parts, Requirement::ACCESS, csrf_needed, transport, true)
             .await
     }
 
+    /// [`TokenGate::authenticate`] with the tokens looked for where
+    /// `transport` says, and the revocation check only if
+    /// `check_revocation`: a route's own options ([`RequireToken`]).
     async fn authenticate_with(
         &self,
         parts: &http::request::Parts,
         requirement: Requirement,
         csrf_needed: bool,
+        transport: &Transport,
+        check_revocation: bool,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
-        let located = self.inner.transport.locate(parts, requirement.token_type)?;
+        let located = transport.locate(parts, requirement.token_type)?;
         let verified = self.verify(&located.token).await?;
         // Another issuer's token is an access token, never fresh: only this
         // service's logins make refresh tokens and fresh tokens.
@@ -582,7 +593,7 @@ impl TokenGate {
         }
         verified.claims.check_type(requirement.token_type)?;
         double_submit(
-            &self.inner.transport,
+            transport,
             csrf_needed,
             &parts.headers,
             &located,
@@ -591,8 +602,9 @@ impl TokenGate {
         let revocation = &self.inner.revocation;
         // While the store loads, what memory does not refuse is looked up
         // in the record: exact, at one query per request for that while.
-        if revocation.is_revoked(&verified.claims)
-            || (!revocation.is_complete() && revocation.lookup(&verified.claims).await?)
+        if check_revocation
+            && (revocation.is_revoked(&verified.claims)
+                || (!revocation.is_complete() && revocation.lookup(&verified.claims).await?))
         {
             return Err(TokenRejection::Revoked.into());
         }

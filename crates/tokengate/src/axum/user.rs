@@ -3,10 +3,10 @@
 use crate::TokenRejection;
 use std::future::Future;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
-use super::extract::{authenticate, count_verification};
+use super::extract::{authenticate, count_verification, optional};
 use super::{AuthRejection, Authenticated, Requirement, TokenGate};
 use crate::Error;
 use crate::token::VerifiedToken;
@@ -87,19 +87,55 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let access = Requirement::ACCESS;
-        let token = match authenticate(parts, state, access).await {
-            Ok(token) => token,
-            Err(rejection) => return count_verification(parts, Err(rejection)),
-        };
-        let result = match state.load_user(&token.token).await {
+        count_verification(parts, Self::uncounted(parts, state).await)
+    }
+}
+
+/// `Option<CurrentUser<U>>`: no token, `None`; a bad token, or one whose
+/// user is gone, is still an error.
+///
+/// ```
+/// use tokengate::axum::CurrentUser;
+/// # #[derive(Clone)] struct AppState;
+/// # struct User { name: String }
+///
+/// async fn greeting(user: Option<CurrentUser<User>>) -> String {
+///     match user {
+///         Some(CurrentUser(user, _)) => format!("hello {}", user.name),
+///         None => "hello stranger".into(),
+///     }
+/// }
+/// ```
+impl<S, U> OptionalFromRequestParts<S> for CurrentUser<U>
+where
+    S: UserLoader<User = U> + Send + Sync,
+    TokenGate: FromRef<S>,
+    U: Send,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        optional(parts, Self::uncounted(parts, state).await)
+    }
+}
+
+impl<U: Send> CurrentUser<U> {
+    async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
+    where
+        S: UserLoader<User = U> + Send + Sync,
+        TokenGate: FromRef<S>,
+    {
+        let token = authenticate(parts, state, Requirement::ACCESS).await?;
+        match state.load_user(&token.token).await {
             Ok(Some(user)) => Ok(CurrentUser(user, token)),
             Ok(None) => Err(AuthRejection::new(
                 Error::Token(TokenRejection::SubjectGone),
                 TokenGate::from_ref(state),
             )),
             Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
-        };
-        count_verification(parts, result)
+        }
     }
 }

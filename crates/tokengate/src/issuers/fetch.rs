@@ -341,10 +341,7 @@ fn algorithms_of(jwk: &Jwk, config: &TrustedIssuer) -> Vec<Algorithm> {
             .copied()
             .filter(|a| a.family() == KeyFamily::Rsa)
             .collect(),
-        (None, "EC", Some("P-256")) => vec![Algorithm::ES256],
-        (None, "EC", Some("P-384")) => vec![Algorithm::ES384],
-        (None, "OKP", Some("Ed25519")) => vec![Algorithm::EdDSA],
-        _ => Vec::new(),
+        (None, kty, crv) => Algorithm::of_curve(kty, crv).into_iter().collect(),
     };
     candidates
         .into_iter()
@@ -405,6 +402,53 @@ mod tests {
             usable_keys(&doubled, &config)
                 .unwrap_err()
                 .contains("twice")
+        );
+    }
+
+    /// RFC 7515 A.4's P-521 key.
+    const P521_X: &str =
+        "AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk";
+    const P521_Y: &str =
+        "ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2";
+
+    #[test]
+    fn p521_keys_verify_es512_and_pss_keys_their_declared_algorithm() {
+        let rsa = crate::keys::SigningKey::generate(Algorithm::PS384).unwrap();
+        let mut rsa = rsa.verifying_key().to_jwk().unwrap();
+        rsa.kid = Some("rsa".into());
+        let mut rsa_no_alg = rsa.clone();
+        (rsa_no_alg.kid, rsa_no_alg.alg) = (Some("rsa-no-alg".into()), None);
+        let jwks = set(&format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-521","x":"{P521_X}","y":"{P521_Y}","kid":"p521"}},{},{}]}}"#,
+            serde_json::to_string(&rsa).unwrap(),
+            serde_json::to_string(&rsa_no_alg).unwrap(),
+        ));
+        let found = |config: &TrustedIssuer| -> Vec<(String, Algorithm)> {
+            usable_keys(&jwks, config)
+                .unwrap()
+                .iter()
+                .map(|k| (k.kid().to_string(), k.algorithm()))
+                .collect()
+        };
+        let any = TrustedIssuer::new("https://i", ["a"]);
+        assert_eq!(
+            found(&any),
+            [
+                ("p521".into(), Algorithm::ES512),
+                ("rsa".into(), Algorithm::PS384),
+                ("rsa-no-alg".into(), Algorithm::RS256),
+            ]
+        );
+        // The RSA key without alg serves the configured RSA algorithms.
+        let pss =
+            TrustedIssuer::new("https://i", ["a"]).algorithms([Algorithm::PS384, Algorithm::PS512]);
+        assert_eq!(
+            found(&pss),
+            [
+                ("rsa".into(), Algorithm::PS384),
+                ("rsa-no-alg".into(), Algorithm::PS384),
+                ("rsa-no-alg".into(), Algorithm::PS512),
+            ]
         );
     }
 

@@ -7,11 +7,26 @@ use aws_lc_rs::{hmac, signature};
 
 /// A JWS `alg` that tokengate supports. `none` is not one of them.
 ///
+/// | `alg` | key | signature |
+/// |---|---|---|
+/// | HS256, HS384, HS512 | a shared secret of at least 32 bytes | HMAC with SHA-256/384/512 |
+/// | RS256, RS384, RS512 | RSA, at least 2048 bits | RSASSA-PKCS1-v1_5 with SHA-256/384/512 |
+/// | PS256, PS384, PS512 | RSA, at least 2048 bits | RSASSA-PSS with SHA-256/384/512, MGF1 with the same hash, a salt as long as the hash |
+/// | ES256 | NIST P-256 | ECDSA with SHA-256, `r‖s` of 64 bytes |
+/// | ES384 | NIST P-384 | ECDSA with SHA-384, `r‖s` of 96 bytes |
+/// | ES512 | NIST P-521 | ECDSA with SHA-512, `r‖s` of 132 bytes |
+/// | EdDSA | Ed25519 | Ed25519 |
+///
+/// An RSA key serves one of the six RSA algorithms, chosen when it is
+/// loaded; every other key has exactly one algorithm.
+///
 /// ```
 /// use tokengate::keys::Algorithm;
 ///
 /// let alg: Algorithm = "ES256".parse().unwrap();
 /// assert_eq!(alg, Algorithm::ES256);
+/// assert_eq!("PS384".parse(), Ok(Algorithm::PS384));
+/// assert_eq!(Algorithm::ES512.to_string(), "ES512");
 /// assert!("none".parse::<Algorithm>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,8 +39,11 @@ pub enum Algorithm {
     RS384,
     RS512,
     PS256,
+    PS384,
+    PS512,
     ES256,
     ES384,
+    ES512,
     EdDSA,
 }
 
@@ -35,6 +53,7 @@ pub enum Algorithm {
 /// use tokengate::keys::{Algorithm, KeyFamily};
 ///
 /// assert_eq!(Algorithm::PS256.family(), KeyFamily::Rsa);
+/// assert_eq!(Algorithm::ES512.family(), KeyFamily::P521);
 /// assert_eq!(Algorithm::EdDSA.family(), KeyFamily::Ed25519);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +66,8 @@ pub enum KeyFamily {
     P256,
     /// A NIST P-384 key pair (ES384).
     P384,
+    /// A NIST P-521 key pair (ES512).
+    P521,
     /// An Ed25519 key pair (EdDSA).
     Ed25519,
 }
@@ -58,9 +79,12 @@ impl Algorithm {
     /// use tokengate::keys::Algorithm;
     ///
     /// let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
-    /// assert_eq!(names.join(" "), "HS256 HS384 HS512 RS256 RS384 RS512 PS256 ES256 ES384 EdDSA");
+    /// assert_eq!(
+    ///     names.join(" "),
+    ///     "HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA"
+    /// );
     /// ```
-    pub const ALL: [Algorithm; 10] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -68,8 +92,11 @@ impl Algorithm {
         Algorithm::RS384,
         Algorithm::RS512,
         Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
         Algorithm::ES256,
         Algorithm::ES384,
+        Algorithm::ES512,
         Algorithm::EdDSA,
     ];
 
@@ -89,8 +116,11 @@ impl Algorithm {
             Algorithm::RS384 => "RS384",
             Algorithm::RS512 => "RS512",
             Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
             Algorithm::ES256 => "ES256",
             Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
         }
     }
@@ -101,19 +131,39 @@ impl Algorithm {
     /// use tokengate::keys::{Algorithm, KeyFamily};
     ///
     /// assert_eq!(Algorithm::PS256.family(), KeyFamily::Rsa);
+    /// assert_eq!(Algorithm::PS512.family(), KeyFamily::Rsa);
     /// assert_eq!(Algorithm::ES384.family(), KeyFamily::P384);
+    /// assert_eq!(Algorithm::ES512.family(), KeyFamily::P521);
     /// assert_eq!(Algorithm::EdDSA.family(), KeyFamily::Ed25519);
     /// ```
     pub fn family(self) -> KeyFamily {
         match self {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => KeyFamily::Hmac,
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => {
-                KeyFamily::Rsa
-            }
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => KeyFamily::Rsa,
             Algorithm::ES256 => KeyFamily::P256,
             Algorithm::ES384 => KeyFamily::P384,
+            Algorithm::ES512 => KeyFamily::P521,
             Algorithm::EdDSA => KeyFamily::Ed25519,
         }
+    }
+
+    /// The one algorithm of a JWK's curve (`kty` `EC` or `OKP`, `crv`);
+    /// `None` for RSA and `oct` keys, which serve several, and for curves
+    /// tokengate does not support.
+    pub(crate) fn of_curve(kty: &str, crv: Option<&str>) -> Option<Algorithm> {
+        let crv = crv?;
+        Algorithm::ALL.into_iter().find(|alg| match alg.family() {
+            KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
+                kty == "EC" && alg.family().ec_coordinates().map(|(name, _)| name) == Some(crv)
+            }
+            KeyFamily::Ed25519 => kty == "OKP" && crv == "Ed25519",
+            KeyFamily::Hmac | KeyFamily::Rsa => false,
+        })
     }
 
     pub(crate) fn hmac(self) -> Option<hmac::Algorithm> {
@@ -132,8 +182,11 @@ impl Algorithm {
             Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
             Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
             Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
             Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
             Algorithm::EdDSA => &signature::ED25519,
             _ => return None,
         })
@@ -145,6 +198,8 @@ impl Algorithm {
             Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
             Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
             _ => return None,
         })
     }
@@ -155,6 +210,8 @@ impl Algorithm {
             Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
             Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
             Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+            Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+            Algorithm::PS512 => &signature::RSA_PSS_SHA512,
             _ => return None,
         })
     }
@@ -163,7 +220,21 @@ impl Algorithm {
         match self {
             Algorithm::ES256 => Some(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
             Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+            Algorithm::ES512 => Some(&signature::ECDSA_P521_SHA512_FIXED_SIGNING),
             _ => None,
+        }
+    }
+}
+
+impl KeyFamily {
+    /// For an EC family: the JWK `crv` and the size in bytes of each
+    /// coordinate (and of `r` and `s` in a signature).
+    pub(crate) fn ec_coordinates(self) -> Option<(&'static str, usize)> {
+        match self {
+            KeyFamily::P256 => Some(("P-256", 32)),
+            KeyFamily::P384 => Some(("P-384", 48)),
+            KeyFamily::P521 => Some(("P-521", 66)),
+            KeyFamily::Hmac | KeyFamily::Rsa | KeyFamily::Ed25519 => None,
         }
     }
 }

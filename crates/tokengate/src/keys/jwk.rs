@@ -80,7 +80,7 @@ pub struct Jwk {
     /// Key id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
-    /// Curve (`P-256`, `P-384`, `Ed25519`).
+    /// Curve (`P-256`, `P-384`, `P-521`, `Ed25519`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
     /// EC / OKP public x.

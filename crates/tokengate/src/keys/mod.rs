@@ -148,14 +148,8 @@ fn jwk_algorithm(jwk: &Jwk, alg: Option<Algorithm>) -> Result<Algorithm, KeyErro
             Err(KeyError::Algorithm(format!("the JWK is for {d}, not {a}")))
         }
         (Some(a), _) | (None, Some(a)) => Ok(a),
-        (None, None) => match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-            ("EC", Some("P-256")) => Ok(Algorithm::ES256),
-            ("EC", Some("P-384")) => Ok(Algorithm::ES384),
-            ("OKP", Some("Ed25519")) => Ok(Algorithm::EdDSA),
-            _ => Err(KeyError::Algorithm(format!(
-                "the {} JWK has no alg; name one",
-                jwk.kty
-            ))),
-        },
+        (None, None) => Algorithm::of_curve(&jwk.kty, jwk.crv.as_deref()).ok_or_else(|| {
+            KeyError::Algorithm(format!("the {} JWK has no alg; name one", jwk.kty))
+        }),
     }
 }

@@ -52,9 +52,12 @@ impl SigningKey {
     /// ```
     /// use tokengate::keys::{Algorithm, SigningKey};
     ///
-    /// for alg in [Algorithm::HS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+    /// for alg in [Algorithm::HS256, Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA] {
     ///     assert_eq!(SigningKey::generate(alg).unwrap().algorithm(), alg);
     /// }
+    /// // RS* and PS* keys are RSA-2048: 256-byte signatures.
+    /// let ps384 = SigningKey::generate(Algorithm::PS384).unwrap();
+    /// assert_eq!((ps384.algorithm(), ps384.sign(b"message").unwrap().len()), (Algorithm::PS384, 256));
     /// ```
     pub fn generate(alg: Algorithm) -> Result<Self, KeyError> {
         let failed = |_| KeyError::Malformed("key generation failed");
@@ -68,7 +71,7 @@ impl SigningKey {
                 let pair = RsaKeyPair::generate(rsa::KeySize::Rsa2048).map_err(failed)?;
                 Self::from_rsa(alg, pair)
             }
-            KeyFamily::P256 | KeyFamily::P384 => {
+            KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
                 let signing = alg.ecdsa_signing().expect("EC family");
                 Self::from_ecdsa(alg, EcdsaKeyPair::generate(signing).map_err(failed)?)
             }
@@ -97,7 +100,8 @@ impl SigningKey {
 
     /// A key from a PEM private key: PKCS#8 (`PRIVATE KEY`), PKCS#1
     /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`). `alg` defaults to the
-    /// key's natural algorithm (RS256, ES256, ES384, EdDSA).
+    /// key's natural algorithm (RS256, ES256, ES384, ES512, EdDSA): name it
+    /// for an RSA key that signs RS384, RS512 or PS256/384/512.
     ///
     /// ```
     /// use tokengate::keys::{Algorithm, SigningKey};
@@ -106,6 +110,12 @@ impl SigningKey {
     /// let key = SigningKey::from_pem(&pem, None).unwrap();
     /// assert_eq!(key.algorithm(), Algorithm::ES256);
     /// assert!(SigningKey::from_pem(&pem, Some(Algorithm::RS256)).is_err()); // not an RSA key
+    /// assert!(SigningKey::from_pem(&pem, Some(Algorithm::ES512)).is_err()); // not a P-521 key
+    ///
+    /// // An RSA key's PEM does not say which RSA algorithm it is for.
+    /// let rsa = SigningKey::generate(Algorithm::PS512).unwrap().to_pkcs8_pem().unwrap();
+    /// assert_eq!(SigningKey::from_pem(&rsa, None).unwrap().algorithm(), Algorithm::RS256);
+    /// assert_eq!(SigningKey::from_pem(&rsa, Some(Algorithm::PS512)).unwrap().algorithm(), Algorithm::PS512);
     /// ```
     pub fn from_pem(pem_text: &str, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         let pem = pem::parse(pem_text).map_err(|_| KeyError::Malformed("PEM"))?;
@@ -117,10 +127,11 @@ impl SigningKey {
             Some(alg) => vec![alg],
             None => match tag_hint.as_str() {
                 "RSA PRIVATE KEY" => vec![Algorithm::RS256],
-                "EC PRIVATE KEY" => vec![Algorithm::ES256, Algorithm::ES384],
+                "EC PRIVATE KEY" => vec![Algorithm::ES256, Algorithm::ES384, Algorithm::ES512],
                 _ => vec![
                     Algorithm::ES256,
                     Algorithm::ES384,
+                    Algorithm::ES512,
                     Algorithm::EdDSA,
                     Algorithm::RS256,
                 ],
@@ -154,7 +165,7 @@ impl SigningKey {
                 };
                 Self::from_rsa(alg, pair)
             }
-            KeyFamily::P256 | KeyFamily::P384 => {
+            KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
                 let signing = alg.ecdsa_signing().expect("EC family");
                 Self::from_ecdsa(
                     alg,
@@ -192,11 +203,13 @@ impl SigningKey {
         let public = VerifyingKey::from_jwk(jwk, Some(alg))?;
         let key = match alg.family() {
             KeyFamily::Hmac => Self::from_secret(alg, &secret(jwk.k.as_ref(), "k")?)?,
-            KeyFamily::P256 | KeyFamily::P384 => {
+            KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
                 let signing = alg.ecdsa_signing().expect("EC family");
+                // An EC SPKI ends with the uncompressed point 04||x||y.
+                let (_, size) = alg.family().ec_coordinates().expect("EC family");
                 let point = public
                     .public_key_der()
-                    .map(|d| d[d.len() - signing_point_len(alg)..].to_vec());
+                    .map(|d| d[d.len() - (2 * size + 1)..].to_vec());
                 let pair = EcdsaKeyPair::from_private_key_and_public_key(
                     signing,
                     &secret(jwk.d.as_ref(), "d")?,
@@ -369,8 +382,4 @@ impl SigningKey {
             der.as_ref().to_vec(),
         ))))
     }
-}
-
-fn signing_point_len(alg: Algorithm) -> usize {
-    if alg == Algorithm::ES256 { 65 } else { 97 }
 }

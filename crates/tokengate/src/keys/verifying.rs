@@ -130,7 +130,8 @@ impl VerifyingKey {
 
     /// A verifying key from a PEM public key (`PUBLIC KEY`, `RSA PUBLIC KEY`)
     /// or from the public half of a PEM private key. `alg` defaults to the
-    /// key's natural algorithm (RS256, ES256, ES384, EdDSA).
+    /// key's natural algorithm (RS256, ES256, ES384, ES512, EdDSA): name it
+    /// for an RSA key that verifies RS384, RS512 or PS256/384/512.
     ///
     /// ```
     /// use tokengate::keys::{Algorithm, SigningKey, VerifyingKey};
@@ -139,6 +140,11 @@ impl VerifyingKey {
     /// let pem = signing.verifying_key().public_key_pem().unwrap();
     /// let key = VerifyingKey::from_pem(&pem, None).unwrap();
     /// assert_eq!((key.algorithm(), key.kid()), (Algorithm::ES384, signing.kid()));
+    ///
+    /// let p521 = SigningKey::generate(Algorithm::ES512).unwrap();
+    /// let pem = p521.verifying_key().public_key_pem().unwrap();
+    /// assert_eq!(VerifyingKey::from_pem(&pem, None).unwrap().algorithm(), Algorithm::ES512);
+    /// assert!(VerifyingKey::from_pem(&pem, Some(Algorithm::ES384)).is_err());
     /// ```
     pub fn from_pem(pem_text: &str, alg: Option<Algorithm>) -> Result<Self, KeyError> {
         let pem = pem::parse(pem_text).map_err(|_| KeyError::Malformed("PEM"))?;
@@ -150,6 +156,7 @@ impl VerifyingKey {
                     None => &[
                         Algorithm::ES256,
                         Algorithm::ES384,
+                        Algorithm::ES512,
                         Algorithm::EdDSA,
                         Algorithm::RS256,
                     ],
@@ -211,12 +218,8 @@ impl VerifyingKey {
                 .to_parsed_public_key(alg.rsa_verification().expect("RSA family"))
                 .map_err(|_| KeyError::Malformed("RSA JWK"))?
             }
-            (KeyFamily::P256 | KeyFamily::P384, "EC") => {
-                let (crv, size) = if alg.family() == KeyFamily::P256 {
-                    ("P-256", 32)
-                } else {
-                    ("P-384", 48)
-                };
+            (KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521, "EC") => {
+                let (crv, size) = alg.family().ec_coordinates().expect("EC family");
                 let (x, y) = (b64(jwk.x.as_deref(), "x")?, b64(jwk.y.as_deref(), "y")?);
                 if jwk.crv.as_deref() != Some(crv) || x.len() != size || y.len() != size {
                     return Err(KeyError::WrongKeyFor(alg));
@@ -394,16 +397,12 @@ fn public_jwk(alg: Algorithm, spki: &[u8]) -> Result<Jwk, KeyError> {
             }
         }
         // An EC SPKI ends with the uncompressed point 04||x||y.
-        KeyFamily::P256 | KeyFamily::P384 => {
-            let size = if alg.family() == KeyFamily::P256 {
-                32
-            } else {
-                48
-            };
+        KeyFamily::P256 | KeyFamily::P384 | KeyFamily::P521 => {
+            let (crv, size) = alg.family().ec_coordinates().expect("EC family");
             let point = tail(2 * size + 1);
             Jwk {
                 kty: "EC".into(),
-                crv: Some(if size == 32 { "P-256" } else { "P-384" }.into()),
+                crv: Some(crv.into()),
                 x: enc(&point[1..=size]),
                 y: enc(&point[size + 1..]),
                 ..Jwk::default()

@@ -15,8 +15,9 @@ use super::CliError;
 const KEY_FILES: &str = "\
 Key files (--key FILE):
   PEM     a private key (PKCS#8, PKCS#1 RSA or SEC1 EC) or, for verify, a public
-          key; --alg defaults to the key's own algorithm: ES256, ES384, EdDSA, or
-          RS256 for RSA keys (pass --alg RS384, RS512 or PS256 for those)
+          key; --alg defaults to the key's own algorithm: ES256, ES384, ES512,
+          EdDSA, or RS256 for RSA keys (pass --alg RS384, RS512, PS256, PS384 or
+          PS512 for those)
   JWK     a JSON Web Key (for issue, a private EC, OKP or oct one); --alg
           defaults to its \"alg\", then to its curve's algorithm
   secret  with --alg HS256, HS384 or HS512, any other file is the raw HMAC

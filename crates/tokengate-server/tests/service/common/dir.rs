@@ -125,7 +125,12 @@ impl TestDir {
         pems.sort();
         let newest = pems.last().expect("a key file");
         let pem = std::fs::read_to_string(newest).unwrap();
-        let key = SigningKey::from_pem(&pem, None).expect("the service's key");
+        // `{created}-{kid}.{alg}.pem`: the name says which algorithm an RSA key is for.
+        let alg = newest
+            .file_stem()
+            .and_then(|stem| stem.to_str()?.rsplit_once('.'))
+            .map(|(_, alg)| alg.parse().expect("an algorithm name"));
+        let key = SigningKey::from_pem(&pem, alg).expect("the service's key");
         TokenEngine::new(KeyRing::new(key)).with_settings(IssueSettings::default().issuer(issuer))
     }
 }
