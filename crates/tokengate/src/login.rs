@@ -553,9 +553,15 @@ pub(crate) async fn revoke_login(
     revocations
         .revoke(Revocation::Login {
             login: login.clone(),
-            expires_at: clock.now().saturating_add(refresh_ttl),
+            expires_at: login_revoked_until(refresh_ttl, clock),
         })
         .await
+}
+
+/// Until when a login ended now stays revoked: its last refresh token's
+/// lifetime from now.
+pub(crate) fn login_revoked_until(refresh_ttl: Duration, clock: &crate::clock::Clock) -> Timestamp {
+    clock.now().saturating_add(refresh_ttl)
 }
 
 #[derive(Debug)]

@@ -246,11 +246,7 @@ macro_rules! token_extractor {
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
                 let requirement = Requirement { token_type: $token_type, fresh: $fresh };
-                match authenticate(parts, state, requirement).await {
-                    // No token, no verification: nothing count_verification.
-                    Err(AuthRejection { error: Error::Token(TokenRejection::Missing), .. }) => Ok(None),
-                    result => count_verification(parts, result.map(|token| Some($name(token)))),
-                }
+                optional(parts, authenticate(parts, state, requirement).await.map($name))
             }
         }
     };
@@ -380,52 +376,6 @@ impl<R, C> Deref for Scoped<R, C> {
     }
 }
 
-impl<S, R, C> FromRequestParts<S> for Scoped<R, C>
-where
-    TokenGate: FromRef<S>,
-    S: Send + Sync,
-    R: RequiredScopes,
-    C: DeserializeOwned + Send + 'static,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        count_verification(parts, Self::uncounted(parts, state).await)
-    }
-}
-
-impl<R: RequiredScopes, C: DeserializeOwned + Send + 'static> Scoped<R, C> {
-    async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
-    where
-        TokenGate: FromRef<S>,
-    {
-        let token = authenticate::<S, C>(parts, state, Requirement::ACCESS).await?;
-        match R::requirement().check(token.claims()) {
-            Ok(()) => Ok(Scoped(token, PhantomData)),
-            Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
-        }
-    }
-}
-
-/// `Option<Scoped<R>>`: no token, `None`; a token without the scopes, or a
-/// bad one, is still an error.
-impl<S, R, C> OptionalFromRequestParts<S> for Scoped<R, C>
-where
-    TokenGate: FromRef<S>,
-    S: Send + Sync,
-    R: RequiredScopes,
-    C: DeserializeOwned + Send + 'static,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts, Self::uncounted(parts, state).await)
-    }
-}
-
 /// An uncounted answer as an optional extractor's: a missing token is
 /// `None` (no token, no verification: not counted), anything else counted.
 pub(super) fn optional<T>(
@@ -465,49 +415,64 @@ impl<R, C> Deref for HasRole<R, C> {
     }
 }
 
-impl<S, R, C> FromRequestParts<S> for HasRole<R, C>
-where
-    TokenGate: FromRef<S>,
-    S: Send + Sync,
-    R: RequiredRoles,
-    C: DeserializeOwned + Send + 'static,
-{
-    type Rejection = AuthRejection;
+/// The extractor impls of an access token with a requirement `R` on its
+/// claims (`Scoped`, `HasRole`): `$check` refuses what `R` does not allow;
+/// `Option<...>` is `None` without a token and still refuses a bad one.
+macro_rules! claims_guard {
+    ($name:ident, $trait:ident, $check:expr) => {
+        impl<S, R, C> FromRequestParts<S> for $name<R, C>
+        where
+            TokenGate: FromRef<S>,
+            S: Send + Sync,
+            R: $trait,
+            C: DeserializeOwned + Send + 'static,
+        {
+            type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        count_verification(parts, Self::uncounted(parts, state).await)
-    }
-}
-
-impl<R: RequiredRoles, C: DeserializeOwned + Send + 'static> HasRole<R, C> {
-    async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
-    where
-        TokenGate: FromRef<S>,
-    {
-        let token = authenticate::<S, C>(parts, state, Requirement::ACCESS).await?;
-        match R::check(token.claims()) {
-            Ok(()) => Ok(HasRole(token, PhantomData)),
-            Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                count_verification(parts, Self::uncounted(parts, state).await)
+            }
         }
-    }
+
+        impl<S, R, C> OptionalFromRequestParts<S> for $name<R, C>
+        where
+            TokenGate: FromRef<S>,
+            S: Send + Sync,
+            R: $trait,
+            C: DeserializeOwned + Send + 'static,
+        {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                optional(parts, Self::uncounted(parts, state).await)
+            }
+        }
+
+        impl<R: $trait, C: DeserializeOwned + Send + 'static> $name<R, C> {
+            async fn uncounted<S>(parts: &Parts, state: &S) -> Result<Self, AuthRejection>
+            where
+                TokenGate: FromRef<S>,
+            {
+                let token = authenticate::<S, C>(parts, state, Requirement::ACCESS).await?;
+                let check: fn(&Claims) -> Result<(), Error> = $check;
+                match check(token.claims()) {
+                    Ok(()) => Ok($name(token, PhantomData)),
+                    Err(error) => Err(AuthRejection::new(error, TokenGate::from_ref(state))),
+                }
+            }
+        }
+    };
 }
 
-impl<S, R, C> OptionalFromRequestParts<S> for HasRole<R, C>
-where
-    TokenGate: FromRef<S>,
-    S: Send + Sync,
-    R: RequiredRoles,
-    C: DeserializeOwned + Send + 'static,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        optional(parts, Self::uncounted(parts, state).await)
-    }
-}
+claims_guard!(Scoped, RequiredScopes, |claims| R::requirement()
+    .check(claims));
+claims_guard!(HasRole, RequiredRoles, R::check);
 
 impl AuthRejection {
     pub(super) fn new(error: Error, gate: TokenGate) -> Self {

@@ -337,8 +337,8 @@ impl TokenGate {
     /// Until when a login ended now is kept revoked: its last refresh
     /// token's lifetime.
     fn login_revocation_expiry(&self) -> Timestamp {
-        let refresh_ttl = self.engine().settings().refresh_ttl;
-        self.engine().clock().now().saturating_add(refresh_ttl)
+        let engine = self.engine();
+        crate::login::login_revoked_until(engine.settings().refresh_ttl, engine.clock())
     }
 
     /// Revokes every token of `sub` issued before this call. Tokens issued
