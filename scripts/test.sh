@@ -47,7 +47,7 @@ cargo nextest run --workspace --locked --test-threads 2
 # --workspace with a filter reuses the build above (one package alone would
 # resolve features anew and rebuild).
 TOKENGATE_TEST_DATABASE=postgres cargo nextest run --workspace --locked --test-threads 2 \
-  -E 'binary(service) and not (test(/^cluster::/) | test(/^proxy::/) | test(/^browser_demo::/) | test(/^package::/))'
+  -E 'binary(service) and not (test(/^cluster::/) | test(/^dpop::cluster_/) | test(/^proxy::/) | test(/^browser_demo::/) | test(/^package::/))'
 cargo test --workspace --doc --locked
 
 # Hardening. The dependency audit: licenses, bans (one crypto

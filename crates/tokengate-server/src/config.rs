@@ -3,8 +3,9 @@
 //! Each setting is, by rising precedence: its default, a key of the TOML
 //! file named by `--config` or `TOKENGATE_CONFIG`, the environment variable
 //! `TOKENGATE_<KEY>`, and, for `listen`, `data_dir`, `database_url` and
-//! `redis_url`, a flag. `[[trusted_issuers]]` and `[[oidc_providers]]` come
-//! from the file only. An empty environment variable counts as unset.
+//! `redis_url`, a flag. `[[trusted_issuers]]`, `[[oidc_providers]]` and
+//! `[[clients]]` come from the file only. An empty environment variable
+//! counts as unset.
 //!
 //! Loading refuses, naming the setting and where its value came from: a
 //! value that does not parse, an unknown key in the file, and settings that
@@ -38,7 +39,8 @@ pub(crate) use layers::unknown_env_vars;
 use layers::{Layers, env_var};
 pub(crate) use network::IpNetwork;
 pub(crate) use secret::{ConnectionUrl, Secret};
-pub(crate) use tables::{OidcProviderConfig, TrustedIssuerConfig};
+pub(crate) use tables::{ClientConfig, ClientScope, OidcProviderConfig, TrustedIssuerConfig};
+pub(crate) use values::Rate;
 
 /// The flags that say where settings come from; `serve` and the admin
 /// commands flatten them. Every other setting is a key of the config file
@@ -180,6 +182,14 @@ pub(crate) struct Settings {
     /// How long after its first use a spent refresh token still gets a new
     /// pair in its login (default 0: never; at most 60s).
     pub(crate) refresh_reuse_interval: Duration,
+    /// DPoP (RFC 9449): off, allowed (default) or required.
+    pub(crate) dpop: tokengate::dpop::DpopMode,
+    /// The algorithms a DPoP proof may use (asymmetric only).
+    pub(crate) dpop_algorithms: Vec<Algorithm>,
+    /// How old a DPoP proof may be (default 60s, 1s..10m).
+    pub(crate) dpop_proof_max_age: Duration,
+    /// Whether DPoP proofs need a server nonce (`DPoP-Nonce`).
+    pub(crate) dpop_nonce: bool,
     /// Seconds of clock skew allowed on `exp`/`nbf` (at most 300).
     pub(crate) leeway: u64,
     /// Where tokens are looked for, in order; never empty.
@@ -220,6 +230,8 @@ pub(crate) struct Settings {
     pub(crate) trusted_issuers: Vec<TrustedIssuerConfig>,
     /// OpenID providers users can log in with.
     pub(crate) oidc_providers: Vec<OidcProviderConfig>,
+    /// Clients of the introspection and revocation endpoints.
+    pub(crate) clients: Vec<ClientConfig>,
     /// Where each key that is set came from (for `config check`).
     pub(crate) sources: Vec<(&'static str, Source)>,
 }
@@ -306,6 +318,18 @@ impl Settings {
                 rules::reuse_interval,
                 Duration::ZERO,
             )?,
+            dpop: layers.get_or("dpop", values::from_str, tokengate::dpop::DpopMode::Allowed)?,
+            dpop_algorithms: layers.get_or(
+                "dpop_algorithms",
+                rules::dpop_algorithms,
+                tokengate::dpop::DEFAULT_ALGORITHMS.to_vec(),
+            )?,
+            dpop_proof_max_age: layers.get_or(
+                "dpop_proof_max_age",
+                rules::dpop_proof_max_age,
+                Duration::from_secs(60),
+            )?,
+            dpop_nonce: layers.get_or("dpop_nonce", values::boolean, false)?,
             leeway: layers.get_or("leeway", rules::leeway, 0)?,
             token_locations: layers.get_or(
                 "token_locations",
@@ -352,6 +376,7 @@ impl Settings {
                 layers.file_value("oidc_providers"),
                 &file_path,
             )?,
+            clients: tables::clients(layers.file_value("clients"), &file_path)?,
             sources: layers.sources(),
             listen,
             data_dir,

@@ -255,6 +255,10 @@ pub(crate) async fn open(settings: &Settings) -> Result<Runtime, StartError> {
         .with_revocation(Arc::new(revocations.clone()))
         .with_logins(Arc::new(logins.clone()))
         .with_refresh_reuse_interval(settings.refresh_reuse_interval);
+    #[cfg(feature = "redis")]
+    let gate = gate.with_dpop(dpop(settings, redis.as_ref()));
+    #[cfg(not(feature = "redis"))]
+    let gate = gate.with_dpop(dpop(settings));
     Ok(Runtime {
         db,
         keys,
@@ -264,6 +268,82 @@ pub(crate) async fn open(settings: &Settings) -> Result<Runtime, StartError> {
         #[cfg(feature = "redis")]
         redis,
     })
+}
+
+/// The DPoP rules of the settings. Proofs used are shared through Redis
+/// when there is one; nonces are keyed by `key_encryption_secret` when it
+/// is set, so that every instance accepts the others' (else by a key of
+/// this process). A proof's URL is the one the client used: behind a
+/// trusted proxy, its `X-Forwarded-Proto` and `X-Forwarded-Host`.
+fn dpop(
+    settings: &Settings,
+    #[cfg(feature = "redis")] redis: Option<&Redis>,
+) -> tokengate::dpop::Dpop {
+    use tokengate::dpop::{Dpop, Nonces};
+    let mut dpop = Dpop::default()
+        .mode(settings.dpop)
+        .algorithms(settings.dpop_algorithms.iter().copied())
+        .max_age(settings.dpop_proof_max_age);
+    // A nonce is good for one to two periods: long enough for a client's
+    // retry, short enough that a stolen proof with it soon goes stale.
+    let period = Duration::from_secs(300);
+    if settings.dpop_nonce {
+        dpop = dpop.nonces(match &settings.key_encryption_secret {
+            Some(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(
+                    aws_lc_rs::hmac::HMAC_SHA256,
+                    secret.expose().as_bytes(),
+                );
+                let derived = aws_lc_rs::hmac::sign(&key, b"tokengate DPoP nonce key v1");
+                Nonces::new(derived.as_ref(), period)
+            }
+            None => Nonces::random(period),
+        });
+    }
+    #[cfg(feature = "redis")]
+    if let Some(redis) = redis {
+        dpop = dpop.replay_store(Arc::new(crate::cluster::SharedProofReplay::new(
+            redis.clone(),
+        )));
+    }
+    let proxies = settings.trusted_proxies.clone();
+    dpop.url_of(move |parts| request_url(parts, &proxies))
+}
+
+/// The absolute URL a request was sent to: the `Host` header over plain
+/// HTTP, or what a trusted proxy forwards (`X-Forwarded-Proto`,
+/// `X-Forwarded-Host`).
+fn request_url(
+    parts: &http::request::Parts,
+    proxies: &[crate::config::IpNetwork],
+) -> Option<String> {
+    let header = |name: &str| {
+        let mut values = parts.headers.get_all(name).iter();
+        let first = values.next()?.to_str().ok()?;
+        // A list: the last value is the one the nearest (trusted) proxy added.
+        values
+            .next()
+            .is_none()
+            .then(|| first.rsplit(',').next().unwrap_or(first).trim())
+    };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let behind_proxy = peer.is_some_and(|ip| proxies.iter().any(|n| n.contains(ip)));
+    let (scheme, host) = if behind_proxy {
+        (
+            header("x-forwarded-proto").unwrap_or("http"),
+            header("x-forwarded-host").or_else(|| header("host"))?,
+        )
+    } else {
+        (
+            "http",
+            parts.headers.get(http::header::HOST)?.to_str().ok()?,
+        )
+    };
+    let path = tokengate::dpop::original_uri(parts).path();
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 /// Background upkeep: follow revocations written elsewhere, pick up key

@@ -157,6 +157,9 @@ pub struct Claims {
     /// tokens; for a trusted issuer's token, the claim configured for it
     /// (e.g. Keycloak's `realm_access.roles`), else its `roles` claim.
     pub roles: Vec<String>,
+    /// The key the token is bound to (`cnf.jkt`, RFC 9449): such a token is
+    /// good only with a DPoP proof made with that key.
+    pub confirmation: Option<crate::dpop::Jkt>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -200,10 +203,44 @@ fn strings(value: Option<ClaimValue<'_>>, name: &str, split: bool) -> Result<Vec
     }
 }
 
-const REGISTERED: [&str; 13] = [
+const REGISTERED: [&str; 14] = [
     "sub", "iat", "nbf", "exp", "jti", "type", "fresh", "csrf", "iss", "aud", "scope", "fam",
-    "roles",
+    "roles", "cnf",
 ];
+
+/// `cnf.jkt`, read by a second parse of the payload only when `cnf` is there
+/// (the strict scan does not keep objects).
+fn confirmation(
+    value: Option<ClaimValue<'_>>,
+    json: &[u8],
+) -> Result<Option<crate::dpop::Jkt>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Confirmation {
+        #[serde(default)]
+        jkt: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithCnf {
+        cnf: Confirmation,
+    }
+    match value {
+        None => Ok(None),
+        Some(ClaimValue::Object) => {
+            let with: WithCnf =
+                serde_json::from_slice(json).map_err(|_| invalid("cnf must be an object"))?;
+            match with.cnf.jkt {
+                // Bound some other way (a certificate, RFC 8705): accepting
+                // it as a bearer token would undo the binding.
+                None => Err(invalid(
+                    "cnf binds the token by a method other than jkt, which is not supported",
+                )),
+                Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.into())),
+                Some(_) => Err(invalid("cnf.jkt must be a string")),
+            }
+        }
+        Some(_) => Err(invalid("cnf must be an object")),
+    }
+}
 
 impl Claims {
     /// Reads the registered claims of a payload, strictly (duplicate
@@ -224,6 +261,7 @@ impl Claims {
             scope,
             fam,
             roles,
+            cnf,
         ] = scan(json, &REGISTERED)
             .map_err(|_| Error::Token(TokenRejection::Invalid("payload is not a JSON object")))?;
         let token_type = match token_type {
@@ -254,6 +292,7 @@ impl Claims {
             scopes: strings(scope, "scope", true)?,
             roles: strings(roles, "roles", false)?,
             family: string(fam, "fam")?.map(LoginId::from),
+            confirmation: confirmation(cnf, json)?,
         })
     }
 

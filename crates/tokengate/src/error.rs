@@ -38,6 +38,9 @@ use crate::claims::TokenType;
 /// | `wrong_token_type` | 401 | [`TokenRejection::WrongType`] | a refresh token where an access token is needed, or the reverse | `Bearer realm="tokengate", error="invalid_token"` |
 /// | `fresh_token_required` | 401 | [`TokenRejection::FreshRequired`] | the route needs a fresh access token | `Bearer realm="tokengate", error="invalid_token"` |
 /// | `csrf_failed` | 401 | [`TokenRejection::CsrfFailed`] | a token from a cookie on POST, PUT, PATCH or DELETE (for forward auth: an original method not known to be GET, HEAD or OPTIONS) without a matching `X-CSRF-TOKEN` | `Bearer realm="tokengate", error="invalid_token"` |
+/// | `invalid_dpop_proof` | 401 | [`TokenRejection::Dpop`] | a DPoP-bound token without a good proof: none, two, malformed, HMAC or unlisted `alg`, a private key in `jwk`, bad signature, another method or URL, `iat` too old or in the future, no or wrong `ath`, a replayed `jti`, another key than the token's | `DPoP algs="...", error="invalid_dpop_proof"` |
+/// | `use_dpop_nonce` | 401 | [`TokenRejection::Dpop`] | nonces are required and the proof has none or an old one; `DPoP-Nonce` holds the one to use | `DPoP algs="...", error="use_dpop_nonce"` |
+/// | `invalid_token` | 401 | [`TokenRejection::Dpop`] | a DPoP-bound token sent as `Bearer` (or in a cookie, the query or the body), the `DPoP` scheme with an unbound token, an unbound token where DPoP is required | `DPoP algs="...", error="invalid_token"` |
 /// | `invalid_credentials` | 401 | [`AccountRejection::InvalidCredentials`] | wrong username or password (one message for both) | `Bearer realm="tokengate"` |
 /// | `insufficient_scope` | 403 | [`AccessRejection::InsufficientScope`] | the token is valid but lacks a required scope | `Bearer realm="tokengate", error="insufficient_scope", scope="..."` |
 /// | `insufficient_role` | 403 | [`AccessRejection::InsufficientRole`] | the token is valid but lacks a required role | none |
@@ -128,6 +131,11 @@ pub enum TokenRejection {
     /// (code `invalid_token`).
     #[error("user not found")]
     SubjectGone,
+    /// A DPoP refusal (RFC 9449): `invalid_dpop_proof`, `use_dpop_nonce`
+    /// or `invalid_token`, with a `DPoP` challenge naming the accepted
+    /// algorithms.
+    #[error("{0}")]
+    Dpop(crate::dpop::DpopRejection),
 }
 
 /// What a valid token lacks: 403, never 401.
@@ -356,6 +364,7 @@ impl Error {
                 TokenRejection::WrongType(_) => "wrong_token_type",
                 TokenRejection::FreshRequired => "fresh_token_required",
                 TokenRejection::CsrfFailed(_) => "csrf_failed",
+                TokenRejection::Dpop(dpop) => dpop.error.as_str(),
             },
             Error::Access(AccessRejection::InsufficientScope(_)) => "insufficient_scope",
             Error::Access(AccessRejection::InsufficientRole(_)) => "insufficient_role",
@@ -420,6 +429,7 @@ impl Error {
         match self {
             Error::Token(TokenRejection::Missing | TokenRejection::InvalidHeader(_))
             | Error::Account(AccountRejection::InvalidCredentials) => Some(REALM.to_owned()),
+            Error::Token(TokenRejection::Dpop(dpop)) => Some(dpop.challenge()),
             Error::Token(_) => Some(format!(r#"{REALM}, error="invalid_token""#)),
             Error::Access(AccessRejection::InsufficientScope(scope)) => Some(format!(
                 r#"{REALM}, error="insufficient_scope", scope="{}""#,
@@ -467,6 +477,14 @@ impl axum::response::IntoResponse for Error {
             Error::Unavailable(e) if e.backend == Backend::Store => {
                 // The pool finds a returned database within seconds.
                 headers.insert(header::RETRY_AFTER, http::HeaderValue::from(5u64));
+            }
+            Error::Token(TokenRejection::Dpop(crate::dpop::DpopRejection {
+                nonce: Some(nonce),
+                ..
+            })) => {
+                if let Ok(value) = http::HeaderValue::from_str(&nonce) {
+                    headers.insert(crate::dpop::DPOP_NONCE, value);
+                }
             }
             _ => {}
         }

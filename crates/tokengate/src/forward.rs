@@ -67,6 +67,7 @@ pub struct OriginalRequest {
     method: Option<Method>,
     uri: Option<String>,
     host: Option<String>,
+    proto: Option<String>,
 }
 
 impl OriginalRequest {
@@ -89,7 +90,34 @@ impl OriginalRequest {
             method: method(headers),
             uri: first_text(headers, &URI_HEADERS),
             host: first_text(headers, &["x-forwarded-host"]),
+            proto: first_text(headers, &["x-forwarded-proto"]),
         }
+    }
+
+    /// The original absolute URL, when the proxy names its scheme
+    /// (`X-Forwarded-Proto`), host and URI: what a DPoP proof for the
+    /// original request names.
+    ///
+    /// ```
+    /// use tokengate::forward::OriginalRequest;
+    ///
+    /// let (parts, _) = http::Request::get("/auth/verify")
+    ///     .header("X-Forwarded-Proto", "https")
+    ///     .header("X-Forwarded-Host", "app.example")
+    ///     .header("X-Forwarded-Uri", "/memos/3?x=1")
+    ///     .body(()).unwrap().into_parts();
+    /// let original = OriginalRequest::from_headers(&parts.headers);
+    /// assert_eq!(original.url().unwrap(), "https://app.example/memos/3?x=1");
+    /// assert_eq!(OriginalRequest::default().url(), None);
+    /// ```
+    pub fn url(&self) -> Option<String> {
+        let (proto, host, uri) = (
+            self.proto.as_deref()?,
+            self.host.as_deref()?,
+            self.uri.as_deref()?,
+        );
+        uri.starts_with('/')
+            .then(|| format!("{proto}://{host}{uri}"))
     }
 
     /// The original method, when the headers name one without contradiction.

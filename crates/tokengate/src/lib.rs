@@ -15,6 +15,7 @@
 pub mod axum;
 pub mod claims;
 pub mod clock;
+pub mod dpop;
 mod error;
 pub mod forward;
 #[cfg(feature = "grpc")]

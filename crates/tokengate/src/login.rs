@@ -138,6 +138,9 @@ pub struct LoginDetails {
     pub user_agent: Option<String>,
     /// The client's address (behind trusted proxies, the forwarded one).
     pub ip: Option<IpAddr>,
+    /// The DPoP key the login's tokens are bound to (its proof at login),
+    /// kept in the tokens (`cnf.jkt`), not in the store.
+    pub confirmation: Option<crate::dpop::Jkt>,
 }
 
 impl LoginDetails {
@@ -165,6 +168,21 @@ impl LoginDetails {
     /// Sets the client's address.
     pub fn ip(mut self, ip: IpAddr) -> Self {
         self.ip = Some(ip);
+        self
+    }
+
+    /// Binds the login's tokens to a DPoP key: its access and refresh
+    /// tokens carry `cnf.jkt`, and so do those its refreshes issue.
+    ///
+    /// ```
+    /// use tokengate::dpop::Jkt;
+    /// use tokengate::login::{LoginDetails, LoginMethod};
+    ///
+    /// let details = LoginDetails::new(LoginMethod::Password).bound_to(Jkt::from("thumbprint"));
+    /// assert_eq!(details.confirmation, Some(Jkt::from("thumbprint")));
+    /// ```
+    pub fn bound_to(mut self, jkt: crate::dpop::Jkt) -> Self {
+        self.confirmation = Some(jkt);
         self
     }
 }

@@ -236,7 +236,7 @@ pub fn describe() {
 
 /// The `result` label values: `accepted`, then every error code.
 #[cfg(feature = "axum")]
-const RESULTS: [&str; 20] = [
+const RESULTS: [&str; 22] = [
     "accepted",
     "authorization_header_missing",
     "invalid_header",
@@ -247,6 +247,8 @@ const RESULTS: [&str; 20] = [
     "wrong_token_type",
     "fresh_token_required",
     "csrf_failed",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
     "insufficient_scope",
     "insufficient_role",
     "invalid_request",
@@ -360,6 +362,18 @@ mod tests {
             TokenRejection::FreshRequired.into(),
             TokenRejection::CsrfFailed("").into(),
             TokenRejection::SubjectGone.into(),
+            TokenRejection::Dpop(
+                crate::dpop::Dpop::default().refuse(crate::dpop::DpopError::InvalidProof, ""),
+            )
+            .into(),
+            TokenRejection::Dpop(
+                crate::dpop::Dpop::default().refuse(crate::dpop::DpopError::UseNonce, ""),
+            )
+            .into(),
+            TokenRejection::Dpop(
+                crate::dpop::Dpop::default().refuse(crate::dpop::DpopError::InvalidToken, ""),
+            )
+            .into(),
             AccessRejection::InsufficientScope(String::new()).into(),
             AccessRejection::InsufficientRole(String::new()).into(),
             AccountRejection::InvalidCredentials.into(),
@@ -384,7 +398,8 @@ mod tests {
                     | TokenRejection::WrongType(_)
                     | TokenRejection::FreshRequired
                     | TokenRejection::CsrfFailed(_)
-                    | TokenRejection::SubjectGone,
+                    | TokenRejection::SubjectGone
+                    | TokenRejection::Dpop(_),
                 )
                 | Error::Access(
                     AccessRejection::InsufficientScope(_) | AccessRejection::InsufficientRole(_),

@@ -309,6 +309,8 @@ pub struct NewToken {
     /// Overrides the new token id (`jti`): a login's current refresh token
     /// issued again within the reuse interval keeps its id.
     pub id: Option<TokenId>,
+    /// The DPoP key the token is bound to: the `cnf.jkt` claim.
+    pub confirmation: Option<crate::dpop::Jkt>,
 }
 
 impl NewToken {
@@ -326,6 +328,7 @@ impl NewToken {
             issued_at: None,
             family: None,
             id: None,
+            confirmation: None,
         }
     }
 
@@ -443,6 +446,25 @@ impl NewToken {
         self.csrf = true;
         self
     }
+
+    /// Binds the token to a DPoP key (RFC 9449): a `cnf` claim with the
+    /// key's thumbprint. It is then good only with proofs made with that key.
+    ///
+    /// ```
+    /// use tokengate::dpop::Jkt;
+    /// use tokengate::keys::{Algorithm, KeyRing, SigningKey};
+    /// use tokengate::token::{NewToken, TokenEngine};
+    ///
+    /// let engine = TokenEngine::new(KeyRing::new(SigningKey::generate(Algorithm::EdDSA).unwrap()));
+    /// let jkt = Jkt::from("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+    /// let issued = engine.issue(NewToken::access("alice").bound_to(jkt.clone())).unwrap();
+    /// assert_eq!(issued.confirmation.as_ref(), Some(&jkt));
+    /// assert_eq!(engine.verify(&issued.token).unwrap().claims.confirmation, Some(jkt));
+    /// ```
+    pub fn bound_to(mut self, jkt: crate::dpop::Jkt) -> Self {
+        self.confirmation = Some(jkt);
+        self
+    }
 }
 
 /// A token just issued, with what the caller needs to store or send.
@@ -471,6 +493,8 @@ pub struct IssuedToken {
     pub expires_at: i64,
     /// Its login (`fam`), if it belongs to one.
     pub family: Option<LoginId>,
+    /// The DPoP key it is bound to (`cnf.jkt`), if any.
+    pub confirmation: Option<crate::dpop::Jkt>,
 }
 
 impl IssuedToken {
@@ -993,6 +1017,11 @@ impl TokenEngine {
         if let Some(family) = &new.family {
             claims.insert("fam".into(), Value::String(family.to_string()));
         }
+        if let Some(jkt) = &new.confirmation {
+            let mut cnf = Map::new();
+            cnf.insert("jkt".into(), Value::String(jkt.as_str().to_owned()));
+            claims.insert("cnf".into(), Value::Object(cnf));
+        }
 
         let mut header = new.headers;
         header.insert("typ".into(), "JWT".into());
@@ -1006,6 +1035,7 @@ impl TokenEngine {
             issued_at: now,
             expires_at: exp,
             family: new.family,
+            confirmation: new.confirmation,
         })
     }
 

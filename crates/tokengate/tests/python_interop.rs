@@ -9,18 +9,18 @@
 //!   key is bound to another algorithm.
 //!
 //! The test makes its own virtualenv under the cargo target dir with pinned
-//! versions from PyPI, and reuses it on later runs. It needs `python3` with the
+//! versions from PyPI (`support/python_venv.rs`, which the service's
+//! Authlib test shares), and reuses it on later runs. It needs `python3` with the
 //! `venv` module and pip, and PyPI the first time; without them it fails, it
 //! never skips.
 
 mod common;
+#[path = "support/python_venv.rs"]
+mod python_venv;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::fs;
+use std::path::Path;
+use std::time::SystemTime;
 use tokengate::TokenRejection;
 
 use serde_json::{Value, json};
@@ -30,264 +30,25 @@ use tokengate::keys::{Algorithm, KeyRing, SigningKey};
 use tokengate::token::{IssuedToken, NewToken, TokenEngine, random_id};
 
 use common::jwt::unb64;
+use python_venv::{RemoveDir, Venv};
 
 /// The Python packages, pinned. Flask and Werkzeug are pinned too, since they
 /// decide how Flask-JWT-Extended behaves; the rest follow from these.
-const REQUIREMENTS: &[&str] = &[
-    "PyJWT==2.15.1",
-    "cryptography==50.0.2",
-    "Flask-JWT-Extended==4.7.4",
-    "Flask==3.1.3",
-    "Werkzeug==3.1.9",
-];
+const VENV: Venv = Venv {
+    name: "python-interop",
+    requirements: &[
+        "PyJWT==2.15.1",
+        "cryptography==50.0.2",
+        "Flask-JWT-Extended==4.7.4",
+        "Flask==3.1.3",
+        "Werkzeug==3.1.9",
+    ],
+    check: "import jwt, cryptography, flask, flask_jwt_extended",
+};
 
-/// Written last into a venv whose install succeeded.
-const MARKER: &str = "tokengate-interop-ready";
-
-/// How long a process waits for another one building the venv.
-const BUILD_WAIT: Duration = Duration::from_secs(15 * 60);
-
-#[cfg(windows)]
-const VENV_PYTHON: &str = "Scripts/python.exe";
-#[cfg(not(windows))]
-const VENV_PYTHON: &str = "bin/python";
-
-// ---------------------------------------------------------------------------
-// The virtualenv
-// ---------------------------------------------------------------------------
-
-/// FNV-1a, to name the venv after its requirements.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// A command with no Python settings leaking in from the environment.
-fn python_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut cmd = Command::new(program);
-    for var in ["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONIOENCODING", "utf-8")
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_NO_INPUT", "1");
-    cmd
-}
-
-/// Whether `venv` is complete: the marker is there and the packages import.
-fn venv_works(venv: &Path) -> bool {
-    venv.join(MARKER).is_file()
-        && python_command(venv.join(VENV_PYTHON))
-            .args([
-                "-I",
-                "-c",
-                "import jwt, cryptography, flask, flask_jwt_extended",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
-/// Creates the venv in a private directory, installs, then renames it into
-/// place, so a venv at the final path is always complete. Losing the rename
-/// to another process is fine: its venv is used.
-fn build_venv(venv: &Path) {
-    let base = venv.parent().expect("venv has a parent");
-    let tmp = base.join(format!(
-        "{}.tmp-{}",
-        venv.file_name().unwrap().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&tmp);
-    // Removes a half-built venv if anything below panics; after the rename
-    // there is nothing left to remove.
-    let _cleanup = RemoveDir(tmp.clone());
-
-    let version = python_command("python3").arg("--version").output();
-    match &version {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "`python3 --version` failed; the Python interop test needs Python 3 with venv and pip:\n{}",
-            describe(out)
-        ),
-        Err(e) => panic!(
-            "python3 not found ({e}); the Python interop test needs Python 3 with venv and pip \
-             (e.g. `apt-get install python3 python3-venv python3-pip`)"
-        ),
-    }
-
-    let out = python_command("python3")
-        .args(["-m", "venv"])
-        .arg(&tmp)
-        .output()
-        .expect("run python3 -m venv");
-    assert!(
-        out.status.success(),
-        "`python3 -m venv` failed (is the venv/ensurepip module installed? \
-         on Debian: apt-get install python3-venv):\n{}",
-        describe(&out)
-    );
-
-    let out = python_command(tmp.join(VENV_PYTHON))
-        .args(["-m", "pip", "install", "--timeout", "60", "--retries", "3"])
-        .args(REQUIREMENTS)
-        .output()
-        .expect("run pip install");
-    assert!(
-        out.status.success(),
-        "pip install {} failed (is PyPI reachable?):\n{}",
-        REQUIREMENTS.join(" "),
-        describe(&out)
-    );
-
-    let freeze = python_command(tmp.join(VENV_PYTHON))
-        .args(["-m", "pip", "freeze"])
-        .output()
-        .expect("run pip freeze");
-    fs::write(tmp.join(MARKER), &freeze.stdout).expect("write the venv marker");
-    assert!(
-        venv_works(&tmp),
-        "the fresh venv at {} does not import the packages",
-        tmp.display()
-    );
-
-    if let Err(e) = fs::rename(&tmp, venv) {
-        assert!(
-            venv_works(venv),
-            "could not move the venv into place at {}: {e}",
-            venv.display()
-        );
-    }
-}
-
-/// A lock file held while one process builds the venv; removed on drop,
-/// including when the build panics.
-struct BuildLock(PathBuf);
-
-impl BuildLock {
-    fn try_acquire(path: &Path) -> Option<BuildLock> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .ok()?;
-        let _ = write!(file, "{}", std::process::id());
-        Some(BuildLock(path.to_owned()))
-    }
-
-    /// A lock left by a process that died without unwinding.
-    fn is_stale(path: &Path) -> bool {
-        let Ok(meta) = fs::metadata(path) else {
-            return false;
-        };
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|age| age > Duration::from_secs(10 * 60));
-        let holder_gone = Path::new("/proc/self").exists()
-            && fs::read_to_string(path)
-                .ok()
-                .and_then(|pid| pid.trim().parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
-        old || holder_gone
-    }
-}
-
-impl Drop for BuildLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// The venv's python, building the venv first if no working one exists.
-fn venv_python() -> PathBuf {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
-    let name = format!("python-interop-{:016x}", fnv1a(&REQUIREMENTS.join(" ")));
-    let venv = base.join(&name);
-    let lock_path = base.join(format!("{name}.lock"));
-    let deadline = Instant::now() + BUILD_WAIT;
-    loop {
-        if venv_works(&venv) {
-            return venv.join(VENV_PYTHON);
-        }
-        if let Some(_lock) = BuildLock::try_acquire(&lock_path) {
-            if !venv_works(&venv) {
-                // A venv at the final path that does not work is broken: replace it.
-                let _ = fs::remove_dir_all(&venv);
-                build_venv(&venv);
-            }
-            assert!(
-                venv_works(&venv),
-                "the venv at {} does not work",
-                venv.display()
-            );
-            return venv.join(VENV_PYTHON);
-        }
-        if BuildLock::is_stale(&lock_path) {
-            let _ = fs::remove_file(&lock_path);
-            continue;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for another process to build the venv (lock {})",
-            lock_path.display()
-        );
-        thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Runs `script` with the venv's python, `input` as JSON on stdin, and
-/// returns its stdout as JSON. Fails on any error, showing Python's output.
+/// Runs `script` in [`VENV`] with `input` as JSON on stdin; its stdout as JSON.
 fn run_python(script: &str, input: &Value) -> Value {
-    let python = venv_python();
-    let mut child = python_command(&python)
-        .args(["-I", "-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .expect("write the script's input");
-    let out = child.wait_with_output().expect("wait for python");
-    assert!(
-        out.status.success(),
-        "the Python script failed:\n{}",
-        describe(&out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "the Python script printed no JSON ({e}):\n{}",
-            describe(&out)
-        )
-    })
-}
-
-/// A directory removed (if it still exists) on drop.
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+    VENV.run(script, input)
 }
 
 /// A private scratch directory under the target dir, removed on drop.
@@ -878,4 +639,265 @@ fn tokengate_with_an_es256_key_refuses_flask_hs256_tokens() {
             .expect_err("algorithm confusion: the forged HS256 token was accepted");
         assert_eq!(err.code(), "invalid_token", "{name}: {err:?}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// DPoP (RFC 9449): PyJWT makes the proofs, tokengate checks them
+// ---------------------------------------------------------------------------
+
+/// Makes (or, given their PEMs, reloads) an EC P-256 and an Ed25519 key
+/// with `cryptography`, and signs DPoP proofs with PyJWT: header
+/// `{"typ":"dpop+jwt","jwk":<PyJWT's to_jwk of the public key>}`, claims
+/// `{jti,htm,htu,iat[,ath]}`, `ath` hashed here with hashlib. The
+/// thumbprint is RFC 7638's, computed here too: the required members,
+/// sorted, no whitespace, SHA-256, base64url.
+const PYJWT_DPOP: &str = r#"
+import base64, hashlib, json, sys, uuid
+import jwt
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+req = json.load(sys.stdin)
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+ALGORITHM = {"ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}
+
+def make(alg, pem):
+    if pem:
+        return serialization.load_pem_private_key(pem.encode(), password=None)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+def thumbprint(jwk):
+    required = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}[jwk["kty"]]
+    canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"), sort_keys=True)
+    return b64(hashlib.sha256(canonical.encode()).digest())
+
+keys, out = {}, {"pyjwt": jwt.__version__, "keys": {}, "proofs": {}}
+for alg in ("ES256", "EdDSA"):
+    key = make(alg, req.get("pems", {}).get(alg))
+    keys[alg] = key
+    jwk = ALGORITHM[alg].to_jwk(key.public_key(), as_dict=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    out["keys"][alg] = {"pem": pem, "jwk": jwk, "jkt": thumbprint(jwk)}
+
+for spec in req["proofs"]:
+    alg, key = spec["alg"], keys[spec["alg"]]
+    claims = {"jti": str(uuid.uuid4()), "htm": spec["htm"], "htu": spec["htu"], "iat": spec["iat"]}
+    if "token" in spec:
+        claims["ath"] = b64(hashlib.sha256(spec["token"].encode()).digest())
+    if spec.get("private_jwk"):
+        jwk = ALGORITHM[alg].to_jwk(key, as_dict=True)
+        assert "d" in jwk
+    else:
+        jwk = ALGORITHM[alg].to_jwk(key.public_key(), as_dict=True)
+    headers = {"typ": "dpop+jwt", "jwk": jwk}
+    out["proofs"][spec["name"]] = jwt.encode(claims, key, algorithm=alg, headers=headers)
+json.dump(out, sys.stdout)
+"#;
+
+#[test]
+fn tokengate_checks_dpop_proofs_made_by_pyjwt() {
+    use axum::body::{Body, to_bytes};
+    use http::{Method, Request, StatusCode, header};
+    use tokengate::axum::{AccessToken, TokenGate};
+    use tokengate::clock::{Clock, ManualClock, Timestamp};
+    use tokengate::dpop::{Dpop, DpopError, Jkt, ProofTarget, access_token_hash};
+    use tokengate::keys::Jwk;
+    use tokengate::login::LoginDetails;
+    use tower::ServiceExt;
+
+    const NOW: i64 = 1_700_000_000;
+    const LOGIN: &str = "http://api.example/auth/login";
+    const PRIVATE: &str = "http://api.example/private";
+
+    // 1. Keys, and proofs for a login (no access token).
+    let proof = |name: &str, alg: &str, htu: &str| json!({"name": name, "alg": alg, "htm": "POST", "htu": htu, "iat": NOW});
+    let out = run_python(
+        PYJWT_DPOP,
+        &json!({"proofs": [
+            proof("es256", "ES256", LOGIN),
+            proof("eddsa", "EdDSA", LOGIN),
+            proof("es256_other_url", "ES256", "http://api.example/auth/refresh"),
+            proof("eddsa_other_url", "EdDSA", "https://api.example/auth/login"),
+            {"name": "es256_private", "alg": "ES256", "htm": "POST", "htu": LOGIN, "iat": NOW, "private_jwk": true},
+            {"name": "eddsa_private", "alg": "EdDSA", "htm": "POST", "htu": LOGIN, "iat": NOW, "private_jwk": true},
+        ]}),
+    );
+    eprintln!("PyJWT {}", out["pyjwt"]);
+    let dpop = Dpop::default();
+    let login = ProofTarget::new(&Method::POST, LOGIN);
+    let proof_of = |name: &str| out["proofs"][name].as_str().expect("proof").to_owned();
+    for (alg, name) in [("ES256", "es256"), ("EdDSA", "eddsa")] {
+        let key = &out["keys"][alg];
+        let jkt = key["jkt"].as_str().unwrap();
+        // tokengate's thumbprint of Python's JWK is Python's.
+        let jwk: Jwk = serde_json::from_value(key["jwk"].clone()).unwrap();
+        assert_eq!(
+            jwk.thumbprint().as_deref(),
+            Some(jkt),
+            "{alg}: {}",
+            key["jwk"]
+        );
+
+        let checked = dpop
+            .check_proof(&proof_of(name), &login, NOW)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "tokengate refused PyJWT's {alg} proof: {e}\n{}",
+                    peek(&proof_of(name))
+                )
+            });
+        assert_eq!(checked.jkt.as_str(), jkt, "{alg}");
+        assert_eq!(checked.issued_at, NOW);
+        assert_eq!(checked.jti.len(), 36, "a UUID");
+
+        let refused = |name: String, reason: &str| {
+            let err = dpop
+                .check_proof(&proof_of(&name), &login, NOW)
+                .expect_err(&format!("tokengate accepted PyJWT's {name}"));
+            assert_eq!(
+                (err.error, err.reason),
+                (DpopError::InvalidProof, reason),
+                "{name}"
+            );
+        };
+        refused(
+            format!("{name}_other_url"),
+            "the DPoP proof is for another URL",
+        );
+        refused(
+            format!("{name}_private"),
+            "the DPoP proof's jwk must be a public key",
+        );
+        // Good proofs, but at the wrong time or for another method.
+        let err = dpop
+            .check_proof(&proof_of(name), &login, NOW + 61)
+            .unwrap_err();
+        assert_eq!(err.reason, "the DPoP proof is too old", "{alg}");
+        let get = ProofTarget::new(&Method::GET, LOGIN);
+        let err = dpop.check_proof(&proof_of(name), &get, NOW).unwrap_err();
+        assert_eq!(err.reason, "the DPoP proof is for another method", "{alg}");
+    }
+
+    // 2. A gate binds logins to Python's keys; Python signs proofs for the
+    //    tokens, with their ath, and the router accepts them.
+    let clock = ManualClock::new(Timestamp::from_secs(NOW));
+    let engine = TokenEngine::new(KeyRing::new(
+        SigningKey::generate(Algorithm::ES256).unwrap(),
+    ))
+    .with_clock(Clock::from(clock));
+    let gate = TokenGate::new(engine);
+    let app = axum::Router::new()
+        .route(
+            "/private",
+            axum::routing::get(|t: AccessToken| async move { t.subject().to_owned() }),
+        )
+        .with_state(gate.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (es_token, ed_token) = rt.block_on(async {
+        let bind = |alg: &str| {
+            LoginDetails::default().bound_to(Jkt::from(out["keys"][alg]["jkt"].as_str().unwrap()))
+        };
+        let es = gate
+            .login_with("py-es", bind("ES256"))
+            .await
+            .unwrap()
+            .access
+            .token;
+        let ed = gate
+            .login_with("py-ed", bind("EdDSA"))
+            .await
+            .unwrap()
+            .access
+            .token;
+        (es, ed)
+    });
+    let get = |name: &str, alg: &str, token: &str| json!({"name": name, "alg": alg, "htm": "GET", "htu": PRIVATE, "iat": NOW, "token": token});
+    let pems = json!({
+        "ES256": out["keys"]["ES256"]["pem"],
+        "EdDSA": out["keys"]["EdDSA"]["pem"],
+    });
+    let out2 = run_python(
+        PYJWT_DPOP,
+        &json!({"pems": pems, "proofs": [
+            get("es256", "ES256", &es_token),
+            get("eddsa", "EdDSA", &ed_token),
+            get("es256_for_ed_token", "ES256", &ed_token),
+            get("eddsa_with_es_ath", "EdDSA", &es_token),
+        ]}),
+    );
+    // The same keys came back.
+    for alg in ["ES256", "EdDSA"] {
+        assert_eq!(out2["keys"][alg]["jkt"], out["keys"][alg]["jkt"], "{alg}");
+    }
+    let call = |token: &str, name: &str| {
+        let proof = out2["proofs"][name].as_str().unwrap().to_owned();
+        let request = Request::get("/private")
+            .header(header::HOST, "api.example")
+            .header(header::AUTHORIZATION, format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .body(Body::empty())
+            .unwrap();
+        rt.block_on(async {
+            let response = app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let challenge = response
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+            let body: Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
+            (status, body, challenge)
+        })
+    };
+    assert_eq!(
+        call(&es_token, "es256"),
+        (StatusCode::OK, json!("py-es"), None)
+    );
+    assert_eq!(
+        call(&ed_token, "eddsa"),
+        (StatusCode::OK, json!("py-ed"), None)
+    );
+    // Replayed: refused.
+    let (status, body, _) = call(&es_token, "es256");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"))
+    );
+    // Python's ES256 key for the token bound to its Ed25519 key.
+    let (status, body, challenge) = call(&ed_token, "es256_for_ed_token");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "invalid_dpop_proof");
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"DPoP algs="ES256 ES384 ES512 EdDSA PS256 PS384 PS512 RS256", error="invalid_dpop_proof""#
+        )
+    );
+    // The right key, the other token's ath.
+    let (status, body, _) = call(&ed_token, "eddsa_with_es_ath");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"))
+    );
+    // Python's ath is tokengate's.
+    let claims = |name: &str| {
+        let proof = out2["proofs"][name].as_str().unwrap();
+        serde_json::from_slice::<Value>(&unb64(proof.split('.').nth(1).unwrap()).unwrap()).unwrap()
+    };
+    assert_eq!(claims("es256")["ath"], json!(access_token_hash(&es_token)));
+    assert_eq!(claims("eddsa")["ath"], json!(access_token_hash(&ed_token)));
 }

@@ -1129,3 +1129,87 @@ fn configurations_that_cannot_work_are_refused() {
     let no_audience = TrustedIssuers::new(vec![TrustedIssuer::new("https://i.test", none)]);
     assert!(matches!(no_audience, Err(IssuerError::Config(_))));
 }
+
+// ---------------------------------------------------------------------------
+// DPoP-bound tokens of another issuer (Auth0, Keycloak and Okta issue them)
+
+#[tokio::test]
+async fn a_trusted_issuers_dpop_bound_token_needs_a_proof_by_its_key() {
+    use tokengate::dpop::{ProofTarget, make_proof};
+
+    let idp = FakeIssuer::start().await;
+    let idp_key = key(Algorithm::RS256, "idp-1");
+    idp.publish(&[&idp_key]);
+    let issuers = trusted(TrustedIssuer::new(idp.url(), [API]));
+    issuers.refresh_all().await.unwrap();
+    let first_party = issuer_engine(key(Algorithm::ES256, "fp-1"), "https://self.example", API);
+    let gate = TokenGate::new(first_party).with_trusted_issuers(issuers);
+    let app = Router::new()
+        .route(
+            "/notes",
+            get(|t: AccessToken| async move { t.subject().to_owned() }),
+        )
+        .with_state(AppState { gate });
+
+    // The provider bound the token to the client's key (`cnf.jkt`).
+    let client = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let jkt = client
+        .verifying_key()
+        .to_jwk()
+        .unwrap()
+        .thumbprint()
+        .unwrap();
+    let mut claims = external_claims(idp.url(), API);
+    claims["cnf"] = json!({ "jkt": jkt });
+    let token = compact(&idp_key, &header_of(&idp_key), &claims);
+
+    let url = "http://api.example/notes";
+    let send = |scheme: &str, proof: Option<String>| {
+        let mut request = Request::get("/notes")
+            .header(header::HOST, "api.example")
+            .header(header::AUTHORIZATION, format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        let app = app.clone();
+        async move {
+            let response = app
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status();
+            let challenge = response
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = to_bytes(response.into_body(), 4096).await.unwrap();
+            (
+                status,
+                String::from_utf8_lossy(&body).into_owned(),
+                challenge,
+            )
+        }
+    };
+    let now = tokengate::clock::now().as_secs();
+    let target = ProofTarget::new(&http::Method::GET, url).access_token(&token);
+
+    // With a proof by the client's key: accepted, as the provider's user.
+    let proof = make_proof(&client, &target, None, now).unwrap();
+    let (status, body, _) = send("DPoP", Some(proof.clone())).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ext-user"));
+    // The same proof again: a replay.
+    let (status, body, _) = send("DPoP", Some(proof)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("invalid_dpop_proof"), "{body}");
+    // As a bearer token (stolen, without the key): refused.
+    let (status, body, challenge) = send("Bearer", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("\"invalid_token\""), "{body}");
+    assert!(challenge.unwrap().starts_with("DPoP algs="));
+    // With a proof by another key: refused.
+    let thief = SigningKey::generate(Algorithm::EdDSA).unwrap();
+    let proof = make_proof(&thief, &target, None, now).unwrap();
+    let (status, body, _) = send("DPoP", Some(proof)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("another key"), "{body}");
+}

@@ -9,6 +9,7 @@ use crate::config::{ConfigArgs, Settings};
 use crate::runtime;
 use crate::service::limits::LoginLimiter;
 use crate::service::metrics::Metrics;
+use crate::service::standards::Clients;
 use crate::service::{AppState, Shared, metrics_router, router};
 
 /// Loads the settings and serves until SIGTERM or Ctrl-C; requests in
@@ -131,6 +132,7 @@ fn app_state(
         #[cfg(feature = "redis")]
         redis: parts.redis.clone(),
         links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
+        clients: Clients::new(&settings.clients, |window| limiter(parts, window)),
         settings,
         metrics,
     });
@@ -138,7 +140,8 @@ fn app_state(
 }
 
 /// Attempts counted in memory over `window`, and in Redis when the
-/// instances share one (failed logins, registrations).
+/// instances share one (failed logins, registrations, OAuth clients'
+/// requests).
 fn limiter(parts: &runtime::Runtime, window: std::time::Duration) -> LoginLimiter {
     let limiter = LoginLimiter::new(window);
     #[cfg(feature = "redis")]

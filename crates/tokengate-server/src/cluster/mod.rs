@@ -5,6 +5,7 @@
 //! instance's memory.
 
 mod counters;
+mod replay;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,6 +20,7 @@ use crate::config::ConnectionUrl;
 use crate::storage::{Fanout, RevocationRow, SqlRevocations};
 
 pub(crate) use counters::SharedCounters;
+pub(crate) use replay::SharedProofReplay;
 
 /// How long one Redis command may take before the instance carries on
 /// without it: a login or logout must not wait on a Redis that went away.

@@ -28,6 +28,10 @@ pub(super) const KEYS: &[&str] = &[
     "access_token_ttl",
     "refresh_token_ttl",
     "refresh_reuse_interval",
+    "dpop",
+    "dpop_algorithms",
+    "dpop_proof_max_age",
+    "dpop_nonce",
     "leeway",
     "token_locations",
     "cookie_secure",
@@ -47,10 +51,11 @@ pub(super) const KEYS: &[&str] = &[
     "access_log",
     "trusted_issuers",
     "oidc_providers",
+    "clients",
 ];
 
 /// Keys only the config file may set: they are tables.
-pub(super) const FILE_ONLY_KEYS: &[&str] = &["trusted_issuers", "oidc_providers"];
+pub(super) const FILE_ONLY_KEYS: &[&str] = &["trusted_issuers", "oidc_providers", "clients"];
 
 /// The environment variable of a key: `TOKENGATE_ACCESS_TOKEN_TTL`.
 pub(crate) fn env_var(key: &str) -> String {

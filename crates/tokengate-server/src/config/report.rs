@@ -107,6 +107,17 @@ impl Settings {
             ("login_max_failures", s.login_max_failures.to_string()),
             ("login_failure_window", secs(s.login_failure_window)),
             ("refresh_reuse_interval", secs(s.refresh_reuse_interval)),
+            ("dpop", s.dpop.as_str().into()),
+            (
+                "dpop_algorithms",
+                s.dpop_algorithms
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("dpop_proof_max_age", secs(s.dpop_proof_max_age)),
+            ("dpop_nonce", s.dpop_nonce.to_string()),
             (
                 "registration_rate",
                 format!(
@@ -142,6 +153,30 @@ impl Settings {
                                 "public client"
                             };
                             format!("{} ({}, {secret})", p.name, p.issuer)
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            (
+                "clients",
+                list(
+                    &s.clients
+                        .iter()
+                        .map(|c| {
+                            let kind = if c.public {
+                                "public"
+                            } else {
+                                "client secret set"
+                            };
+                            let scopes: Vec<&str> =
+                                c.allowed.iter().map(|scope| scope.as_str()).collect();
+                            format!(
+                                "{} ({kind}; {}; {} per {})",
+                                c.client_id,
+                                scopes.join(" "),
+                                c.request_rate.count,
+                                secs(c.request_rate.per)
+                            )
                         })
                         .collect::<Vec<_>>(),
                 ),

@@ -133,6 +133,36 @@ pub(super) fn reuse_interval(raw: &Raw<'_>) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// `dpop_algorithms`: asymmetric algorithms (an HMAC proof proves nothing), at least one.
+pub(super) fn dpop_algorithms(raw: &Raw<'_>) -> Result<Vec<tokengate::keys::Algorithm>, String> {
+    let algs = distinct(values::list(raw, |s: &str| {
+        s.parse::<tokengate::keys::Algorithm>()
+            .map_err(|e| e.to_string())
+    })?);
+    if let Some(hmac) = algs
+        .iter()
+        .find(|a| a.family() == tokengate::keys::KeyFamily::Hmac)
+    {
+        return Err(format!(
+            "{} is symmetric: a DPoP proof must be signed by the client's own key",
+            hmac.as_str()
+        ));
+    }
+    if algs.is_empty() {
+        return Err("at least one algorithm is needed".into());
+    }
+    Ok(algs)
+}
+
+/// `dpop_proof_max_age`: from 1s to 10m (proofs are remembered that long).
+pub(super) fn dpop_proof_max_age(raw: &Raw<'_>) -> Result<Duration, String> {
+    let age = values::duration(raw)?;
+    if age < Duration::from_secs(1) || age > Duration::from_secs(600) {
+        return Err(format!("{age:?} is not between 1s and 10m"));
+    }
+    Ok(age)
+}
+
 /// `request_timeout`: from 1s to 10m.
 pub(super) fn request_timeout(raw: &Raw<'_>) -> Result<Duration, String> {
     let timeout = values::duration(raw)?;

@@ -1,4 +1,5 @@
-//! The `[[trusted_issuers]]` and `[[oidc_providers]]` tables of the config file.
+//! The `[[trusted_issuers]]`, `[[oidc_providers]]` and `[[clients]]` tables
+//! of the config file.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use tokengate::keys::{Algorithm, KeyFamily};
 
 use super::secret::read_secret_file;
-use super::values::{http_url, non_empty};
+use super::values::{Rate, http_url, non_empty, rate};
 use super::{ConfigError, Secret, Source};
 
 /// An external issuer whose access tokens are accepted (`[[trusted_issuers]]`).
@@ -196,6 +197,204 @@ pub(super) fn oidc_providers(
         path,
     )?;
     Ok(providers)
+}
+
+/// What a client may call, the values of its `scopes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ClientScope {
+    /// `POST /auth/introspect` (RFC 7662).
+    Introspect,
+    /// `POST /auth/revoke` (RFC 7009).
+    Revoke,
+}
+
+impl ClientScope {
+    /// Its name in the config file and in messages.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ClientScope::Introspect => "introspect",
+            ClientScope::Revoke => "revoke",
+        }
+    }
+}
+
+/// The shortest client secret accepted, in bytes: the failed-attempt limits
+/// slow a guesser down, a long random secret is what defeats one.
+pub(crate) const MIN_CLIENT_SECRET: usize = 16;
+
+/// The most requests a client's `rate` may allow in its window: the
+/// counters keep no more entries per key than this.
+pub(crate) const MAX_CLIENT_RATE: u32 = 10_000;
+
+/// A client's default `rate`: 6000 requests a minute.
+const DEFAULT_CLIENT_RATE: Rate = Rate {
+    count: 6000,
+    per: std::time::Duration::from_secs(60),
+};
+
+/// A client of the OAuth endpoints (`[[clients]]`): a resource server that
+/// introspects tokens, an application that revokes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientConfig {
+    /// Its `client_id`; unique among the entries.
+    pub(crate) client_id: String,
+    /// Its secret: a confidential client authenticates with it (HTTP Basic
+    /// or in the form).
+    pub(crate) client_secret: Option<Secret>,
+    /// A file holding the secret instead (not both).
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    /// A public client: no secret, identified by its `client_id` alone,
+    /// which may only revoke.
+    #[serde(default)]
+    pub(crate) public: bool,
+    /// The endpoints it may call; default: both for a confidential client,
+    /// `revoke` for a public one.
+    #[serde(default)]
+    scopes: Option<Vec<ClientScope>>,
+    /// Its requests allowed per window, e.g. `"6000/minute"`.
+    #[serde(default)]
+    rate: Option<String>,
+    /// [`ClientConfig::scopes`], defaults filled in (after validation).
+    #[serde(skip)]
+    pub(crate) allowed: Vec<ClientScope>,
+    /// [`ClientConfig::rate`], parsed, default filled in (after validation).
+    #[serde(skip, default = "default_client_rate")]
+    pub(crate) request_rate: Rate,
+}
+
+fn default_client_rate() -> Rate {
+    DEFAULT_CLIENT_RATE
+}
+
+impl ClientConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.client_id.trim().is_empty() {
+            return Err("client_id is empty".into());
+        }
+        if self.client_id.chars().any(char::is_control) {
+            return Err("client_id holds a control character".into());
+        }
+        if self.public && (self.client_secret.is_some() || self.client_secret_file.is_some()) {
+            return Err(format!(
+                "client {:?} is public and has a secret: a public client has none \
+                 (remove either the secret or public = true)",
+                self.client_id
+            ));
+        }
+        if let Some(secret) = &self.client_secret
+            && secret.len() < MIN_CLIENT_SECRET
+        {
+            return Err(format!(
+                "client_secret of {:?} is {} bytes: a client secret needs at least \
+                 {MIN_CLIENT_SECRET} random bytes",
+                self.client_id,
+                secret.len()
+            ));
+        }
+        if !self.public && self.client_secret.is_none() && self.client_secret_file.is_none() {
+            return Err(format!(
+                "client {:?} has no secret: give client_secret or client_secret_file, \
+                 or set public = true for a client that may only revoke",
+                self.client_id
+            ));
+        }
+        match &self.scopes {
+            Some(scopes) if scopes.is_empty() => {
+                return Err(format!(
+                    "scopes of {:?} is empty: a client that may call nothing is no client",
+                    self.client_id
+                ));
+            }
+            Some(scopes) if self.public && scopes.contains(&ClientScope::Introspect) => {
+                return Err(format!(
+                    "client {:?} is public and cannot introspect: introspection needs a \
+                     client that authenticates",
+                    self.client_id
+                ));
+            }
+            _ => {}
+        }
+        if let Some(text) = &self.rate {
+            let parsed =
+                rate(&super::values::Raw::Text(text.clone())).map_err(|e| format!("rate: {e}"))?;
+            if parsed.count > MAX_CLIENT_RATE {
+                return Err(format!(
+                    "rate: {} requests in one window is more than {MAX_CLIENT_RATE}: \
+                     use a shorter window (1000/s rather than 60000/min)",
+                    parsed.count
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills in the defaults of a validated entry.
+    fn complete(&mut self) {
+        self.allowed = match &self.scopes {
+            Some(scopes) => {
+                let mut allowed: Vec<ClientScope> = Vec::new();
+                for scope in scopes {
+                    if !allowed.contains(scope) {
+                        allowed.push(*scope);
+                    }
+                }
+                allowed
+            }
+            None if self.public => vec![ClientScope::Revoke],
+            None => vec![ClientScope::Introspect, ClientScope::Revoke],
+        };
+        self.request_rate = self
+            .rate
+            .as_ref()
+            .and_then(|text| rate(&super::values::Raw::Text(text.clone())).ok())
+            .unwrap_or(DEFAULT_CLIENT_RATE);
+    }
+}
+
+/// Parses and validates `[[clients]]`; client ids must be unique, and each
+/// confidential client's secret is read (from the file when it is one).
+pub(super) fn clients(
+    value: Option<&toml::Value>,
+    path: &Path,
+) -> Result<Vec<ClientConfig>, ConfigError> {
+    let mut clients = entries(value, "clients", path, ClientConfig::validate)?;
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.complete();
+        let Some(file) = client.client_secret_file.take() else {
+            continue;
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            key: format!("clients entry {}", i + 1),
+            origin: Source::File(path.to_owned()),
+            message,
+        };
+        if client.client_secret.is_some() {
+            return Err(invalid(
+                "client_secret and client_secret_file are both set: give one".into(),
+            ));
+        }
+        let secret =
+            read_secret_file(&file).map_err(|e| invalid(format!("client_secret_file: {e}")))?;
+        if secret.len() < MIN_CLIENT_SECRET {
+            return Err(invalid(format!(
+                "client_secret_file: {} holds {} bytes: a client secret needs at least \
+                 {MIN_CLIENT_SECRET} random bytes",
+                file.display(),
+                secret.len()
+            )));
+        }
+        client.client_secret = Some(secret);
+    }
+    unique(
+        clients.iter().map(|c| c.client_id.as_str()),
+        "clients",
+        "client_id",
+        path,
+    )?;
+    Ok(clients)
 }
 
 /// Deserializes each table of an array of tables, naming the entry (from 1) in errors.

@@ -795,3 +795,367 @@ fn an_oidc_client_secret_can_come_from_a_file() {
     );
     assert!(err.contains("both set"), "{err}");
 }
+
+const CLIENTS: &str = r#"
+[[clients]]
+client_id = "resource-server"
+client_secret = "a-long-random-client-secret"
+
+[[clients]]
+client_id = "spa"
+public = true
+
+[[clients]]
+client_id = "revoker"
+client_secret = "another-long-client-secret"
+scopes = ["revoke"]
+rate = "10/s"
+"#;
+
+#[test]
+fn clients_are_parsed_with_their_defaults() {
+    let s = load(&[], CLIENTS).unwrap();
+    let [server, spa, revoker] = &s.clients[..] else {
+        panic!("{:?}", s.clients)
+    };
+    assert_eq!(server.client_id, "resource-server");
+    assert_eq!(
+        server.client_secret.as_ref().unwrap().expose(),
+        "a-long-random-client-secret"
+    );
+    assert!(!server.public);
+    assert_eq!(
+        server.allowed,
+        [ClientScope::Introspect, ClientScope::Revoke]
+    );
+    assert_eq!(
+        (server.request_rate.count, server.request_rate.per),
+        (6000, Duration::from_secs(60))
+    );
+    assert!(spa.public && spa.client_secret.is_none());
+    assert_eq!(spa.allowed, [ClientScope::Revoke]);
+    assert_eq!(revoker.allowed, [ClientScope::Revoke]);
+    assert_eq!(
+        (revoker.request_rate.count, revoker.request_rate.per),
+        (10, Duration::from_secs(1))
+    );
+    assert!(load(&[], "").unwrap().clients.is_empty());
+    // Never printed.
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("a-long-random-client-secret"), "{debug}");
+    let report = s.report_text();
+    assert!(
+        report.contains("resource-server (client secret set; introspect revoke; 6000 per 60s)"),
+        "{report}"
+    );
+    assert!(report.contains("spa (public; revoke;"), "{report}");
+    assert!(!report.contains("a-long-random"), "{report}");
+}
+
+#[test]
+fn bad_clients_are_refused_with_their_entry() {
+    let client = |body: &str| format!("[[clients]]\n{body}\n");
+    let cases = [
+        (
+            client("client_id = \"\"\nclient_secret = \"a-long-random-client-secret\""),
+            "clients entry 1",
+            "client_id is empty",
+        ),
+        (
+            client("client_id = \"  \"\npublic = true"),
+            "clients entry 1",
+            "client_id is empty",
+        ),
+        (
+            client("client_id = \"rs\""),
+            "clients entry 1",
+            "\"rs\" has no secret: give client_secret or client_secret_file, or set public = true",
+        ),
+        (
+            client("client_id = \"rs\"\nclient_secret = \"short\""),
+            "clients entry 1",
+            "5 bytes: a client secret needs at least 16",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\npublic = true\nclient_secret = \"a-long-random-client-secret\"",
+            ),
+            "clients entry 1",
+            "is public and has a secret",
+        ),
+        (
+            client("client_id = \"rs\"\npublic = true\nscopes = [\"introspect\", \"revoke\"]"),
+            "clients entry 1",
+            "public and cannot introspect",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\nclient_secret = \"a-long-random-client-secret\"\nscopes = []",
+            ),
+            "clients entry 1",
+            "scopes of \"rs\" is empty",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\nclient_secret = \"a-long-random-client-secret\"\nscopes = [\"token\"]",
+            ),
+            "clients entry 1",
+            "unknown variant `token`",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\nclient_secret = \"a-long-random-client-secret\"\nrate = \"often\"",
+            ),
+            "clients entry 1",
+            "rate: \"often\" is not a rate",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\nclient_secret = \"a-long-random-client-secret\"\nrate = \"60000/min\"",
+            ),
+            "clients entry 1",
+            "more than 10000",
+        ),
+        (
+            client(
+                "client_id = \"rs\"\nclient_secret = \"a-long-random-client-secret\"\nsecret = \"x\"",
+            ),
+            "clients entry 1",
+            "unknown field `secret`",
+        ),
+        (
+            client("client_secret = \"a-long-random-client-secret\""),
+            "clients entry 1",
+            "missing field `client_id`",
+        ),
+        (
+            format!(
+                "{}{}",
+                client("client_id = \"ok\"\npublic = true"),
+                client("client_id = \"ok2\"\nclient_secret = \"x\"")
+            ),
+            "clients entry 2",
+            "needs at least 16",
+        ),
+        (
+            "clients = \"rs\"".to_owned(),
+            "clients from",
+            "expected [[clients]] tables",
+        ),
+    ];
+    for (toml, entry, message) in cases {
+        let err = error(&[], &toml);
+        assert!(
+            err.starts_with(&format!("invalid value for {entry}")),
+            "{toml}: {err}"
+        );
+        assert!(err.contains(message), "{toml}: {err}");
+        assert!(!err.contains("a-long-random-client-secret"), "{err}");
+    }
+    let twice = client("client_id = \"rs\"\npublic = true").repeat(2);
+    assert_eq!(
+        error(&[], &twice),
+        "invalid value for clients from /etc/tokengate.toml: client_id \"rs\" appears twice"
+    );
+    assert_eq!(
+        error(&[("TOKENGATE_CLIENTS", "rs")], ""),
+        "clients can only be set in the config file, not by environment variable TOKENGATE_CLIENTS"
+    );
+}
+
+#[test]
+fn a_client_secret_can_come_from_a_file_but_not_with_an_inline_one() {
+    let secret = SecretFile::new("oauth-client", "s3cret-of-the-resource-server\n");
+    let short = SecretFile::new("oauth-short", "short\n");
+    let client = |extra: &str| format!("[[clients]]\nclient_id = \"rs\"\n{extra}");
+    let s = load(
+        &[],
+        &client(&format!("client_secret_file = {:?}", secret.path())),
+    )
+    .unwrap();
+    assert_eq!(
+        s.clients[0].client_secret.as_ref().unwrap().expose(),
+        "s3cret-of-the-resource-server"
+    );
+    let err = error(
+        &[],
+        &client(&format!(
+            "client_secret = \"a-long-random-client-secret\"\nclient_secret_file = {:?}",
+            secret.path()
+        )),
+    );
+    assert!(
+        err.starts_with("invalid value for clients entry 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("client_secret and client_secret_file are both set"),
+        "{err}"
+    );
+    let err = error(
+        &[],
+        &client(&format!("client_secret_file = {:?}", short.path())),
+    );
+    assert!(err.contains("holds 5 bytes"), "{err}");
+    assert!(!err.contains("short\n"), "{err}");
+    let err = error(
+        &[],
+        &client("client_secret_file = \"/no/such/client-secret\""),
+    );
+    assert!(err.contains("cannot read /no/such/client-secret"), "{err}");
+    let err = error(
+        &[],
+        &client(&format!(
+            "public = true\nclient_secret_file = {:?}",
+            secret.path()
+        )),
+    );
+    assert!(err.contains("is public and has a secret"), "{err}");
+}
+
+#[test]
+fn dpop_defaults_to_allowed_with_every_asymmetric_algorithm_a_minute_and_no_nonce() {
+    let s = load(&[], "").unwrap();
+    assert_eq!(s.dpop, tokengate::dpop::DpopMode::Allowed);
+    assert_eq!(s.dpop_algorithms, tokengate::dpop::DEFAULT_ALGORITHMS);
+    assert!(
+        s.dpop_algorithms
+            .iter()
+            .all(|a| a.family() != tokengate::keys::KeyFamily::Hmac)
+    );
+    assert_eq!(s.dpop_proof_max_age, Duration::from_secs(60));
+    assert!(!s.dpop_nonce);
+    let report = s.report_text();
+    for line in [
+        "dpop ",
+        "= allowed    (default)",
+        "= ES256, ES384, ES512, EdDSA, PS256, PS384, PS512, RS256    (default)",
+        "= false    (default)",
+    ] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+}
+
+#[test]
+fn dpop_settings_come_from_the_file_and_the_environment() {
+    let s = load(
+        &[],
+        "dpop = \"required\"\n\
+         dpop_algorithms = [\"EdDSA\", \"ES256\", \"EdDSA\"]\n\
+         dpop_proof_max_age = \"30s\"\n\
+         dpop_nonce = true",
+    )
+    .unwrap();
+    assert_eq!(s.dpop, tokengate::dpop::DpopMode::Required);
+    assert_eq!(s.dpop_algorithms, [Algorithm::EdDSA, Algorithm::ES256]);
+    assert_eq!(s.dpop_proof_max_age, Duration::from_secs(30));
+    assert!(s.dpop_nonce);
+
+    let s = load(
+        &[
+            ("TOKENGATE_DPOP", "off"),
+            ("TOKENGATE_DPOP_ALGORITHMS", "PS256, RS256"),
+            ("TOKENGATE_DPOP_PROOF_MAX_AGE", "10m"),
+            ("TOKENGATE_DPOP_NONCE", "true"),
+        ],
+        "dpop = \"required\"\ndpop_nonce = false",
+    )
+    .unwrap();
+    assert_eq!(s.dpop, tokengate::dpop::DpopMode::Off);
+    assert_eq!(s.dpop_algorithms, [Algorithm::PS256, Algorithm::RS256]);
+    assert_eq!(s.dpop_proof_max_age, Duration::from_secs(600));
+    assert!(s.dpop_nonce);
+    let report = s.report_text();
+    assert!(
+        report.contains("= off    (environment variable TOKENGATE_DPOP)"),
+        "{report}"
+    );
+
+    // The bounds of the proofs' age are accepted.
+    for (text, secs) in [("1s", 1), ("1000ms", 1), ("600", 600), ("10m", 600)] {
+        let s = load(&[("TOKENGATE_DPOP_PROOF_MAX_AGE", text)], "").unwrap();
+        assert_eq!(s.dpop_proof_max_age, Duration::from_secs(secs), "{text}");
+    }
+}
+
+#[test]
+fn bad_dpop_settings_are_refused_naming_the_key() {
+    assert_eq!(
+        error(&[], "dpop = \"sometimes\""),
+        "invalid value for dpop from /etc/tokengate.toml: \
+         unknown dpop mode \"sometimes\" (expected off, allowed or required)"
+    );
+    assert_eq!(
+        error(&[], "dpop_algorithms = [\"HS256\"]"),
+        "invalid value for dpop_algorithms from /etc/tokengate.toml: \
+         HS256 is symmetric: a DPoP proof must be signed by the client's own key"
+    );
+    assert_eq!(
+        error(&[], "dpop_proof_max_age = \"0s\""),
+        "invalid value for dpop_proof_max_age from /etc/tokengate.toml: \
+         0ns is not between 1s and 10m"
+    );
+    assert_eq!(
+        error(&[], "dpop_proof_max_age = \"1h\""),
+        "invalid value for dpop_proof_max_age from /etc/tokengate.toml: \
+         3600s is not between 1s and 10m"
+    );
+    let err = error(&[("TOKENGATE_DPOP", "Required")], "");
+    assert!(
+        err.starts_with("invalid value for dpop from environment variable TOKENGATE_DPOP"),
+        "{err}"
+    );
+
+    for hmac in ["HS256", "HS384", "HS512"] {
+        let err = error(&[], &format!("dpop_algorithms = [\"ES256\", \"{hmac}\"]"));
+        assert!(
+            err.starts_with("invalid value for dpop_algorithms from /etc/tokengate.toml"),
+            "{err}"
+        );
+        assert!(err.contains(hmac) && err.contains("symmetric"), "{err}");
+    }
+    let err = error(&[("TOKENGATE_DPOP_ALGORITHMS", "HS256")], "");
+    assert!(
+        err.starts_with(
+            "invalid value for dpop_algorithms from environment variable TOKENGATE_DPOP_ALGORITHMS"
+        ),
+        "{err}"
+    );
+    for bad in [
+        "dpop_algorithms = []",
+        "dpop_algorithms = [\"none\"]",
+        "dpop_algorithms = [\"es256\"]",
+        "dpop_algorithms = [256]",
+    ] {
+        let err = error(&[], bad);
+        assert!(
+            err.starts_with("invalid value for dpop_algorithms from /etc/tokengate.toml"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(error(&[], "dpop_algorithms = []").contains("at least one"));
+
+    for bad in ["0s", "0", "999ms", "601s", "11m", "1h", "1d"] {
+        let err = error(&[], &format!("dpop_proof_max_age = \"{bad}\""));
+        assert!(
+            err.starts_with("invalid value for dpop_proof_max_age from /etc/tokengate.toml"),
+            "{bad}: {err}"
+        );
+        assert!(err.contains("not between 1s and 10m"), "{bad}: {err}");
+    }
+    let err = error(&[("TOKENGATE_DPOP_PROOF_MAX_AGE", "a minute")], "");
+    assert!(
+        err.starts_with(
+            "invalid value for dpop_proof_max_age from environment variable TOKENGATE_DPOP_PROOF_MAX_AGE"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("is not a duration"), "{err}");
+
+    let err = error(&[], "dpop_nonce = \"yes\"");
+    assert!(
+        err.starts_with("invalid value for dpop_nonce from /etc/tokengate.toml"),
+        "{err}"
+    );
+    assert!(err.contains("\"yes\" is not true or false"), "{err}");
+}

@@ -62,6 +62,7 @@ struct TokenPairBody {
     access_token: String,
     refresh_token: String,
     /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for tokens bound to the key of the request's DPoP proof.
     #[schema(example = "Bearer")]
     token_type: &'static str,
     /// Seconds until the access token expires.
@@ -194,13 +195,27 @@ async fn check_credentials(
     }
 }
 
+/// A token pair's body: `token_type` `DPoP` for tokens bound to a key.
 fn token_pair(pair: &TokenPair) -> Json<TokenPairBody> {
     Json(TokenPairBody {
         access_token: pair.access.token.clone(),
         refresh_token: pair.refresh.token.clone(),
-        token_type: "Bearer",
+        token_type: pair.token_type(),
         expires_in: pair.access.expires_in(),
     })
+}
+
+/// A token pair answer, with the next DPoP nonce when nonces are in use
+/// (RFC 9449 §8.2: a client then needs no failed request to learn it).
+fn token_answer(state: &AppState, pair: &TokenPair) -> (HeaderMap, Json<TokenPairBody>) {
+    let mut headers = HeaderMap::new();
+    let now = state.gate.engine().clock().now();
+    if let Some(nonce) = state.gate.dpop().nonce_at(now)
+        && let Ok(value) = http::HeaderValue::from_str(&nonce)
+    {
+        headers.insert(tokengate::dpop::DPOP_NONCE, value);
+    }
+    (headers, token_pair(pair))
 }
 
 /// Log in
@@ -213,10 +228,11 @@ fn token_pair(pair: &TokenPair) -> Json<TokenPairBody> {
     operation_id = "login",
     tag = "auth",
     request_body = Credentials,
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for this request: the tokens are then bound to its key (`token_type` `DPoP`). Required when `dpop = \"required\"`")),
     responses(
-        (status = 200, description = "A token pair", body = TokenPairBody),
+        (status = 200, description = "A token pair (`DPoP-Nonce` holds the next nonce when nonces are on)", body = TokenPairBody),
         (status = 400, response = InvalidRequest),
-        (status = 401, description = "`invalid_credentials`: wrong username or password", body = super::openapi::ErrorBody),
+        (status = 401, description = "`invalid_credentials`: wrong username or password; `invalid_dpop_proof` or `use_dpop_nonce`: the DPoP proof is refused", body = super::openapi::ErrorBody),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     )
@@ -224,13 +240,20 @@ fn token_pair(pair: &TokenPair) -> Json<TokenPairBody> {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    parts: http::request::Parts,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<Json<TokenPairBody>, Error> {
-    let user = authenticate(&state, peer, &headers, body).await?;
-    let details = state.login_details(LoginMethod::Password, peer, &headers);
+) -> Result<(HeaderMap, Json<TokenPairBody>), Error> {
+    // The proof first: it costs a signature check, the password a hash.
+    let key = state.gate.proof_key(&parts).await?;
+    let headers = &parts.headers;
+    let user = authenticate(&state, peer, headers, body).await?;
+    let details = state.login_details(LoginMethod::Password, peer, headers);
+    let details = match key {
+        Some(key) => details.bound_to(key),
+        None => details,
+    };
     let pair = state.gate.login_with(&user, details).await?;
-    Ok(token_pair(&pair))
+    Ok(token_answer(&state, &pair))
 }
 
 /// The user behind a token's `sub`; a deleted or disabled user's tokens
@@ -257,8 +280,9 @@ pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> 
     operation_id = "refresh",
     tag = "auth",
     security(("bearer" = []), ("refresh_cookie" = [], "csrf" = [])),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof by the login's key, with `ath` over the refresh token, for a DPoP-bound refresh token (sent as `Authorization: DPoP <token>`)")),
     responses(
-        (status = 200, description = "A new token pair", body = TokenPairBody),
+        (status = 200, description = "A new token pair, bound to the same key as the refresh token", body = TokenPairBody),
         (status = 401, response = Unauthorized),
         (status = 503, response = Unavailable),
     )
@@ -266,11 +290,11 @@ pub(super) async fn subject(state: &AppState, sub: &str) -> Result<User, Error> 
 async fn refresh(
     State(state): State<AppState>,
     token: RefreshToken,
-) -> Result<Json<TokenPairBody>, Error> {
+) -> Result<(HeaderMap, Json<TokenPairBody>), Error> {
     let user = subject(&state, token.subject()).await?;
     let pair = state.gate.refresh(&user, &token.token).await;
     metrics::refresh(&pair);
-    Ok(token_pair(&pair?))
+    Ok(token_answer(&state, &pair?))
 }
 
 /// Log out
@@ -385,7 +409,7 @@ async fn change_password(
     headers: HeaderMap,
     token: FreshAccessToken,
     JsonBody(body): JsonBody<PasswordChange>,
-) -> Result<Json<TokenPairBody>, Error> {
+) -> Result<(HeaderMap, Json<TokenPairBody>), Error> {
     let user = subject(&state, token.subject()).await?;
     let current = Password::for_login(body.current_password)
         .map_err(|_| Error::Account(AccountRejection::InvalidCredentials))?;
@@ -411,8 +435,13 @@ async fn change_password(
     state.gate.logout_all(token.subject()).await?;
     metrics::revoked("password_change");
     let details = state.login_details(LoginMethod::Password, peer, &headers);
+    // A client with a DPoP key keeps it: the new login is bound like the old.
+    let details = match token.claims().confirmation.clone() {
+        Some(key) => details.bound_to(key),
+        None => details,
+    };
     let pair = state.gate.login_with(&user, details).await?;
-    Ok(token_pair(&pair))
+    Ok(token_answer(&state, &pair))
 }
 
 /// The caller's account.

@@ -114,6 +114,14 @@ async fn login(
     )
 )]
 async fn refresh(State(state): State<AppState>, token: RefreshToken) -> Result<Response, Error> {
+    // Tokens bound to a DPoP key are refused in cookies: a bound login
+    // cannot carry on as a cookie session (its refresh is `/auth/refresh`).
+    if token.claims().confirmation.is_some() {
+        return Err(tokengate::TokenRejection::Invalid(
+            "a DPoP-bound login refreshes at /auth/refresh, not as a cookie session",
+        )
+        .into());
+    }
     let user = subject(&state, token.subject()).await?;
     let pair = state.gate.refresh(&user, &token.token).await;
     super::metrics::refresh(&pair);

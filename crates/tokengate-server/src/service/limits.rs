@@ -1,5 +1,7 @@
-//! Failed-login limits per username and per client IP: in memory, and in
-//! Redis when instances share one (so the limit holds across them).
+//! Failed-login limits per username and per client IP, the same for the
+//! OAuth clients' failed authentications, and request rates (registrations,
+//! OAuth clients' requests): in memory, and in Redis when instances share
+//! one (so the limit holds across them).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -13,7 +15,9 @@ use tokengate::{Error, RequestRejection};
 use crate::cluster::SharedCounters;
 
 /// What a limit counts attempts of. Its text (`ip:…`, `user:…`,
-/// `register:ip:…`) names the counter in Redis, the same on every instance.
+/// `register:ip:…`, `client:…`, `client-ip:…`, `client-requests:…`) names
+/// the counter in Redis, the same on every instance; no two kinds share a
+/// prefix, whatever a client id holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum LimitKey {
     /// Failed logins from one client address.
@@ -22,6 +26,12 @@ pub(crate) enum LimitKey {
     LoginOf(String),
     /// Registrations from one client address.
     RegistrationFrom(IpAddr),
+    /// Failed authentications of one OAuth client id (`[[clients]]`).
+    ClientAuthOf(String),
+    /// Failed OAuth client authentications from one client address.
+    ClientAuthFrom(IpAddr),
+    /// Requests of one authenticated OAuth client (its `rate`).
+    ClientRequests(String),
 }
 
 impl LimitKey {
@@ -37,6 +47,9 @@ impl fmt::Display for LimitKey {
             LimitKey::LoginFrom(ip) => write!(f, "ip:{ip}"),
             LimitKey::LoginOf(name) => write!(f, "user:{name}"),
             LimitKey::RegistrationFrom(ip) => write!(f, "register:ip:{ip}"),
+            LimitKey::ClientAuthOf(id) => write!(f, "client:{id}"),
+            LimitKey::ClientAuthFrom(ip) => write!(f, "client-ip:{ip}"),
+            LimitKey::ClientRequests(id) => write!(f, "client-requests:{id}"),
         }
     }
 }
@@ -228,6 +241,15 @@ mod tests {
         assert_eq!(
             LimitKey::RegistrationFrom(ip).to_string(),
             "register:ip:192.0.2.7"
+        );
+        assert_eq!(LimitKey::ClientAuthOf("rs".into()).to_string(), "client:rs");
+        assert_eq!(
+            LimitKey::ClientAuthFrom(ip).to_string(),
+            "client-ip:192.0.2.7"
+        );
+        assert_eq!(
+            LimitKey::ClientRequests("rs".into()).to_string(),
+            "client-requests:rs"
         );
     }
 }

@@ -99,7 +99,11 @@ fn describe() {
     );
     describe_counter!(
         "tokengate_revocations_total",
-        "Revocations made by the service, by kind (logout, logout_all, password_change)"
+        "Revocations made by the service, by kind (logout, logout_all, password_change, revocation_endpoint)"
+    );
+    describe_counter!(
+        "tokengate_introspections_total",
+        "Answers of the introspection endpoint (RFC 7662) to authenticated clients, by active (true, false)"
     );
     describe_counter!(
         "tokengate_sessions_ended_total",
@@ -260,7 +264,15 @@ pub(super) fn sessions_ended(by: &'static str, count: usize) {
     counter!("tokengate_sessions_ended_total", "by" => by).increment(count as u64);
 }
 
-/// A revocation made by the service (not by the admin CLI, another process).
+/// A revocation made by the service (not by the admin CLI, another process);
+/// `revocation_endpoint`: a token revoked at `POST /auth/revoke` (not
+/// counted when there was nothing to revoke).
 pub(super) fn revoked(kind: &'static str) {
     counter!("tokengate_revocations_total", "kind" => kind).increment(1);
+}
+
+/// An answer of the introspection endpoint: the token was active or not.
+pub(super) fn introspected(active: bool) {
+    let active = if active { "true" } else { "false" };
+    counter!("tokengate_introspections_total", "active" => active).increment(1);
 }

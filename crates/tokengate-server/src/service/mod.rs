@@ -16,6 +16,7 @@ mod openapi;
 mod page;
 mod resources;
 pub(crate) mod sessions;
+pub(crate) mod standards;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) links: files::LinkKey,
     /// The renderer of `/metrics`.
     pub(crate) metrics: metrics::Metrics,
+    /// The clients of the OAuth endpoints (`[[clients]]`; possibly none).
+    pub(crate) clients: standards::Clients,
 }
 
 impl FromRef<AppState> for TokenGate {
@@ -162,6 +165,7 @@ fn routes(examples: bool, metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(browser::routes())
         .merge(oidc::routes())
         .merge(sessions::routes())
+        .merge(standards::routes())
         .merge(resources::routes());
     let service = if metrics_here {
         service.merge(metrics::routes())
@@ -248,7 +252,10 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             http::HeaderName::from_static("x-csrf-token"),
+            tokengate::dpop::DPOP,
         ])
+        // A page making DPoP proofs reads the nonce and the challenge.
+        .expose_headers([tokengate::dpop::DPOP_NONCE, header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
     Some(layer)
 }

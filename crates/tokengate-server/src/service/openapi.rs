@@ -10,7 +10,8 @@
 //! HttpOnly cookies), and `csrf` (the `X-CSRF-TOKEN` header, required with
 //! a cookie on POST, PUT, PATCH and DELETE). Which locations a deployment
 //! reads is configured (`token_locations`; the query string and JSON
-//! bodies are off by default and not described here).
+//! bodies are off by default and not described here). `client_basic` is
+//! the OAuth endpoints' client authentication.
 
 use std::borrow::Cow;
 
@@ -33,9 +34,10 @@ use super::AppState;
     info(
         title = "tokengate",
         description = "JWT authentication service: accounts, token pairs, browser sessions \
-            with CSRF double submit, revocation, key discovery, OpenID Connect login, and \
-            example resource routes. Every failure answers \
-            `{\"code\",\"msg\"}` (schema `ErrorBody`).",
+            with CSRF double submit, revocation, key discovery, OpenID Connect login, token \
+            introspection and revocation for OAuth clients, and example resource routes. \
+            Every failure answers `{\"code\",\"msg\"}` (schema `ErrorBody`); the OAuth \
+            endpoints add RFC 6749's `error` (schema `OAuthErrorBody`).",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
     modifiers(&SecuritySchemes),
@@ -51,6 +53,9 @@ use super::AppState;
         (name = "resources", description = "Example resource routes, forward-auth"),
         (name = "memos", description = "The demo page's memos"),
         (name = "files", description = "Protected files and signed links"),
+        (name = "oauth", description = "For the clients of `[[clients]]`: token introspection (RFC 7662) \
+            and revocation (RFC 7009). Bodies are forms; failures answer \
+            `{\"error\",\"code\",\"msg\"}` (schema `OAuthErrorBody`)"),
         (name = "discovery", description = "Public keys and discovery"),
         (name = "page", description = "The demo page"),
         (name = "operations", description = "Health, metrics, and this document")
@@ -149,6 +154,21 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "refresh_cookie",
             cookie("refresh_token_cookie", "The refresh token in a cookie"),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A `[[clients]]` client (`client_secret_basic`): \
+                         `Basic base64(urlencode(client_id):urlencode(client_secret))`; \
+                         or no header and `client_id`, `client_secret` in the form \
+                         (`client_secret_post`), or `client_id` alone for a public client \
+                         at the revocation endpoint",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "csrf",

@@ -286,7 +286,9 @@ async fn jwks(State(state): State<AppState>) -> Json<tokengate::keys::JwkSet> {
 
 /// The discovery document: only what is true of this service. It signs
 /// access tokens (RFC 9068 style), not ID tokens, and has no OAuth
-/// authorization or token endpoint, so none is named.
+/// authorization or token endpoint, so none is named; it has the
+/// introspection and revocation endpoints of its clients (`[[clients]]`),
+/// named as RFC 8414 names them.
 #[derive(Serialize, ToSchema)]
 struct OpenIdConfiguration {
     /// The `iss` of this service's tokens.
@@ -296,12 +298,15 @@ struct OpenIdConfiguration {
     /// The algorithms of the keys that verify its tokens (an extension
     /// member: no registered one names access-token algorithms).
     access_token_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(flatten)]
+    endpoints: super::standards::Endpoints,
 }
 
 /// Discovery
 ///
 /// The issuer and where its keys are, for resource servers that configure
-/// themselves from an issuer URL.
+/// themselves from an issuer URL; its introspection and revocation
+/// endpoints.
 #[utoipa::path(
     get,
     path = "/.well-known/openid-configuration",
@@ -325,5 +330,6 @@ async fn openid_configuration(State(state): State<AppState>) -> Json<OpenIdConfi
         issuer: state.settings.issuer.clone(),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
         access_token_signing_alg_values_supported: algs,
+        endpoints: super::standards::endpoints(&state),
     })
 }

@@ -237,6 +237,7 @@ pub(crate) fn test_claims(jti: &str, sub: &str, family: Option<&str>) -> tokenga
         scopes: vec![],
         family: family.map(Into::into),
         roles: vec![],
+        confirmation: None,
     }
 }
 

@@ -218,6 +218,56 @@ async fn a_logout_on_one_instance_is_refused_on_the_other_within_a_second() {
     }
 }
 
+/// A token revoked at `POST /auth/revoke` of one instance (RFC 7009) is
+/// refused by the other within the bound of a logout: an access token
+/// alone (its login's refresh token still works on both), a refresh token
+/// with its whole login.
+#[tokio::test]
+async fn a_token_revoked_at_the_revocation_endpoint_is_refused_on_the_other_instance() {
+    use base64::Engine;
+    let deployment = Deployment::new("cluster-revocation-endpoint");
+    let (dir_a, dir_b) = (deployment.dir("a"), deployment.dir("b"));
+    let (client, secret) = ("resource-server", "rs-secret-0123456789abcdef");
+    let config = dir_a.join("clients.toml");
+    std::fs::write(
+        &config,
+        format!("[[clients]]\nclient_id = \"{client}\"\nclient_secret = \"{secret}\"\n"),
+    )
+    .expect("write the config");
+    let env = deployment
+        .env()
+        .set("TOKENGATE_CONFIG", config.to_str().expect("a UTF-8 path"));
+    let (a, b) = start_both((&dir_a, &env), (&dir_b, &env)).await;
+    let (a, b) = (a.api().clone(), b.api().clone());
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}"))
+    );
+    let revoke = |api: &Api, token: &str| {
+        api.request(Method::POST, "/auth/revoke")
+            .header("authorization", basic.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+    };
+    a.register_ok("ivy", PASSWORD).await;
+
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let login = from.login_ok("ivy", PASSWORD).await;
+        to.assert_valid(&login.access).await;
+        from.send(revoke(from, &login.access)).await.expect(200);
+        refused_within(to, &login.access, WITH_REDIS).await;
+        // The access token alone: its login refreshes on the other instance.
+        let next = to.refresh_ok(&login.refresh).await;
+        from.assert_valid(&next.access).await;
+        // A refresh token: its whole login, everywhere.
+        from.send(revoke(from, &next.refresh)).await.expect(200);
+        refused_within(to, &next.access, WITH_REDIS).await;
+        to.refresh(&next.refresh)
+            .await
+            .expect_token_error("token_revoked");
+    }
+}
+
 #[tokio::test]
 async fn without_redis_revocations_arrive_by_polling_and_fan_out_resumes_after() {
     let deployment = Deployment::new("cluster-redis-cut");

@@ -9,7 +9,9 @@
 //! and `oidc_login` tests need Node 20+ with `npm ci --prefix
 //! testing/oidc-provider` done (the other OIDC tests use a provider of their
 //! own, `fake_oidc`); `browser_demo` needs `/usr/bin/chromium`
-//! (scripts/install-chromium.sh) and `npm ci --prefix testing/browser`.
+//! (scripts/install-chromium.sh) and `npm ci --prefix testing/browser`;
+//! `standards` builds a virtualenv with Authlib from PyPI (python3 with
+//! `venv`, as the library's Python interop test does).
 //! No test measures speed: what happens "within a few seconds" is polled
 //! with a bounded number of retries. The one exception is the issue's own
 //! bound for revocations between instances (`cluster`: 1 s with Redis).
@@ -22,6 +24,7 @@ mod cli;
 mod cluster;
 mod common;
 mod concurrency;
+mod dpop;
 mod fake_oidc;
 mod files;
 mod forward_auth;
@@ -41,5 +44,6 @@ mod restart;
 mod rp;
 mod secrets;
 mod sessions;
+mod standards;
 mod trusted_issuers;
 mod verify;

@@ -14,10 +14,10 @@ use crate::common::{Api, Server, TestDir, eventually, free_port};
 const PASSWORD: &str = "correct horse battery";
 
 /// One sample: the metric's name, its labels, its value.
-type Sample = (String, BTreeMap<String, String>, f64);
+pub(crate) type Sample = (String, BTreeMap<String, String>, f64);
 
 /// The samples of a scrape (comment lines left out), checking the type.
-async fn scrape(api: &Api) -> Vec<Sample> {
+pub(crate) async fn scrape(api: &Api) -> Vec<Sample> {
     let resp = api.get("/metrics").await.expect(200);
     let content_type = resp.header("content-type").unwrap_or_default();
     assert!(
@@ -67,7 +67,7 @@ fn parse_sample(line: &str) -> Sample {
 
 /// The value of the series with exactly these labels, 0 if absent.
 #[track_caller]
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let wanted: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

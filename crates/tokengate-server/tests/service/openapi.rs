@@ -29,6 +29,9 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/auth/sessions"),
     ("DELETE", "/auth/sessions"),
     ("DELETE", "/auth/sessions/{id}"),
+    // OAuth clients (`[[clients]]`).
+    ("POST", "/auth/introspect"),
+    ("POST", "/auth/revoke"),
     // OpenID login.
     ("GET", "/auth/oidc"),
     ("GET", "/auth/oidc/{name}/login"),
@@ -37,6 +40,7 @@ const SERVED: &[(&str, &str)] = &[
     // Keys and discovery.
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/.well-known/oauth-authorization-server"),
     // Resources.
     ("GET", "/api/public"),
     ("GET", "/api/private"),

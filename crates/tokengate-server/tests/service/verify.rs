@@ -313,6 +313,11 @@ async fn discovery_names_only_what_exists() {
             "issuer": "https://auth.example",
             "jwks_uri": "https://auth.example/.well-known/jwks.json",
             "access_token_signing_alg_values_supported": ["ES256"],
+            "introspection_endpoint": "https://auth.example/auth/introspect",
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint": "https://auth.example/auth/revoke",
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "dpop_signing_alg_values_supported": ["ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256"],
         })
     );
 }

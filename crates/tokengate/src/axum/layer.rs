@@ -273,6 +273,7 @@ impl RequireToken {
                 csrf_needed,
                 transport,
                 rule.check_revocation,
+                None,
             )
             .await?;
         if let Some(scopes) = &rule.scopes {

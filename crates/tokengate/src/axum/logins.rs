@@ -32,6 +32,28 @@ pub struct TokenPair {
     pub refresh: IssuedToken,
 }
 
+impl TokenPair {
+    /// The `token_type` to answer with: `DPoP` for tokens bound to a key,
+    /// else `Bearer`.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// assert_eq!(gate.login("alice").await.unwrap().token_type(), "Bearer");
+    /// # });
+    /// ```
+    pub fn token_type(&self) -> &'static str {
+        if self.access.confirmation.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+}
+
 impl TokenGate {
     /// Starts a login for `user`: a fresh access token and a refresh token,
     /// both in a new refresh-token family.
@@ -91,13 +113,16 @@ impl TokenGate {
     ) -> Result<TokenPair, Error> {
         let login = LoginId::random();
         let subject = Subject::from(user.identity());
-        let refresh = self.issue_in_login(user, NewToken::refresh(subject.as_str()), &login)?;
+        let confirmation = details.confirmation.clone();
+        let bind = |new: NewToken| bind_to(new, confirmation.as_ref());
+        let refresh =
+            self.issue_in_login(user, bind(NewToken::refresh(subject.as_str())), &login)?;
         let expires_at = Timestamp::from_secs(refresh.expires_at);
         let now = self.engine().clock().now();
         let new = NewLogin::new(login, subject, refresh.jti.clone(), expires_at, now);
         let new = new.details(details);
         self.logins().start(&new).await?;
-        let access = NewToken::access(new.subject.into_string());
+        let access = bind(NewToken::access(new.subject.into_string()));
         let access =
             self.issue_in_login(user, if fresh { access.fresh() } else { access }, &new.id)?;
         Ok(TokenPair { access, refresh })
@@ -140,9 +165,17 @@ impl TokenGate {
             })
             .await?;
             // Only a password login makes a fresh token.
-            return self.start_login(user, false, LoginDetails::default()).await;
+            let details = LoginDetails {
+                confirmation: claims.confirmation.clone(),
+                ..LoginDetails::default()
+            };
+            return self.start_login(user, false, details).await;
         };
-        let refresh = self.issue_in_login(user, NewToken::refresh(user.identity()), &login)?;
+        // A bound login stays bound to its key (the presented token's proof
+        // was checked with it by the extractor).
+        let bind = |new: NewToken| bind_to(new, claims.confirmation.as_ref());
+        let refresh =
+            self.issue_in_login(user, bind(NewToken::refresh(user.identity())), &login)?;
         let expires_at = Timestamp::from_secs(refresh.expires_at);
         let now = self.engine().clock().now();
         let spend = RefreshUse::new(login, presented_jti, refresh.jti.clone(), expires_at, now)
@@ -157,7 +190,7 @@ impl TokenGate {
                     id: Some(current),
                     ..NewToken::refresh(user.identity())
                 };
-                self.issue_in_login(user, again, &spend.login)?
+                self.issue_in_login(user, bind(again), &spend.login)?
             }
             Rotation::Reused => {
                 // Reuse means the token leaked: worth a line for operators.
@@ -169,7 +202,8 @@ impl TokenGate {
             }
             Rotation::Ended => return Err(TokenRejection::Revoked.into()),
         };
-        let access = self.issue_in_login(user, NewToken::access(user.identity()), &spend.login)?;
+        let access =
+            self.issue_in_login(user, bind(NewToken::access(user.identity())), &spend.login)?;
         Ok(TokenPair { access, refresh })
     }
 
@@ -396,5 +430,12 @@ impl TokenGate {
             .revoke(revocation)
             .await
             .map_err(Error::from)
+    }
+}
+
+fn bind_to(new: NewToken, confirmation: Option<&crate::dpop::Jkt>) -> NewToken {
+    match confirmation {
+        Some(jkt) => new.bound_to(jkt.clone()),
+        None => new,
     }
 }

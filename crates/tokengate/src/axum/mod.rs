@@ -23,6 +23,7 @@ mod json;
 mod layer;
 mod logins;
 mod rotation;
+mod standards;
 mod user;
 
 use crate::TokenRejection;
@@ -192,6 +193,7 @@ struct Inner {
     revocation: Arc<dyn RevocationStore>,
     logins: Arc<dyn LoginStore>,
     refresh_reuse_interval: std::time::Duration,
+    dpop: crate::dpop::Dpop,
     on_error: Option<Arc<ErrorResponder>>,
     #[cfg(feature = "issuers")]
     issuers: Option<crate::issuers::TrustedIssuers>,
@@ -247,6 +249,7 @@ impl TokenGate {
                 revocation: Arc::new(InMemoryRevocations::new()),
                 logins: Arc::new(InMemoryLogins::default()),
                 refresh_reuse_interval: std::time::Duration::ZERO,
+                dpop: crate::dpop::Dpop::default(),
                 on_error: None,
                 #[cfg(feature = "issuers")]
                 issuers: None,
@@ -529,7 +532,7 @@ impl TokenGate {
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let transport = &self.inner.transport;
         let csrf_needed = transport.csrf_methods.contains(&parts.method);
-        self.authenticate_with(parts, requirement, csrf_needed, transport, true)
+        self.authenticate_with(parts, requirement, csrf_needed, transport, true, None)
             .await
     }
 
@@ -563,8 +566,15 @@ impl TokenGate {
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let transport = &self.inner.transport;
         let csrf_needed = original.needs_csrf(transport);
-        self.authenticate_with(parts, Requirement::ACCESS, csrf_needed, transport, true)
-            .await
+        self.authenticate_with(
+            parts,
+            Requirement::ACCESS,
+            csrf_needed,
+            transport,
+            true,
+            Some(original),
+        )
+        .await
     }
 
     /// [`TokenGate::authenticate`] with the tokens looked for where
@@ -577,8 +587,19 @@ impl TokenGate {
         csrf_needed: bool,
         transport: &Transport,
         check_revocation: bool,
+        original: Option<&OriginalRequest>,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let located = transport.locate(parts, requirement.token_type)?;
+        // Without DPoP, its scheme is a malformed header, whatever the token.
+        if self.inner.dpop.mode_of() == crate::dpop::DpopMode::Off
+            && located.location == crate::transport::TokenLocation::Headers
+            && transport.dpop_scheme(&parts.headers)
+        {
+            return Err(TokenRejection::InvalidHeader(
+                "the DPoP scheme is not accepted here".into(),
+            )
+            .into());
+        }
         let verified = self.verify(&located.token).await?;
         // Another issuer's token is an access token, never fresh: only this
         // service's logins make refresh tokens and fresh tokens.
@@ -616,7 +637,156 @@ impl TokenGate {
         {
             return Err(TokenRejection::FreshRequired.into());
         }
+        self.check_binding(parts, transport, &located, &verified, original)
+            .await?;
         Ok((located, verified))
+    }
+
+    /// RFC 9449's rules for the token's binding: a bound token only with the
+    /// `DPoP` scheme and a proof by its key for this request; the scheme
+    /// only with a bound token. A bearer token costs one comparison.
+    async fn check_binding(
+        &self,
+        parts: &http::request::Parts,
+        transport: &Transport,
+        located: &LocatedToken,
+        verified: &VerifiedToken,
+        original: Option<&OriginalRequest>,
+    ) -> Result<(), Error> {
+        use crate::dpop::{DpopError, DpopMode, ProofTarget};
+        use crate::transport::TokenLocation;
+        let dpop = &self.inner.dpop;
+        let scheme =
+            located.location == TokenLocation::Headers && transport.dpop_scheme(&parts.headers);
+        let bound = verified.claims.confirmation.as_ref();
+        let refuse = |error, reason| Error::Token(TokenRejection::Dpop(dpop.refuse(error, reason)));
+        match (dpop.mode_of(), scheme, bound) {
+            (DpopMode::Off, true, _) => Err(TokenRejection::InvalidHeader(
+                "the DPoP scheme is not accepted here".into(),
+            )
+            .into()),
+            // No DPoP here: a bound token is refused as a bearer token
+            // would be, without advertising DPoP.
+            (DpopMode::Off, false, Some(_)) => {
+                Err(TokenRejection::Invalid("DPoP-bound tokens are not accepted here").into())
+            }
+            (DpopMode::Required, false, None) if located.location != TokenLocation::Cookies => Err(
+                refuse(DpopError::InvalidToken, "a DPoP-bound token is required"),
+            ),
+            (_, false, None) => Ok(()),
+            (_, false, Some(_)) => Err(refuse(
+                DpopError::InvalidToken,
+                "a DPoP-bound token must be sent with the DPoP scheme and a proof",
+            )),
+            (_, true, None) => Err(refuse(
+                DpopError::InvalidToken,
+                "the DPoP scheme needs a DPoP-bound token",
+            )),
+            (_, true, Some(jkt)) => {
+                let proof = dpop
+                    .proof_header(&parts.headers)
+                    .map_err(|r| Error::Token(TokenRejection::Dpop(r)))?
+                    .ok_or_else(|| refuse(DpopError::InvalidProof, "a DPoP proof is required"))?;
+                let (method, url) = match original {
+                    Some(original) => (original.method(), original.url()),
+                    None => (Some(&parts.method), dpop.request_url(parts)),
+                };
+                let (Some(method), Some(url)) = (method, url) else {
+                    return Err(refuse(
+                        DpopError::InvalidProof,
+                        "the request's method and URL are not known",
+                    ));
+                };
+                let target = ProofTarget::new(method, &url).access_token(&located.token);
+                let now = self.engine().clock().now().as_secs();
+                let proof = dpop.verify(proof, &target, now).await?;
+                if proof.jkt != *jkt {
+                    return Err(refuse(
+                        DpopError::InvalidProof,
+                        "the DPoP proof is signed by another key than the token's",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The key a login or token request is bound to: its `DPoP` proof's
+    /// (checked, no access token), `None` without a proof, an error for a
+    /// bad proof or, when DPoP is required, none. With DPoP off, proofs are
+    /// ignored (RFC 9449: a server without DPoP issues bearer tokens).
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap();
+    /// let (parts, _) = http::Request::post("/auth/login").body(()).unwrap().into_parts();
+    /// assert_eq!(gate.proof_key(&parts).await.unwrap(), None);
+    /// let (parts, _) = http::Request::post("/auth/login").header("DPoP", "x.y.z").body(()).unwrap().into_parts();
+    /// assert_eq!(gate.proof_key(&parts).await.unwrap_err().code(), "invalid_dpop_proof");
+    /// # });
+    /// ```
+    pub async fn proof_key(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Option<crate::dpop::Jkt>, Error> {
+        use crate::dpop::{DpopError, DpopMode, ProofTarget};
+        let dpop = &self.inner.dpop;
+        if dpop.mode_of() == DpopMode::Off {
+            return Ok(None);
+        }
+        let refuse = |reason| {
+            Error::Token(TokenRejection::Dpop(
+                dpop.refuse(DpopError::InvalidProof, reason),
+            ))
+        };
+        let proof = dpop
+            .proof_header(&parts.headers)
+            .map_err(|r| Error::Token(TokenRejection::Dpop(r)))?;
+        let Some(proof) = proof else {
+            return match dpop.mode_of() {
+                DpopMode::Required => Err(refuse("a DPoP proof is required")),
+                _ => Ok(None),
+            };
+        };
+        let url = dpop
+            .request_url(parts)
+            .ok_or_else(|| refuse("the request's URL is not known"))?;
+        let target = ProofTarget::new(&parts.method, &url);
+        let now = self.engine().clock().now().as_secs();
+        Ok(Some(dpop.verify(proof, &target, now).await?.jkt))
+    }
+
+    /// Sets the DPoP rules ([`Dpop`](crate::dpop::Dpop); default: allowed,
+    /// in-memory replay store, no nonces).
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::dpop::{Dpop, DpopMode};
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// let gate = TokenGate::with_generated_key(Algorithm::EdDSA).unwrap()
+    ///     .with_dpop(Dpop::default().mode(DpopMode::Required));
+    /// assert_eq!(gate.dpop().mode_of(), DpopMode::Required);
+    /// ```
+    pub fn with_dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        Arc::make_mut(&mut self.inner).dpop = dpop;
+        self
+    }
+
+    /// The DPoP rules.
+    ///
+    /// ```
+    /// use tokengate::axum::TokenGate;
+    /// use tokengate::dpop::DpopMode;
+    /// use tokengate::keys::Algorithm;
+    ///
+    /// assert_eq!(TokenGate::with_generated_key(Algorithm::EdDSA).unwrap().dpop().mode_of(), DpopMode::Allowed);
+    /// ```
+    pub fn dpop(&self) -> &crate::dpop::Dpop {
+        &self.inner.dpop
     }
 
     /// Verifies a token (this engine's, or a trusted issuer's), or finds it

@@ -51,7 +51,7 @@ impl std::str::FromStr for SameSite {
 /// let mut transport = Transport::default();
 /// transport.cookies = CookieSettings::default().secure().same_site(SameSite::Strict);
 /// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: None,
-///     issued_at: 0, expires_at: 900, family: None };
+///     issued_at: 0, expires_at: 900, family: None, confirmation: None };
 /// let cookie = transport.set_access_cookies(&token)[0].to_str().unwrap().to_owned();
 /// assert!(cookie.contains("Secure") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"));
 /// ```
@@ -195,7 +195,7 @@ pub fn find_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Er
 /// use tokengate::transport::Transport;
 ///
 /// let issued = |token: &str| IssuedToken { token: token.into(), jti: "j".into(), csrf: Some("c".into()),
-///     issued_at: 0, expires_at: 900, family: None };
+///     issued_at: 0, expires_at: 900, family: None, confirmation: None };
 /// let cookies = Transport::default().login_cookies(&issued("a.a.a"), &issued("r.r.r"));
 /// let names: Vec<&str> = cookies.values().iter().map(|c| c.to_str().unwrap().split('=').next().unwrap()).collect();
 /// assert_eq!(names, ["access_token_cookie", "csrf_access_token", "refresh_token_cookie", "csrf_refresh_token"]);
@@ -388,7 +388,7 @@ impl Transport {
     /// use tokengate::transport::Transport;
     ///
     /// let issued = IssuedToken { token: "t.t.t".into(), jti: "j".into(), csrf: None,
-    ///     issued_at: 0, expires_at: 900, family: None };
+    ///     issued_at: 0, expires_at: 900, family: None, confirmation: None };
     /// assert_eq!(Transport::default().login_cookies(&issued, &issued).values().len(), 2);
     /// ```
     pub fn login_cookies(&self, access: &IssuedToken, refresh: &IssuedToken) -> SetCookies {
@@ -425,7 +425,7 @@ impl Transport {
     /// use tokengate::token::IssuedToken;
     ///
     /// let token = IssuedToken { token: "a.b.c".into(), jti: "j".into(), csrf: Some("c".into()),
-    ///     issued_at: 0, expires_at: 900, family: None };
+    ///     issued_at: 0, expires_at: 900, family: None, confirmation: None };
     /// let cookies = Transport::default().set_access_cookies(&token);
     /// assert!(cookies[0].to_str().unwrap().starts_with("access_token_cookie=a.b.c"));
     /// assert!(cookies[0].to_str().unwrap().contains("HttpOnly"));
@@ -442,7 +442,7 @@ impl Transport {
     /// use tokengate::transport::Transport;
     ///
     /// let token = IssuedToken { token: "r.r.r".into(), jti: "j".into(), csrf: Some("c".into()),
-    ///     issued_at: 0, expires_at: 3600, family: None };
+    ///     issued_at: 0, expires_at: 3600, family: None, confirmation: None };
     /// let cookies = Transport::default().set_refresh_cookies(&token);
     /// assert!(cookies[0].to_str().unwrap().starts_with("refresh_token_cookie=r.r.r"));
     /// assert!(cookies[1].to_str().unwrap().starts_with("csrf_refresh_token=c"));
@@ -490,6 +490,7 @@ mod tests {
             issued_at: 0,
             expires_at: 60,
             family: None,
+            confirmation: None,
         };
         let v = t.set_refresh_cookies(&token);
         let jwt = v[0].to_str().unwrap();

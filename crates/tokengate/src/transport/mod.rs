@@ -367,6 +367,22 @@ impl Transport {
         Err(TokenRejection::Missing.into())
     }
 
+    /// Whether the request's token header uses the `DPoP` scheme.
+    ///
+    /// ```
+    /// use tokengate::transport::Transport;
+    ///
+    /// let request = http::Request::get("/").header("Authorization", "DPoP abc").body(()).unwrap();
+    /// assert!(Transport::default().dpop_scheme(request.headers()));
+    /// ```
+    pub fn dpop_scheme(&self, headers: &HeaderMap) -> bool {
+        self.header_name == header::AUTHORIZATION
+            && headers
+                .get(&self.header_name)
+                .and_then(|v| v.as_bytes().get(..5))
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"DPoP "))
+    }
+
     fn header_token(&self, headers: &HeaderMap) -> Result<Option<String>, Error> {
         let mut values = headers.get_all(&self.header_name).iter();
         let Some(value) = values.next() else {
@@ -387,7 +403,11 @@ impl Transport {
         } else {
             // RFC 7235: the scheme is case-insensitive; exactly one space.
             let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
-            if !scheme.eq_ignore_ascii_case(&self.header_type) {
+            // `DPoP <token>` (RFC 9449) is found here too; the gate decides
+            // whether the token and its proof are acceptable.
+            let dpop =
+                self.header_name == header::AUTHORIZATION && scheme.eq_ignore_ascii_case("DPoP");
+            if !(dpop || scheme.eq_ignore_ascii_case(&self.header_type)) {
                 return Err(invalid());
             }
             token
