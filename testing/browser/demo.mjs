@@ -1,5 +1,6 @@
 // The browser test of tokengate's demo page: Debian's chromium,
-// headless, driven through playwright-core (never a downloaded browser).
+// headless, driven through playwright-core (never a downloaded browser;
+// common.mjs). passkeys.mjs tests the page's passkeys.
 //
 //   node testing/browser/demo.mjs BASE_URL ARTIFACT_DIR
 //
@@ -14,50 +15,14 @@
 // Writes ARTIFACT_DIR/memos.png (the memo page) and, on failure,
 // ARTIFACT_DIR/failure.png; exits 1 on any failed check.
 
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import { check, JWT, logIn, openPage, register, run, sessionCookies, step } from './common.mjs';
 
 const [base, artifacts] = process.argv.slice(2);
-if (!base || !artifacts) {
-  console.error('usage: node demo.mjs BASE_URL ARTIFACT_DIR');
-  process.exit(2);
-}
-
-const CHROMIUM = '/usr/bin/chromium';
-const PASSWORD = 'correct horse battery';
-const JWT = /eyJ[\w-]*\.[\w-]+\.[\w-]*/;
 // carol's two devices, told apart by their User-Agent.
 const LAPTOP_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36';
 const PHONE_AGENT = 'Mozilla/5.0 (Android 14; Mobile; rv:131.0) Gecko/131.0 Firefox/131.0';
-
-function check(condition, what) {
-  if (!condition) throw new Error(`check failed: ${what}`);
-}
-
-function step(what) {
-  console.log(`[demo] ${what}`);
-}
-
-/** A page that fails the test on any script error or CSP violation. */
-async function openPage(context, problems) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(60_000);
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
-      problems.push(`CSP violation: ${message.text()}`);
-    }
-  });
-  return page;
-}
-
-/** The page's session: its HttpOnly cookies, read from outside the page. */
-async function sessionCookies(context) {
-  const cookies = await context.cookies();
-  return Object.fromEntries(cookies.map((c) => [c.name, c]));
-}
 
 /** Sleeps until the access token in the context's cookie has expired;
  *  returns the cookies as they were before (the browser drops the access
@@ -90,22 +55,6 @@ function fetchStatus(page, method, url) {
     const response = await fetch(url, { method, headers, credentials: 'same-origin' });
     return response.status;
   }, [method, url]);
-}
-
-async function register(page, username) {
-  await page.getByTestId('username').fill(username);
-  await page.getByTestId('password').fill(PASSWORD);
-  await page.getByTestId('register').click();
-  await page.getByTestId('message').filter({ hasText: `Account ${username} created` }).waitFor();
-}
-
-async function logIn(page, username) {
-  await page.getByTestId('username').fill(username);
-  await page.getByTestId('password').fill(PASSWORD);
-  await page.getByTestId('login').click();
-  await page.getByTestId('app-view').waitFor();
-  const shown = await page.getByTestId('current-user').textContent();
-  check(shown === username, `logged in as ${username}, the page says ${shown}`);
 }
 
 async function createMemo(page, title, body) {
@@ -331,42 +280,8 @@ async function carol(browser, problems) {
   await laptop.context.close();
 }
 
-async function main() {
-  await mkdir(artifacts, { recursive: true });
-  // launch() gives the browser a fresh user-data-dir of its own.
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  const problems = [];
-  try {
-    const aliceMemo = await alice(browser, problems);
-    await bob(browser, problems, aliceMemo);
-    await carol(browser, problems);
-    check(problems.length === 0, `no script error or CSP violation:\n${problems.join('\n')}`);
-  } catch (error) {
-    for (const context of browser.contexts()) {
-      for (const page of context.pages()) {
-        await page.screenshot({ path: path.join(artifacts, 'failure.png'), fullPage: true }).catch(() => {});
-      }
-    }
-    throw error;
-  } finally {
-    await browser.close();
-  }
-  step('all checks passed');
-}
-
-main().catch((error) => {
-  console.error(`[demo] FAILED: ${error.stack ?? error}`);
-  process.exit(1);
+run('demo.mjs', async (browser, problems) => {
+  const aliceMemo = await alice(browser, problems);
+  await bob(browser, problems, aliceMemo);
+  await carol(browser, problems);
 });

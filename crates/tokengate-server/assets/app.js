@@ -1,11 +1,16 @@
 // The demo page of tokengate: a cookie session (HttpOnly JWT cookies and
 // CSRF double submit), the user's memos, a gallery of signed image links,
-// and the user's sessions (logins), which they can end. Plain DOM APIs:
-// user data only ever reaches the page as text.
+// the user's passkeys (WebAuthn: add, list, remove, log in with one) and
+// sessions (logins), which they can end. Plain DOM APIs: user data only
+// ever reaches the page as text.
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const IMAGE_NAME = /\.(png|jpe?g|gif|webp|avif)$/i;
 const SESSION_ENDED = 'Your session has ended: log in again.';
+const FRESH_LOGIN_NEEDED = 'For your safety, removing a passkey needs a recent login: '
+  + 'log out, log in again (with your password or a passkey), then remove it.';
+/** WebAuthn in this browser (only in a secure context: HTTPS or localhost). */
+const PASSKEYS = typeof window.PublicKeyCredential === 'function' && Boolean(navigator.credentials);
 
 const byId = (id) => document.getElementById(id);
 
@@ -129,6 +134,7 @@ function showLogin(note = '') {
   byId('user-bar').hidden = true;
   byId('memo-list').replaceChildren();
   byId('gallery').replaceChildren();
+  byId('passkey-list').replaceChildren();
   byId('session-list').replaceChildren();
   byId('sessions-end-others').disabled = true;
   byId('current-user').textContent = '';
@@ -141,7 +147,7 @@ async function showApp(user) {
   byId('current-user').textContent = user.username;
   byId('user-bar').hidden = false;
   byId('app-view').hidden = false;
-  await Promise.all([guard(loadMemos), guard(loadGallery), guard(loadSessions)]);
+  await Promise.all([guard(loadMemos), guard(loadGallery), guard(loadPasskeys), guard(loadSessions)]);
 }
 
 /** Shows the app if the session works (refreshing it if needed), else the login form. */
@@ -279,6 +285,7 @@ function shortAgent(agent) {
 
 function loginMethod(session) {
   if (session.method === 'password') return 'Password';
+  if (session.method === 'passkey') return 'Passkey';
   if (session.method === 'oidc') return session.provider ? `Log in with ${session.provider}` : 'OpenID Connect';
   return session.method;
 }
@@ -328,6 +335,176 @@ function sessionItem(session) {
   return item;
 }
 
+// --- Passkeys (WebAuthn) -----------------------------------------------------
+// The service speaks the WebAuthn JSON forms (binary fields as base64url);
+// the browser API wants ArrayBuffers. Recent browsers convert both ways
+// (PublicKeyCredential.parse*OptionsFromJSON, credential.toJSON()); older
+// ones get the same conversion done here.
+
+function fromBase64url(text) {
+  const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toBase64url(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** JSON without its `null` members: WebIDL dictionaries refuse null where a
+ *  member is absent. */
+function withoutNulls(value) {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value)
+    .filter(([, member]) => member !== null)
+    .map(([key, member]) => [key, withoutNulls(member)]));
+}
+
+const withBinaryId = (descriptor) => ({ ...descriptor, id: fromBase64url(descriptor.id) });
+
+/** `navigator.credentials.create`'s `publicKey` out of the service's JSON. */
+function creationOptions(json) {
+  const options = withoutNulls(json);
+  if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function') {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(options);
+  }
+  return {
+    ...options,
+    challenge: fromBase64url(options.challenge),
+    user: { ...options.user, id: fromBase64url(options.user.id) },
+    excludeCredentials: (options.excludeCredentials ?? []).map(withBinaryId),
+  };
+}
+
+/** `navigator.credentials.get`'s `publicKey` out of the service's JSON. */
+function requestOptions(json) {
+  const options = withoutNulls(json);
+  if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function') {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(options);
+  }
+  return {
+    ...options,
+    challenge: fromBase64url(options.challenge),
+    allowCredentials: (options.allowCredentials ?? []).map(withBinaryId),
+  };
+}
+
+/** A new or used credential as JSON for the service (`toJSON()`'s form). */
+function credentialJSON(credential) {
+  if (typeof credential.toJSON === 'function') return credential.toJSON();
+  const { response } = credential;
+  const json = { clientDataJSON: toBase64url(response.clientDataJSON) };
+  if ('attestationObject' in response) {
+    json.attestationObject = toBase64url(response.attestationObject);
+    json.transports = typeof response.getTransports === 'function' ? response.getTransports() : [];
+  } else {
+    json.authenticatorData = toBase64url(response.authenticatorData);
+    json.signature = toBase64url(response.signature);
+    if (response.userHandle) json.userHandle = toBase64url(response.userHandle);
+  }
+  return {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    response: json,
+    authenticatorAttachment: credential.authenticatorAttachment ?? undefined,
+    clientExtensionResults: credential.getClientExtensionResults(),
+  };
+}
+
+/** What a refusal of the browser (or the user) means, in words. */
+function passkeyProblem(error, creating) {
+  if (!(error instanceof DOMException)) return error;
+  switch (error.name) {
+    case 'NotAllowedError':
+      return new Error(creating
+        ? 'No passkey was added: the request was cancelled or timed out.'
+        : 'No passkey was used: the request was cancelled or timed out, or this device has no passkey for this site.');
+    case 'InvalidStateError':
+      return new Error('This device already holds a passkey of this account.');
+    case 'SecurityError':
+      return new Error(`Passkeys do not work at this address (${window.location.host}): `
+        + 'open the page at the address the service is configured for.');
+    case 'NotSupportedError':
+      return new Error('This device supports none of the kinds of passkey the service accepts.');
+    default:
+      return new Error(`The passkey request failed: ${error.message}`);
+  }
+}
+
+/** Runs the browser's part of a ceremony, its refusals told in words. */
+async function ceremony(creating, run) {
+  try {
+    return await run();
+  } catch (error) {
+    throw passkeyProblem(error, creating);
+  }
+}
+
+/** Disables `node` while `action` runs: one ceremony at a time. */
+async function busy(node, action) {
+  if (node.disabled) return;
+  node.disabled = true;
+  try {
+    await action();
+  } finally {
+    node.disabled = false;
+  }
+}
+
+async function loadPasskeys() {
+  if (!PASSKEYS) return;
+  const { passkeys } = await api('GET', '/auth/passkeys');
+  byId('passkey-list').replaceChildren(...passkeys.map(passkeyItem));
+  byId('passkey-empty').hidden = passkeys.length > 0;
+}
+
+function passkeyItem(passkey) {
+  const used = passkey.last_used_at ? timeOf(passkey.last_used_at) : 'never';
+  return element('li', { className: 'passkey', dataset: { testid: 'passkey', passkeyId: String(passkey.id) } },
+    element('h3', { className: 'passkey-name', textContent: passkey.name, dataset: { testid: 'passkey-name-text' } }),
+    element('p', { className: 'passkey-meta muted', dataset: { testid: 'passkey-meta' } },
+      'Added ', timeOf(passkey.created_at), ' · last used ', used),
+    element('div', { className: 'actions' }, button('Remove', 'passkey-remove', async () => {
+      try {
+        await api('DELETE', `/auth/passkeys/${encodeURIComponent(String(passkey.id))}`);
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'fresh_token_required') {
+          say(FRESH_LOGIN_NEEDED, 'error');
+          return;
+        }
+        // Removed meanwhile (another tab): the list shows what is left.
+        if (!(error instanceof ApiError && error.status === 404)) throw error;
+      }
+      say(`Passkey ${passkey.name} removed: it no longer logs you in.`);
+      await loadPasskeys();
+    }, 'danger')),
+  );
+}
+
+async function addPasskey() {
+  const name = byId('passkey-name').value.trim();
+  const { publicKey } = await api('POST', '/auth/passkeys/register/start');
+  const credential = await ceremony(true, () => navigator.credentials.create({ publicKey: creationOptions(publicKey) }));
+  const added = await api('POST', '/auth/passkeys/register/finish', { name, credential: credentialJSON(credential) });
+  byId('passkey-form').reset();
+  say(`Passkey ${added?.name ?? name} added: you can log in with it.`);
+  await loadPasskeys();
+}
+
+async function passkeyLogin() {
+  // The username is optional here: without one, the device offers the
+  // passkeys it holds for this site (discoverable credentials).
+  const username = byId('username').value.trim();
+  const { publicKey } = await send('POST', '/auth/passkeys/login/start', username ? { username } : {});
+  const credential = await ceremony(false, () => navigator.credentials.get({ publicKey: requestOptions(publicKey) }));
+  await send('POST', '/auth/passkeys/login/finish', { credential: credentialJSON(credential), session: true });
+}
+
 // --- Login, registration, providers -----------------------------------------
 
 function credentials() {
@@ -375,6 +552,18 @@ byId('register').addEventListener('click', async () => {
   say(`Account ${username} created: log in.`);
 });
 
+byId('passkey-login').addEventListener('click', () => busy(byId('passkey-login'), async () => {
+  try {
+    await passkeyLogin();
+  } catch (error) {
+    say(error.message, 'error');
+    return;
+  }
+  byId('password').value = '';
+  say('');
+  await enter();
+}));
+
 byId('logout').addEventListener('click', () => guard(async () => {
   await api('DELETE', '/auth/session');
   showLogin();
@@ -390,6 +579,11 @@ byId('memo-form').addEventListener('submit', (event) => {
   });
 });
 
+byId('passkey-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  guard(() => busy(byId('passkey-add'), addPasskey));
+});
+
 byId('sessions-reload').addEventListener('click', () => guard(loadSessions));
 
 byId('sessions-end-others').addEventListener('click', () => guard(async () => {
@@ -398,5 +592,7 @@ byId('sessions-end-others').addEventListener('click', () => guard(async () => {
   await loadSessions();
 }));
 
+byId('passkeys').hidden = !PASSKEYS;
+byId('passkey-login-box').hidden = !PASSKEYS;
 loadProviders();
 enter();

@@ -232,6 +232,14 @@ pub(crate) struct Settings {
     pub(crate) oidc_providers: Vec<OidcProviderConfig>,
     /// Clients of the introspection and revocation endpoints.
     pub(crate) clients: Vec<ClientConfig>,
+    /// The passkeys' relying party id: a domain (default `localhost`).
+    pub(crate) webauthn_rp_id: String,
+    /// The origin browsers use passkeys from (default
+    /// `http://localhost:{port of listen}`, or `https://{webauthn_rp_id}`).
+    pub(crate) webauthn_origin: String,
+    /// Whether `webauthn_rp_id` was set (`config check` says when the
+    /// default cannot work for a `listen` address).
+    pub(crate) webauthn_rp_id_set: bool,
     /// Where each key that is set came from (for `config check`).
     pub(crate) sources: Vec<(&'static str, Source)>,
 }
@@ -273,6 +281,7 @@ impl Settings {
         let default_database = format!("sqlite://{}/tokengate.db", data_dir.display());
         let signing = rules::signing(&layers)?;
         let cookie_secure = layers.get_or("cookie_secure", values::boolean, false)?;
+        let webauthn = rules::webauthn(&layers, listen)?;
         let file_path = layers
             .file_path()
             .map(|p| p.to_path_buf())
@@ -377,6 +386,9 @@ impl Settings {
                 &file_path,
             )?,
             clients: tables::clients(layers.file_value("clients"), &file_path)?,
+            webauthn_rp_id: webauthn.rp_id,
+            webauthn_origin: webauthn.origin,
+            webauthn_rp_id_set: webauthn.rp_id_set,
             sources: layers.sources(),
             listen,
             data_dir,

@@ -45,6 +45,8 @@ pub(crate) enum StartError {
     Revocations(#[from] sqlx::Error),
     #[error(transparent)]
     Issuers(#[from] tokengate::issuers::IssuerError),
+    #[error("webauthn_rp_id, webauthn_origin: {0}")]
+    Passkeys(String),
     #[cfg(feature = "redis")]
     #[error("redis_url: {0}")]
     Redis(#[from] redis::RedisError),
@@ -149,6 +151,28 @@ pub(crate) fn oidc_login(settings: &Settings, db: &Database) -> Result<OidcLogin
     // In the database: any instance finishes a login another began.
     Ok(OidcLogin::new(list.collect())?
         .with_pending_logins(Arc::new(crate::storage::SqlPendingLogins::new(db.clone()))))
+}
+
+/// The relying party of passkeys. Its decoy credential ids (the answer to
+/// a login started for an unknown username) derive from
+/// `key_encryption_secret` when it is set, so that every instance and
+/// restart gives one name the same ones; else from a key of this process.
+pub(crate) fn relying_party(
+    settings: &Settings,
+) -> Result<tokengate::passkeys::RelyingParty, StartError> {
+    let invalid = |e: tokengate::passkeys::PasskeyError| StartError::Passkeys(e.to_string());
+    let rp =
+        tokengate::passkeys::RelyingParty::new(&settings.webauthn_rp_id, &settings.webauthn_origin)
+            .map_err(invalid)?;
+    match &settings.key_encryption_secret {
+        Some(secret) => {
+            let key =
+                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.expose().as_bytes());
+            let derived = aws_lc_rs::hmac::sign(&key, b"tokengate passkey decoy key v1");
+            rp.decoy_key(derived.as_ref()).map_err(invalid)
+        }
+        None => Ok(rp),
+    }
 }
 
 /// The `[[trusted_issuers]]` of the settings (their keys are fetched by
@@ -379,6 +403,9 @@ pub(crate) fn spawn_upkeep(parts: &Runtime, settings: Arc<Settings>) {
             }
             if let Err(e) = db.purge_expired_oidc_logins(now).await {
                 tracing::warn!(error = %e, "cannot purge OIDC logins");
+            }
+            if let Err(e) = db.purge_expired_ceremonies(tokengate::clock::now()).await {
+                tracing::warn!(error = %e, "cannot purge passkey ceremonies");
             }
         }
     });

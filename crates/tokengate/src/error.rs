@@ -42,6 +42,7 @@ use crate::claims::TokenType;
 /// | `use_dpop_nonce` | 401 | [`TokenRejection::Dpop`] | nonces are required and the proof has none or an old one; `DPoP-Nonce` holds the one to use | `DPoP algs="...", error="use_dpop_nonce"` |
 /// | `invalid_token` | 401 | [`TokenRejection::Dpop`] | a DPoP-bound token sent as `Bearer` (or in a cookie, the query or the body), the `DPoP` scheme with an unbound token, an unbound token where DPoP is required | `DPoP algs="...", error="invalid_token"` |
 /// | `invalid_credentials` | 401 | [`AccountRejection::InvalidCredentials`] | wrong username or password (one message for both) | `Bearer realm="tokengate"` |
+/// | `invalid_credentials` | 401 | [`AccountRejection::PasskeyRefused`] | a passkey login refused (one message for every reason) | `Bearer realm="tokengate"` |
 /// | `insufficient_scope` | 403 | [`AccessRejection::InsufficientScope`] | the token is valid but lacks a required scope | `Bearer realm="tokengate", error="insufficient_scope", scope="..."` |
 /// | `insufficient_role` | 403 | [`AccessRejection::InsufficientRole`] | the token is valid but lacks a required role | none |
 /// | `registration_closed` | 403 | [`AccountRejection::RegistrationClosed`] | registration is disabled by configuration | none |
@@ -177,6 +178,11 @@ pub enum AccountRejection {
     /// Registration is disabled by configuration.
     #[error("registration is closed")]
     RegistrationClosed,
+    /// A passkey login was refused: an unknown or another user's passkey,
+    /// a bad signature, another origin, a cloned authenticator, a disabled
+    /// user (one message for all; code `invalid_credentials`).
+    #[error("the passkey was not accepted")]
+    PasskeyRefused,
 }
 
 /// A request refused for itself rather than for its token.
@@ -369,7 +375,9 @@ impl Error {
             Error::Access(AccessRejection::InsufficientScope(_)) => "insufficient_scope",
             Error::Access(AccessRejection::InsufficientRole(_)) => "insufficient_role",
             Error::Account(rejection) => match rejection {
-                AccountRejection::InvalidCredentials => "invalid_credentials",
+                AccountRejection::InvalidCredentials | AccountRejection::PasskeyRefused => {
+                    "invalid_credentials"
+                }
                 AccountRejection::UsernameTaken => "username_taken",
                 AccountRejection::RegistrationClosed => "registration_closed",
             },
@@ -398,9 +406,10 @@ impl Error {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Token(_) | Error::Account(AccountRejection::InvalidCredentials) => {
-                StatusCode::UNAUTHORIZED
-            }
+            Error::Token(_)
+            | Error::Account(
+                AccountRejection::InvalidCredentials | AccountRejection::PasskeyRefused,
+            ) => StatusCode::UNAUTHORIZED,
             Error::Access(_) | Error::Account(AccountRejection::RegistrationClosed) => {
                 StatusCode::FORBIDDEN
             }
@@ -428,7 +437,9 @@ impl Error {
         const REALM: &str = r#"Bearer realm="tokengate""#;
         match self {
             Error::Token(TokenRejection::Missing | TokenRejection::InvalidHeader(_))
-            | Error::Account(AccountRejection::InvalidCredentials) => Some(REALM.to_owned()),
+            | Error::Account(
+                AccountRejection::InvalidCredentials | AccountRejection::PasskeyRefused,
+            ) => Some(REALM.to_owned()),
             Error::Token(TokenRejection::Dpop(dpop)) => Some(dpop.challenge()),
             Error::Token(_) => Some(format!(r#"{REALM}, error="invalid_token""#)),
             Error::Access(AccessRejection::InsufficientScope(scope)) => Some(format!(

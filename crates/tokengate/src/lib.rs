@@ -30,6 +30,8 @@ pub mod login;
 pub mod metrics;
 #[cfg(feature = "oidc")]
 pub mod oidc;
+#[cfg(feature = "passkeys")]
+pub mod passkeys;
 pub mod revocation;
 pub mod scope;
 pub mod token;

@@ -379,6 +379,7 @@ mod tests {
             AccountRejection::InvalidCredentials.into(),
             AccountRejection::UsernameTaken.into(),
             AccountRejection::RegistrationClosed.into(),
+            AccountRejection::PasskeyRefused.into(),
             RequestRejection::Invalid(String::new()).into(),
             RequestRejection::NotFound.into(),
             RequestRejection::RateLimited { retry_after: 1 }.into(),
@@ -407,7 +408,8 @@ mod tests {
                 | Error::Account(
                     AccountRejection::InvalidCredentials
                     | AccountRejection::UsernameTaken
-                    | AccountRejection::RegistrationClosed,
+                    | AccountRejection::RegistrationClosed
+                    | AccountRejection::PasskeyRefused,
                 )
                 | Error::Request(
                     RequestRejection::Invalid(_)

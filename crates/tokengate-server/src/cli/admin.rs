@@ -1,5 +1,5 @@
 //! Admin commands: `user add|grant|grant-role|revoke-scope|revoke-role|
-//! disable|enable|set-password|remove|list`, `revoke --user`, `sessions
+//! disable|enable|set-password|remove|list|passkeys`, `revoke --user`, `sessions
 //! list|end`, `keys rotate|list|retire`, `config check`.
 //! They act on the service's database and keys, and work while it runs: it
 //! follows revocations and key rotations.
@@ -101,6 +101,19 @@ pub(crate) enum UserCommand {
     },
     /// List users: id, name, scopes, roles, and `disabled` for a disabled one.
     List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List a user's passkeys, newest first: id, name, registered, last
+    /// used (`-`: never). With --remove ID, remove that one instead (the
+    /// logins made with it go on: `tokengate sessions end` ends them).
+    Passkeys {
+        /// The username.
+        name: String,
+        /// Remove this passkey (its id, as listed).
+        // A base64url id may begin with `-`: still the id, not a flag.
+        #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+        remove: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -279,6 +292,33 @@ pub(crate) fn user(command: UserCommand) -> Result<(), CliError> {
             ctx.revoke_tokens(&user).await?;
             ctx.db.remove_user(user.id).await?;
             println!("removed {} (id {})", user.username, user.id);
+            Ok(())
+        }),
+        UserCommand::Passkeys {
+            name,
+            remove,
+            config,
+        } => with_user(&name, &config, async |ctx, user| {
+            if let Some(id) = remove {
+                let id = tokengate::passkeys::PasskeyId::from(id);
+                if !ctx.db.remove_passkey(user.id, &id).await? {
+                    return Err(CliError::Usage(format!(
+                        "{} has no passkey {id}",
+                        user.username
+                    )));
+                }
+                println!("removed passkey {id} of {}", user.username);
+                return Ok(());
+            }
+            for passkey in ctx.db.passkeys_of(user.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    passkey.id,
+                    passkey.name,
+                    rfc3339(passkey.created_at),
+                    passkey.last_used_at.map_or("-".to_owned(), rfc3339),
+                );
+            }
             Ok(())
         }),
         UserCommand::List { config } => {

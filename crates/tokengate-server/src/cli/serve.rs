@@ -133,6 +133,7 @@ fn app_state(
         redis: parts.redis.clone(),
         links: crate::service::files::prepare(&settings).map_err(runtime::StartError::Files)?,
         clients: Clients::new(&settings.clients, |window| limiter(parts, window)),
+        passkeys: runtime::relying_party(&settings)?,
         settings,
         metrics,
     });

@@ -49,6 +49,8 @@ pub(super) const KEYS: &[&str] = &[
     "examples",
     "log_format",
     "access_log",
+    "webauthn_rp_id",
+    "webauthn_origin",
     "trusted_issuers",
     "oidc_providers",
     "clients",

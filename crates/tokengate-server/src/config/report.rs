@@ -33,6 +33,20 @@ fn redacted(set: bool) -> String {
     if set { "[redacted]" } else { "(none)" }.to_owned()
 }
 
+/// The relying party id, with a word when the default `localhost` cannot
+/// serve a `listen` address browsers reach by IP.
+fn webauthn_rp_id(s: &Settings) -> String {
+    let ip = s.listen.ip();
+    if s.webauthn_rp_id_set || ip.is_loopback() {
+        return s.webauthn_rp_id.clone();
+    }
+    format!(
+        "{} (default; listen is {ip}, and browsers refuse an IP address as a relying party: \
+         passkeys work only from http://localhost until webauthn_rp_id names the site's domain)",
+        s.webauthn_rp_id
+    )
+}
+
 impl Settings {
     /// Every setting with its effective value (secrets redacted: only
     /// whether they are set) and its source.
@@ -132,6 +146,8 @@ impl Settings {
             ("examples", s.examples.to_string()),
             ("log_format", format!("{:?}", s.log_format).to_lowercase()),
             ("access_log", s.access_log.to_string()),
+            ("webauthn_rp_id", webauthn_rp_id(s)),
+            ("webauthn_origin", s.webauthn_origin.clone()),
             (
                 "trusted_issuers",
                 list(

@@ -263,3 +263,88 @@ fn distinct<T: PartialEq>(items: Vec<T>) -> Vec<T> {
     }
     out
 }
+
+/// `webauthn_rp_id` and `webauthn_origin`, checked together: the relying
+/// party id is a domain name (browsers refuse an IP address), and the
+/// origin is an `http(s)` origin on it or one of its subdomains, over
+/// `https` unless its host is `localhost` (browsers offer passkeys to
+/// secure contexts only). Defaults: `localhost`, and then
+/// `http://localhost:{port of listen}`, else `https://{webauthn_rp_id}`.
+pub(super) fn webauthn<E: Fn(&str) -> Option<String>>(
+    layers: &Layers<'_, E>,
+    listen: std::net::SocketAddr,
+) -> Result<Webauthn, ConfigError> {
+    let rp_id = layers.get("webauthn_rp_id", |r| webauthn_rp_id(&r.text()?))?;
+    let origin = layers.get("webauthn_origin", |r| values::origin(r.text()?.trim()))?;
+    let id = rp_id
+        .as_ref()
+        .map_or_else(|| "localhost".to_owned(), |s| s.value.clone());
+    let origin_value = match &origin {
+        Some(origin) => origin.value.clone(),
+        None if id == "localhost" => format!("http://localhost:{}", listen.port()),
+        None => format!("https://{id}"),
+    };
+    let source = |sourced: Option<&Sourced<String>>| {
+        sourced.map_or_else(|| "the default".to_owned(), |s| s.source.to_string())
+    };
+    let conflict = |why: String| {
+        ConfigError::Conflict(format!(
+            "webauthn_origin {origin_value} (from {}) {why} webauthn_rp_id {id} (from {})",
+            source(origin.as_ref()),
+            source(rp_id.as_ref())
+        ))
+    };
+    let host = origin_value
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit_once(':').map_or(rest, |(host, _)| host))
+        .unwrap_or_default();
+    let local = host == "localhost" || host.ends_with(".localhost");
+    if origin_value.starts_with("http://") && !local {
+        return Err(conflict(
+            "must be https (browsers offer passkeys on http only to localhost), with".into(),
+        ));
+    }
+    tokengate::passkeys::RelyingParty::new(&id, &origin_value).map_err(|_| {
+        conflict("must be on the relying party's domain or a subdomain of it:".into())
+    })?;
+    Ok(Webauthn {
+        rp_id: id,
+        origin: origin_value,
+        rp_id_set: rp_id.is_some(),
+    })
+}
+
+/// The relying party of passkeys.
+pub(super) struct Webauthn {
+    pub(super) rp_id: String,
+    pub(super) origin: String,
+    /// Whether `webauthn_rp_id` was given (else `localhost`).
+    pub(super) rp_id_set: bool,
+}
+
+/// A relying party id: a domain name, lower-cased; never an IP address.
+fn webauthn_rp_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.parse::<std::net::IpAddr>().is_ok()
+        || text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+    {
+        return Err(format!(
+            "{text:?} is an IP address: browsers refuse one as a relying party id; \
+             give the site's domain name (or localhost)"
+        ));
+    }
+    let name = values::cookie_domain(text)
+        .map_err(|_| format!("{text:?} is not a domain name such as example.com"))?;
+    if name.starts_with('.')
+        || name
+            .split('.')
+            .all(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!("{text:?} is not a domain name such as example.com"));
+    }
+    Ok(name)
+}

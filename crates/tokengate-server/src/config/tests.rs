@@ -1159,3 +1159,112 @@ fn bad_dpop_settings_are_refused_naming_the_key() {
     );
     assert!(err.contains("\"yes\" is not true or false"), "{err}");
 }
+
+#[test]
+fn webauthn_defaults_to_localhost_on_the_port_of_listen() {
+    let s = Settings::load_from(&ConfigArgs::default(), env(&[]), None).unwrap();
+    assert_eq!(
+        (s.webauthn_rp_id.as_str(), s.webauthn_origin.as_str()),
+        ("localhost", "http://localhost:5000")
+    );
+    let s = load(&[("TOKENGATE_LISTEN", "127.0.0.1:8443")], "").unwrap();
+    assert_eq!(s.webauthn_origin, "http://localhost:8443");
+    // A relying party id alone: its https origin.
+    let s = load(&[], "webauthn_rp_id = \"Example.COM\"").unwrap();
+    assert_eq!(
+        (s.webauthn_rp_id.as_str(), s.webauthn_origin.as_str()),
+        ("example.com", "https://example.com")
+    );
+    // A subdomain's origin, normalised as browsers send it.
+    let s = load(
+        &[("TOKENGATE_WEBAUTHN_ORIGIN", "https://Login.example.com:443")],
+        "webauthn_rp_id = \"example.com\"",
+    )
+    .unwrap();
+    assert_eq!(s.webauthn_origin, "https://login.example.com");
+    let s = load(
+        &[("TOKENGATE_WEBAUTHN_ORIGIN", "http://app.localhost:3000")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(s.webauthn_origin, "http://app.localhost:3000");
+}
+
+#[test]
+fn webauthn_settings_must_agree() {
+    for (vars, file, expected) in [
+        (
+            vec![("TOKENGATE_WEBAUTHN_RP_ID", "192.0.2.7")],
+            "",
+            "is an IP address",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_RP_ID", "[::1]")],
+            "",
+            "is an IP address",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_RP_ID", "not a domain")],
+            "",
+            "not a domain name",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_ORIGIN", "https://example.org")],
+            "webauthn_rp_id = \"example.com\"",
+            "must be on the relying party's domain",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_ORIGIN", "https://evilexample.com")],
+            "webauthn_rp_id = \"example.com\"",
+            "must be on the relying party's domain",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_ORIGIN", "http://login.example.com")],
+            "webauthn_rp_id = \"example.com\"",
+            "must be https",
+        ),
+        (
+            vec![("TOKENGATE_WEBAUTHN_ORIGIN", "https://example.com/login")],
+            "webauthn_rp_id = \"example.com\"",
+            "remove everything after the host",
+        ),
+        // The default rp id with another host's origin.
+        (
+            vec![("TOKENGATE_WEBAUTHN_ORIGIN", "https://example.com")],
+            "",
+            "webauthn_rp_id localhost (from the default)",
+        ),
+    ] {
+        let message = error(&vars, file);
+        assert!(message.contains(expected), "{vars:?} {file:?}: {message}");
+        assert!(message.contains("webauthn_"), "{message}");
+    }
+}
+
+#[test]
+fn config_check_says_when_the_default_rp_id_cannot_serve_listen() {
+    let line = |s: &Settings| {
+        s.report()
+            .into_iter()
+            .find(|l| l.key == "webauthn_rp_id")
+            .unwrap()
+            .value
+    };
+    let local = Settings::load_from(&ConfigArgs::default(), env(&[]), None).unwrap();
+    assert_eq!(line(&local), "localhost");
+    let public = load(&[("TOKENGATE_LISTEN", "192.0.2.7:5000")], "").unwrap();
+    let shown = line(&public);
+    assert!(
+        shown.starts_with("localhost (default; listen is 192.0.2.7"),
+        "{shown}"
+    );
+    let named = load(
+        &[("TOKENGATE_LISTEN", "192.0.2.7:5000")],
+        "webauthn_rp_id = \"example.com\"",
+    )
+    .unwrap();
+    assert_eq!(line(&named), "example.com");
+    let report = named.report_text();
+    assert!(report.contains("webauthn_origin"), "{report}");
+    assert!(report.contains("https://example.com"), "{report}");
+}

@@ -58,7 +58,7 @@ struct Registered {
 
 /// A new token pair.
 #[derive(Serialize, ToSchema)]
-struct TokenPairBody {
+pub(super) struct TokenPairBody {
     access_token: String,
     refresh_token: String,
     /// Always `Bearer`.
@@ -207,7 +207,7 @@ fn token_pair(pair: &TokenPair) -> Json<TokenPairBody> {
 
 /// A token pair answer, with the next DPoP nonce when nonces are in use
 /// (RFC 9449 §8.2: a client then needs no failed request to learn it).
-fn token_answer(state: &AppState, pair: &TokenPair) -> (HeaderMap, Json<TokenPairBody>) {
+pub(super) fn token_answer(state: &AppState, pair: &TokenPair) -> (HeaderMap, Json<TokenPairBody>) {
     let mut headers = HeaderMap::new();
     let now = state.gate.engine().clock().now();
     if let Some(nonce) = state.gate.dpop().nonce_at(now)

@@ -49,7 +49,7 @@ struct Status {
 }
 
 /// The response of a login or refresh: the four cookies, no token in the body.
-fn with_cookies(state: &AppState, pair: &TokenPair, user: &User) -> Response {
+pub(super) fn with_cookies(state: &AppState, pair: &TokenPair, user: &User) -> Response {
     let cookies = state
         .gate
         .transport()

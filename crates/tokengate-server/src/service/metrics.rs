@@ -91,7 +91,7 @@ fn describe() {
     );
     describe_counter!(
         "tokengate_logins_total",
-        "Login attempts by method (password, oidc) and outcome"
+        "Login attempts by method (password, oidc, passkey) and outcome"
     );
     describe_counter!(
         "tokengate_refreshes_total",
@@ -245,8 +245,8 @@ fn outcome<T>(result: &Result<T, Error>) -> &'static str {
     }
 }
 
-/// A login attempt with a password (`invalid_credentials`, `rate_limited`, …)
-/// or with an OIDC provider.
+/// A login attempt with a password (`invalid_credentials`, `rate_limited`, …),
+/// an OIDC provider or a passkey.
 pub(super) fn login<T>(method: &'static str, result: &Result<T, Error>) {
     counter!("tokengate_logins_total", "method" => method, "outcome" => outcome(result))
         .increment(1);

@@ -14,6 +14,7 @@ mod observe;
 mod oidc;
 mod openapi;
 mod page;
+mod passkeys;
 mod resources;
 pub(crate) mod sessions;
 pub(crate) mod standards;
@@ -86,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: metrics::Metrics,
     /// The clients of the OAuth endpoints (`[[clients]]`; possibly none).
     pub(crate) clients: standards::Clients,
+    /// The relying party of passkeys (`webauthn_rp_id`, `webauthn_origin`).
+    pub(crate) passkeys: tokengate::passkeys::RelyingParty,
 }
 
 impl FromRef<AppState> for TokenGate {
@@ -165,6 +168,7 @@ fn routes(examples: bool, metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(browser::routes())
         .merge(oidc::routes())
         .merge(sessions::routes())
+        .merge(passkeys::routes())
         .merge(standards::routes())
         .merge(resources::routes());
     let service = if metrics_here {

@@ -49,6 +49,8 @@ use super::AppState;
         (name = "auth", description = "Bearer clients: accounts and token pairs"),
         (name = "session", description = "Browser sessions: tokens in HttpOnly cookies, CSRF double submit"),
         (name = "sessions", description = "The caller's logins: list them, end one, end the others"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): register, list and remove them, log in with one, \
+            make an account with one instead of a password"),
         (name = "oidc", description = "Log in with an OpenID provider"),
         (name = "resources", description = "Example resource routes, forward-auth"),
         (name = "memos", description = "The demo page's memos"),

@@ -49,7 +49,7 @@ struct SessionBody {
     /// The client's address at login (behind `trusted_proxies`, the forwarded one).
     #[schema(example = "192.0.2.7")]
     ip: Option<String>,
-    /// `password` or `oidc`.
+    /// `password`, `oidc` or `passkey`.
     #[schema(example = "password")]
     method: String,
     /// The OpenID provider's name, for an `oidc` login.
@@ -85,8 +85,8 @@ pub(crate) fn rfc3339(at: Timestamp) -> String {
 
 /// List the caller's sessions
 ///
-/// Every live login of the caller (password and OpenID logins, bearer and
-/// browser alike), newest first; `current` marks the login of the token
+/// Every live login of the caller (password, OpenID and passkey logins,
+/// bearer and browser alike), newest first; `current` marks the login of the token
 /// that asks. No token or CSRF value appears.
 #[utoipa::path(
     get,

@@ -10,6 +10,7 @@
 mod logins;
 mod memos;
 mod oidc;
+mod passkeys;
 mod pending;
 mod revocations;
 mod users;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
 
 pub(crate) use logins::SqlLogins;
 pub(crate) use memos::{Memo, MemoId, MemoUpdate};
+pub(crate) use passkeys::{Ceremony, CeremonyKind, StoredPasskey};
 pub(crate) use pending::SqlPendingLogins;
 pub(crate) use revocations::SqlRevocations;
 #[cfg(feature = "redis")]

@@ -224,11 +224,14 @@ impl Database {
         .map_err(unavailable)
     }
 
-    /// Deletes a user with its memos and its linked provider accounts.
+    /// Deletes a user with its memos, its linked provider accounts and its
+    /// passkeys.
     pub(crate) async fn remove_user(&self, id: UserId) -> Result<(), Error> {
         for statement in [
             "DELETE FROM memos WHERE user_id = $1",
             "DELETE FROM oidc_identities WHERE user_id = $1",
+            "DELETE FROM passkeys WHERE user_id = $1",
+            "DELETE FROM passkey_ceremonies WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             with_pool!(self, pool => sqlx::query(statement)

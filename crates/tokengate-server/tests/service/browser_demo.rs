@@ -3,13 +3,15 @@
 //! Debian's chromium (headless, through playwright-core) against the
 //! service (memos, gallery, silent refresh, logout, and the Sessions panel
 //! ending another browser's login) and writes a screenshot of the memo page
-//! to `{CARGO_TARGET_TMPDIR}/browser-demo/memos.png`.
+//! to `{CARGO_TARGET_TMPDIR}/browser-demo/memos.png`;
+//! `testing/browser/passkeys.mjs` adds, uses and removes passkeys with the
+//! browser's virtual authenticators (DevTools protocol).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, TestDir};
+use crate::common::{Server, TestDir, free_port};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The whole browser run, generous for a debug build on a busy machine.
@@ -89,8 +91,8 @@ async fn the_page_and_its_assets_have_the_security_headers() {
         .expect_error(404, "not_found");
 }
 
-#[test]
-fn the_demo_page_in_a_real_browser() {
+/// chromium and the node modules, or a loud failure saying how to get them.
+fn require_browser() -> PathBuf {
     let browser = browser_dir();
     assert!(
         Path::new(CHROMIUM).is_file(),
@@ -101,26 +103,26 @@ fn the_demo_page_in_a_real_browser() {
         "{} has no node_modules: run `npm ci --prefix testing/browser` (scripts/test.sh does)",
         browser.display()
     );
+    browser
+}
 
-    let dir = TestDir::new("browser-demo");
-    // Access tokens of 5 s: the page must refresh them silently while the
-    // test runs (it waits for an expiry on purpose).
-    let server = Server::start(&dir, &[("TOKENGATE_ACCESS_TOKEN_TTL", "5")]);
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-demo");
-    let screenshot = artifacts.join("memos.png");
-    let _ = std::fs::remove_file(&screenshot);
+/// Runs `node SCRIPT BASE_URL ARTIFACTS` in `testing/browser` against
+/// `server`; panics with its output (and where its failure screenshot is)
+/// unless it succeeds. `artifacts` is emptied of an earlier run's failure.
+fn run_script(script: &str, server: &Server, artifacts: &Path) -> String {
+    let browser = require_browser();
     let _ = std::fs::remove_file(artifacts.join("failure.png"));
-    std::fs::create_dir_all(&artifacts).expect("create the artifact directory");
-    let log_path = artifacts.join("demo.log");
-    let log = std::fs::File::create(&log_path).expect("create the demo log");
+    std::fs::create_dir_all(artifacts).expect("create the artifact directory");
+    let log_path = artifacts.join(script.replace(".mjs", ".log"));
+    let log = std::fs::File::create(&log_path).expect("create the script's log");
 
     let mut child = Command::new("node")
-        .arg("demo.mjs")
+        .arg(script)
         .arg(server.api().base())
-        .arg(&artifacts)
+        .arg(artifacts)
         .current_dir(&browser)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("the demo log"))
+        .stdout(log.try_clone().expect("the script's log"))
         .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run node (Node.js 20+ is required): {e}"));
@@ -138,15 +140,45 @@ fn the_demo_page_in_a_real_browser() {
     };
     let output = std::fs::read_to_string(&log_path).unwrap_or_default();
     match status {
-        Some(status) if status.success() => {}
+        Some(status) if status.success() => output,
         Some(status) => panic!(
-            "demo.mjs failed ({status}); its output:\n{output}\n(screenshot of the failure in {})",
+            "{script} failed ({status}); its output:\n{output}\n(screenshot of the failure in {})",
             artifacts.display()
         ),
-        None => panic!("demo.mjs did not finish within {DEMO_TIMEOUT:?}; its output:\n{output}"),
+        None => panic!("{script} did not finish within {DEMO_TIMEOUT:?}; its output:\n{output}"),
     }
+}
+
+#[test]
+fn the_demo_page_in_a_real_browser() {
+    require_browser();
+    let dir = TestDir::new("browser-demo");
+    // Access tokens of 5 s: the page must refresh them silently while the
+    // test runs (it waits for an expiry on purpose).
+    let server = Server::start(&dir, &[("TOKENGATE_ACCESS_TOKEN_TTL", "5")]);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-demo");
+    let screenshot = artifacts.join("memos.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = run_script("demo.mjs", &server, &artifacts);
     println!("{output}");
     let png = std::fs::read(&screenshot)
         .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", screenshot.display()));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+}
+
+/// Passkeys in the page, with the default relying party: `localhost`, and
+/// the origin `http://localhost:{port of listen}` (hence a port given, not
+/// 0); the script opens the page there. The default access token lifetime:
+/// a fresh login stays fresh for the run (the script makes a refreshed, not
+/// fresh, one on purpose).
+#[test]
+fn passkeys_in_a_real_browser() {
+    require_browser();
+    let dir = TestDir::new("browser-passkeys");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_on(&dir, &listen, &[]);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-passkeys");
+    let output = run_script("passkeys.mjs", &server, &artifacts);
+    println!("{output}");
+    assert!(output.contains("[demo] all checks passed"), "{output}");
 }

@@ -38,6 +38,7 @@ mod oidc_provider;
 mod oidc_redirects;
 mod openapi;
 mod package;
+mod passkeys;
 mod proxy;
 mod resources;
 mod restart;

@@ -29,6 +29,15 @@ const SERVED: &[(&str, &str)] = &[
     ("GET", "/auth/sessions"),
     ("DELETE", "/auth/sessions"),
     ("DELETE", "/auth/sessions/{id}"),
+    // Passkeys.
+    ("POST", "/auth/passkeys/register/start"),
+    ("POST", "/auth/passkeys/register/finish"),
+    ("GET", "/auth/passkeys"),
+    ("DELETE", "/auth/passkeys/{id}"),
+    ("POST", "/auth/passkeys/login/start"),
+    ("POST", "/auth/passkeys/login/finish"),
+    ("POST", "/auth/register/passkey/start"),
+    ("POST", "/auth/register/passkey/finish"),
     // OAuth clients (`[[clients]]`).
     ("POST", "/auth/introspect"),
     ("POST", "/auth/revoke"),
