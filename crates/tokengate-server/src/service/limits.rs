@@ -32,6 +32,8 @@ pub(crate) enum LimitKey {
     ClientAuthFrom(IpAddr),
     /// Requests of one authenticated OAuth client (its `rate`).
     ClientRequests(String),
+    /// Passkey login ceremonies started from one client address.
+    PasskeyStartsFrom(IpAddr),
 }
 
 impl LimitKey {
@@ -50,6 +52,7 @@ impl fmt::Display for LimitKey {
             LimitKey::ClientAuthOf(id) => write!(f, "client:{id}"),
             LimitKey::ClientAuthFrom(ip) => write!(f, "client-ip:{ip}"),
             LimitKey::ClientRequests(id) => write!(f, "client-requests:{id}"),
+            LimitKey::PasskeyStartsFrom(ip) => write!(f, "passkey-starts:ip:{ip}"),
         }
     }
 }

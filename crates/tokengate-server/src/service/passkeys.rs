@@ -383,10 +383,24 @@ async fn remove(
     responses(
         (status = 200, description = "The request options", body = Options),
         (status = 400, response = InvalidRequest),
+        (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     )
 )]
-async fn login_start(State(state): State<AppState>, body: Bytes) -> Result<Response, Error> {
+async fn login_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    // Every start stores a ceremony: a client address may start as many as
+    // it may fail password logins (10x `login_max_failures` per
+    // `login_failure_window`), so that a flood from one address cannot push
+    // other people's ceremonies out of the table.
+    let ip_key = LimitKey::PasskeyStartsFrom(state.client_ip(peer, &headers));
+    let max = state.settings.login_max_failures.saturating_mul(10);
+    state.limiter.check(&[(&ip_key, max)]).await?;
+    state.limiter.record_failure(&[&ip_key]).await;
     let start: LoginStart = if body.iter().all(u8::is_ascii_whitespace) {
         LoginStart::default()
     } else {

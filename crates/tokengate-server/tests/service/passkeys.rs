@@ -471,6 +471,22 @@ async fn signups_are_limited_like_registrations() {
     resp.expect_error(429, "rate_limited");
 }
 
+#[tokio::test]
+async fn login_starts_are_limited_per_client_address() {
+    let dir = TestDir::new("passkeys-start-rate");
+    // 10x login_max_failures starts per address and window.
+    let server = Server::start(&dir, &[ENV[0], ("TOKENGATE_LOGIN_MAX_FAILURES", "1")]);
+    let api = server.api().clone();
+    for _ in 0..10 {
+        login_options(&api, None).await;
+    }
+    let resp = api
+        .send(api.request(Method::POST, "/auth/passkeys/login/start"))
+        .await;
+    assert!(resp.header("retry-after").is_some(), "{resp:?}");
+    resp.expect_error(429, "rate_limited");
+}
+
 /// Sets every waiting ceremony's expiry in the past, straight in the
 /// database (as if five minutes went by).
 async fn expire_ceremonies(dir: &TestDir) {
