@@ -26,7 +26,7 @@ use tokengate::axum::{AccessToken, FirstParty, FreshAccessToken, IssuedBy};
 use tokengate::clock::{self, Timestamp};
 use tokengate::login::LoginMethod;
 use tokengate::passkeys::{
-    AuthenticationResponse, CEREMONY_TTL, PasskeyId, RegistrationResponse, UserHandle,
+    AuthenticationResponse, CEREMONY_TTL, PasskeyError, PasskeyId, RegistrationResponse, UserHandle,
 };
 use tokengate::users::Username;
 use tokengate::{AccountRejection, Error, RequestRejection};
@@ -226,20 +226,40 @@ async fn register_start(
         .into_iter()
         .map(|p| p.id)
         .collect();
-    let (options, ceremony) = state
+    let user_id = user.id;
+    start_registration(&state, &handle, &user.username, &held, |started| {
+        Ceremony::Register {
+            user: user_id,
+            state: started,
+        }
+    })
+    .await
+}
+
+/// The options of a registration for `handle`, its ceremony (made by
+/// `ceremony` from the started state) kept until [`expires`].
+async fn start_registration(
+    state: &AppState,
+    handle: &UserHandle,
+    name: &str,
+    held: &[PasskeyId],
+    ceremony: impl FnOnce(tokengate::passkeys::RegistrationState) -> Ceremony,
+) -> Result<Response, Error> {
+    let (options, started) = state
         .passkeys
-        .start_registration(&handle, &user.username, &held)
-        .map_err(|e| Error::from(tokengate::Unavailable::new(tokengate::Backend::Service, e)))?;
+        .start_registration(handle, name, held)
+        .map_err(unavailable)?;
     let now = clock::now();
-    let ceremony = Ceremony::Register {
-        user: user.id,
-        state: ceremony,
-    };
     state
         .db
-        .put_ceremony(&options.challenge(), &ceremony, expires(now), now)
+        .put_ceremony(&options.challenge(), &ceremony(started), expires(now), now)
         .await?;
     Ok(options_answer(&options))
+}
+
+/// A relying-party failure that is not the client's: 503.
+fn unavailable(e: PasskeyError) -> Error {
+    Error::from(tokengate::Unavailable::new(tokengate::Backend::Service, e))
 }
 
 /// Finish registering a passkey
@@ -407,7 +427,7 @@ async fn login_start(
         serde_json::from_slice(&body).map_err(|e| invalid(format!("invalid body: {e}")))?
     };
     let rp = &state.passkeys;
-    let service = |e| Error::from(tokengate::Unavailable::new(tokengate::Backend::Service, e));
+    let service = unavailable;
     let (options, ceremony) = match start.username.as_deref() {
         None => {
             let (options, started) = rp.start_discoverable_authentication().map_err(service)?;
@@ -621,21 +641,13 @@ async fn signup_start(
         return Err(AccountRejection::UsernameTaken.into());
     }
     let handle = UserHandle::random();
-    let (options, started) = state
-        .passkeys
-        .start_registration(&handle, username.as_str(), &[])
-        .map_err(|e| Error::from(tokengate::Unavailable::new(tokengate::Backend::Service, e)))?;
-    let now = clock::now();
-    let ceremony = Ceremony::Signup {
+    let name = username.as_str().to_owned();
+    start_registration(&state, &handle, &name, &[], |started| Ceremony::Signup {
         username,
         handle,
         state: started,
-    };
-    state
-        .db
-        .put_ceremony(&options.challenge(), &ceremony, expires(now), now)
-        .await?;
-    Ok(options_answer(&options))
+    })
+    .await
 }
 
 /// Finish an account with a passkey
