@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The builds below (tests, release, fuzzing) take about 12 GB of disk: say
+# so at once rather than fail deep in a build with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ]; then
+  echo "warning: $((free_kb / 1024)) MB free on this disk; the test run needs about 12 GB" >&2
+fi
+
 # PostgreSQL and Redis: started if down (later suites need them; cheap to check).
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true

@@ -10,10 +10,16 @@
 //! - `extractor_and_noop_layer`: the extractor, and a `route_layer` that
 //!   does nothing (what axum charges for any route layer: the route's
 //!   service boxed once more and cloned per request);
-//! - `layer_vs_extractor_ratio_x1000`: `layer` / `extractor`, and
+//! - `layer_around_router`: the route takes nothing, the layer wraps the
+//!   whole `Router` as a tower service (`gate.require().layer(router)`),
+//!   which is how an application protects everything it serves without
+//!   axum's per-route price;
+//! - `layer_vs_extractor_ratio_x1000`: `layer` / `extractor`,
 //!   `layer_vs_noop_layer_ratio_x1000`: `layer` / `extractor_and_noop_layer`,
-//!   each pair timed in alternating chunks so that it holds up on a noisy
-//!   machine (criterion shows the ratio times 1000 as nanoseconds).
+//!   and `around_router_vs_extractor_ratio_x1000`: `layer_around_router` /
+//!   `extractor`, each pair timed in alternating chunks so that it holds up
+//!   on a noisy machine (criterion shows the ratio times 1000 as
+//!   nanoseconds).
 //!
 //! Run with `cargo bench -p tokengate --bench layer`.
 
@@ -27,11 +33,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, header};
-use tokengate::axum::{AccessToken, TokenGate};
+use http::{Request, Response, header};
+use tokengate::axum::{AccessToken, RequireTokenService, TokenGate};
 use tokengate::keys::Algorithm;
 use tokengate::token::NewToken;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 fn request(token: &str) -> Request<Body> {
     Request::get("/r")
@@ -77,13 +83,19 @@ fn bench_layer(c: &mut Criterion) {
     ]
     .map(|(name, app)| (name, app.with_state(gate.clone())));
 
+    // The same layer around the whole router, outside axum's routing.
+    let around = gate
+        .require()
+        .layer(Router::new().route("/r", plain()).with_state(gate.clone()));
+    let mut apps: Vec<(&str, App)> = apps
+        .into_iter()
+        .map(|(name, app)| (name, App::Router(app)))
+        .collect();
+    apps.push(("layer_around_router", App::Around(around)));
+
     let mut group = c.benchmark_group("route");
-    let one = |app: &Router| {
-        rt.block_on(app.clone().oneshot(request(black_box(&token))))
-            .expect("answer")
-    };
-    let (extractor_app, layer_app) = (apps[1].1.clone(), apps[2].1.clone());
-    let ratio = |b: &mut criterion::Bencher<'_>, layer_app: &Router, other_app: &Router| {
+    let one = |app: &App| rt.block_on(app.call(request(black_box(&token))));
+    let ratio = |b: &mut criterion::Bencher<'_>, layer_app: &App, other_app: &App| {
         b.iter_custom(|iters| {
             let (mut layer, mut other) = (Duration::ZERO, Duration::ZERO);
             let (mut left, mut layer_first) = (iters, true);
@@ -108,27 +120,39 @@ fn bench_layer(c: &mut Criterion) {
             Duration::from_secs_f64(ratio * 1e-6 * iters as f64)
         })
     };
-    let noop_app = apps[4].1.clone();
+    let app = |name: &str| &apps.iter().find(|(n, _)| *n == name).expect(name).1;
     group.bench_function("layer_vs_extractor_ratio_x1000", |b| {
-        ratio(b, &layer_app, &extractor_app)
+        ratio(b, app("layer"), app("extractor"))
     });
     group.bench_function("layer_vs_noop_layer_ratio_x1000", |b| {
-        ratio(b, &layer_app, &noop_app)
+        ratio(b, app("layer"), app("extractor_and_noop_layer"))
     });
-    for (name, app) in apps {
+    group.bench_function("around_router_vs_extractor_ratio_x1000", |b| {
+        ratio(b, app("layer_around_router"), app("extractor"))
+    });
+    for (name, app) in &apps {
         // Every variant answers 200 to the same request (the token cached).
-        let response = rt
-            .block_on(app.clone().oneshot(request(&token)))
-            .expect("answer");
-        assert_eq!(response.status(), 200, "{name}");
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(app.clone().oneshot(request(black_box(&token))))
-                    .expect("answer")
-            })
-        });
+        assert_eq!(one(app).status(), 200, "{name}");
+        group.bench_function(*name, |b| b.iter(|| one(app)));
     }
     group.finish();
+}
+
+/// A router, or the layer around one: each request goes through `oneshot`
+/// on a clone, as a server does.
+enum App {
+    Router(Router),
+    Around(RequireTokenService<Router>),
+}
+
+impl App {
+    async fn call(&self, request: Request<Body>) -> Response<Body> {
+        match self {
+            Self::Router(app) => app.clone().oneshot(request).await,
+            Self::Around(app) => app.clone().oneshot(request).await,
+        }
+        .unwrap_or_else(|never| match never {})
+    }
 }
 
 criterion_group! {
