@@ -9,12 +9,15 @@
 //!
 //! The text lines have the shape of tracing-subscriber's default format
 //! (`2026-12-03T03:24:40.123456Z  INFO span{fields}: target: message
-//! name=value`). On a terminal they are its own, in colour; elsewhere
-//! [`TextLines`] writes them without the styling machinery, and both
-//! formats write the timestamp from a date formatted once a second
-//! ([`write_timestamp`]): tracing-subscriber's default format made the
-//! access line half the service's own cost of a `/api/public` request
-//! (BENCHMARKS.md, the plumbing).
+//! name=value`), without colour, written by [`TextLines`] without the
+//! styling machinery; both formats write the timestamp from a date
+//! formatted once a second ([`write_timestamp`]): tracing-subscriber's
+//! default format made the access line half the service's own cost of a
+//! `/api/public` request (BENCHMARKS.md, the plumbing).
+//!
+//! Lines logged while a request is handled name its id as the field of a
+//! `request` span (`request{request_id="…"}:`, `"span":{"request_id":…}`),
+//! kept in a task-local rather than a span ([`request`]).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -32,6 +35,9 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::config::LogFormat;
 
 mod batched;
+mod request;
+
+pub(crate) use request::{ACCESS_TARGET, AccessLine, within_request, write_access_line};
 
 pub(crate) use batched::flush;
 
@@ -40,13 +46,16 @@ pub(crate) use batched::flush;
 /// in batches ([`batched`]: call [`flush`] before the process exits).
 pub(crate) fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    // A person reading: tracing-subscriber's own lines, in colour, at once.
-    if std::io::stderr().is_terminal() && format == LogFormat::Text {
-        logs.with_writer(std::io::stderr).with_ansi(true).init();
-        return;
-    }
-    let logs = logs.with_writer(batched::Batched::start());
+    // A person reading: each line at once.
+    let writer = if std::io::stderr().is_terminal() {
+        batched::Batched::at_once()
+    } else {
+        batched::Batched::start()
+    };
+    request::install(format, writer);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Text => logs
             .with_ansi(false)
@@ -168,6 +177,15 @@ where
             writer.write_str("\"name\":")?;
             json_str(&mut writer, span.name())?;
             writer.write_char('}')?;
+        } else {
+            // The request being handled (`request::within_request`), as
+            // its span was written.
+            request::with_request_id(|id| {
+                writer.write_str(",\"span\":{\"request_id\":")?;
+                json_str(&mut writer, id)?;
+                writer.write_str(",\"name\":\"request\"}")
+            })
+            .transpose()?;
         }
         writer.write_str("}\n")
     }
@@ -196,9 +214,17 @@ where
             tracing::Level::WARN => "  WARN ",
             tracing::Level::ERROR => " ERROR ",
         })?;
-        // Each span of the event, outermost first: `name{fields}:`.
+        // The request being handled (`request::within_request`), as its
+        // span was written, then each span of the event, outermost first:
+        // `name{fields}:`.
+        let mut any = request::with_request_id(|id| {
+            writer.write_str("request{request_id=")?;
+            debug_str(&mut writer, id)?;
+            writer.write_str("}:")
+        })
+        .transpose()?
+        .is_some();
         if let Some(scope) = ctx.event_scope() {
-            let mut any = false;
             for span in scope.from_root() {
                 writer.write_str(span.name())?;
                 let extensions = span.extensions();
@@ -212,9 +238,9 @@ where
                 writer.write_char(':')?;
                 any = true;
             }
-            if any {
-                writer.write_char(' ')?;
-            }
+        }
+        if any {
+            writer.write_char(' ')?;
         }
         writer.write_str(meta.target())?;
         writer.write_str(": ")?;
@@ -461,7 +487,7 @@ mod tests {
     }
 
     /// The lines `emit` logs, in this module's JSON format, parsed.
-    fn lines(emit: impl FnOnce()) -> Vec<serde_json::Value> {
+    pub(super) fn lines(emit: impl FnOnce()) -> Vec<serde_json::Value> {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -536,7 +562,7 @@ mod tests {
     }
 
     /// The text `emit` logs, in this module's text format.
-    fn text(emit: impl FnOnce()) -> String {
+    pub(super) fn text(emit: impl FnOnce()) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()

@@ -56,6 +56,21 @@ impl Batched {
     }
 }
 
+impl Batched {
+    /// Every line written at once (a terminal: a person reading).
+    pub(crate) fn at_once() -> Batched {
+        Batched { at_once: true }
+    }
+
+    /// A line's writer: `urgent` (a warning or an error) is written at
+    /// once, after the lines before it.
+    pub(crate) fn line(&self, urgent: bool) -> Line {
+        Line {
+            urgent: self.at_once || urgent,
+        }
+    }
+}
+
 impl<'a> MakeWriter<'a> for Batched {
     type Writer = Line;
 
@@ -64,9 +79,7 @@ impl<'a> MakeWriter<'a> for Batched {
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
-        Line {
-            urgent: self.at_once || *meta.level() <= Level::WARN,
-        }
+        self.line(*meta.level() <= Level::WARN)
     }
 }
 

@@ -2,9 +2,10 @@
 //! access line, and its count and time in the metrics.
 //!
 //! Every request gets an id, taken from a trusted proxy's `X-Request-Id` or
-//! made here, echoed in the response's `X-Request-Id` and carried by a span
-//! that every log line of the request names; one line per request unless
-//! `access_log = false`.
+//! made here, echoed in the response's `X-Request-Id` and named by every
+//! log line of the request (as the field of a `request` span; kept in a
+//! task-local, [`crate::logs::within_request`]); one line per request
+//! unless `access_log = false`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,15 +18,15 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
 use http::{HeaderName, HeaderValue, Method, Uri};
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
-use tracing::Instrument;
-use tracing::instrument::Instrumented;
 
 use super::metrics;
 use crate::config::Settings;
+use crate::logs::{self, AccessLine};
 
-/// Gives each request an id, runs it in a span carrying the id (so every
-/// log line of the request names it), echoes the id in `X-Request-Id`,
+/// Gives each request an id, runs it as that request's (so every log line
+/// of the request names it), echoes the id in `X-Request-Id`,
 /// counts and times it ([`metrics::count_request`]) and logs one line per
 /// request unless `access_log = false`: method, path (never the query,
 /// which may hold a token), status and time. Headers and bodies are never
@@ -79,8 +80,6 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let id = request_id(&self.settings, &request);
-        // Checked ASCII (a proxy's) or our own: always text.
-        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
         let request_line = RequestLine {
             // Cheap clones: the method is inline, the URI shares its bytes
             // (the path is read only when a line is written).
@@ -88,12 +87,11 @@ where
             uri: request.uri().clone(),
             // The route pattern is shared with axum (an `Arc<str>`).
             route: request.extensions().get::<MatchedPath>().cloned(),
-            id: Some(id),
             started: Instant::now(),
             access_log: self.settings.access_log,
         };
         Observing {
-            handled: self.inner.call(request).instrument(span),
+            handled: logs::within_request(id, self.inner.call(request)),
             request: request_line,
         }
     }
@@ -104,7 +102,6 @@ struct RequestLine {
     method: Method,
     uri: Uri,
     route: Option<MatchedPath>,
-    id: Option<HeaderValue>,
     started: Instant,
     access_log: bool,
 }
@@ -113,7 +110,7 @@ pin_project_lite::pin_project! {
     /// The future of an [`Observed`] request.
     pub(super) struct Observing<F> {
         #[pin]
-        handled: Instrumented<F>,
+        handled: TaskLocalFuture<HeaderValue, F>,
         request: RequestLine,
     }
 }
@@ -125,8 +122,8 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut response) = ready!(this.handled.poll(cx));
+        let mut this = self.project();
+        let Ok(mut response) = ready!(this.handled.as_mut().poll(cx));
         let request = this.request;
         let elapsed = request.started.elapsed();
         metrics::count_request(
@@ -135,19 +132,35 @@ where
             response.status(),
             elapsed,
         );
-        let id = request.id.take().expect("a request is answered once");
-        if request.access_log {
-            // Outside the span, with the id as a field of its own:
-            // formatting the span into the line made it cost twice what
-            // the line does (BENCHMARKS.md, logging).
-            tracing::info!(
-                request_id = id.to_str().unwrap_or_default(),
-                method = request.method.as_str(),
-                path = request.uri.path(),
-                status = response.status().as_u16(),
-                micros = elapsed.as_micros() as u64,
-                "request"
-            );
+        let id = this
+            .handled
+            .take_value()
+            .expect("a request is answered once");
+        // Outside the request's scope, with the id as a field of its own:
+        // formatting the request into the line made it cost twice what the
+        // line does (BENCHMARKS.md, logging).
+        if request.access_log
+            && tracing::enabled!(target: logs::ACCESS_TARGET, tracing::Level::INFO)
+        {
+            let line = AccessLine {
+                // Checked ASCII (a proxy's) or our own: always text.
+                request_id: id.to_str().unwrap_or_default(),
+                method: request.method.as_str(),
+                path: request.uri.path(),
+                status: response.status().as_u16(),
+                micros: elapsed.as_micros() as u64,
+            };
+            if !logs::write_access_line(&line) {
+                tracing::info!(
+                    target: logs::ACCESS_TARGET,
+                    request_id = line.request_id,
+                    method = line.method,
+                    path = line.path,
+                    status = line.status,
+                    micros = line.micros,
+                    "request"
+                );
+            }
         }
         response.headers_mut().insert(REQUEST_ID.clone(), id);
         Poll::Ready(Ok(response))
@@ -197,8 +210,48 @@ fn new_request_id() -> HeaderValue {
         let uuid = tokengate::token::random_id();
         format!("{}{}", &uuid[..8], &uuid[9..13])
     });
-    let id = format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let digits = (64 - (n | 1).leading_zeros()).div_ceil(4);
+    // Exactly as long as it will be: `Bytes` takes a full buffer as it is
+    // (a spare capacity would cost it another allocation).
+    let mut id = String::with_capacity(prefix.len() + 1 + digits as usize);
+    id.push_str(prefix);
+    id.push('-');
+    // The counter in hex, without the formatting machinery.
+    for shift in (0..digits).rev() {
+        id.push(char::from(
+            b"0123456789abcdef"[((n >> (shift * 4)) & 0xf) as usize],
+        ));
+    }
     // The String's buffer becomes the header's: no copy.
     HeaderValue::from_maybe_shared(axum::body::Bytes::from(id))
         .expect("hex digits and a dash are a header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_are_the_prefix_and_a_hex_counter() {
+        let ids: Vec<String> = (0..40)
+            .map(|_| new_request_id().to_str().unwrap().to_owned())
+            .collect();
+        let (prefix, first) = ids[0].split_once('-').unwrap();
+        assert_eq!(prefix.len(), 12, "{}", ids[0]);
+        let mut last = u64::from_str_radix(first, 16).unwrap();
+        for id in &ids[1..] {
+            let (p, n) = id.split_once('-').unwrap();
+            assert_eq!(p, prefix);
+            assert!(
+                n.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{id}"
+            );
+            assert!(!n.starts_with('0'), "{id}");
+            let n = u64::from_str_radix(n, 16).unwrap();
+            assert!(n > last, "{id}");
+            last = n;
+        }
+    }
 }
