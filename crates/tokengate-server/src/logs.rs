@@ -37,7 +37,7 @@ use crate::config::LogFormat;
 mod batched;
 mod request;
 
-pub(crate) use request::{ACCESS_TARGET, AccessLine, within_request, write_access_line};
+pub(crate) use request::{AccessLine, log_access_line, within_request};
 
 pub(crate) use batched::flush;
 

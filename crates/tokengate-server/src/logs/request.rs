@@ -6,11 +6,11 @@
 //! per request (created, entered and left at every poll, closed) cost about
 //! 2 µs of CPU a request; the task-local is a pointer swap per poll.
 //!
-//! The access line is written by [`write_access_line`] straight into the
+//! The access line is written by [`log_access_line`] straight into the
 //! service's log, in its format, without tracing's event dispatch (the
 //! dispatch cost more than formatting the line: BENCHMARKS.md, the
 //! plumbing). Whether it is written at all is still tracing's filter's
-//! decision (`RUST_LOG`), asked by the caller.
+//! decision (`RUST_LOG`).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -64,13 +64,34 @@ pub(crate) struct AccessLine<'a> {
 }
 
 /// The target of access lines: the module that logged them as events.
-pub(crate) const ACCESS_TARGET: &str = "tokengate_server::service::observe";
+const ACCESS_TARGET: &str = "tokengate_server::service::observe";
 
-/// Writes `line` into the service's log, as the event
-/// `info!(request_id, method, path, status, micros, "request")` of
-/// [`ACCESS_TARGET`] would be written; `false` (nothing written) when the
-/// service's log is not installed.
-pub(crate) fn write_access_line(line: &AccessLine<'_>) -> bool {
+/// Logs `line` unless tracing's filter (`RUST_LOG`) turns the access
+/// line off: written straight into the service's log when it is installed
+/// (the same bytes as the event), else as an ordinary event.
+pub(crate) fn log_access_line(line: &AccessLine<'_>) {
+    if tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) && !write_access_line(line) {
+        log_as_event(line);
+    }
+}
+
+/// `line` as the event `info!(request_id, method, path, status, micros,
+/// "request")` of [`ACCESS_TARGET`].
+fn log_as_event(line: &AccessLine<'_>) {
+    tracing::info!(
+        target: ACCESS_TARGET,
+        request_id = line.request_id,
+        method = line.method,
+        path = line.path,
+        status = line.status,
+        micros = line.micros,
+        "request"
+    );
+}
+
+/// Writes `line` into the service's log as [`log_as_event`] would; `false`
+/// (nothing written) when the service's log is not installed.
+fn write_access_line(line: &AccessLine<'_>) -> bool {
     let Some((format, writer)) = ACCESS.get() else {
         return false;
     };
@@ -159,25 +180,13 @@ mod tests {
             status: 404,
             micros: 1234,
         };
-        let method = line.method;
-        let event = |line: &AccessLine<'_>| {
-            tracing::info!(
-                target: ACCESS_TARGET,
-                request_id = line.request_id,
-                method = method,
-                path = line.path,
-                status = line.status,
-                micros = line.micros,
-                "request"
-            );
-        };
         let without_time = |text: &str| text.split_once(' ').unwrap().1.to_owned();
-        let text = super::super::tests::text(|| event(&line));
+        let text = super::super::tests::text(|| log_as_event(&line));
         assert_eq!(
             without_time(&written(LogFormat::Text, &line)),
             without_time(&text)
         );
-        let json = super::super::tests::lines(|| event(&line));
+        let json = super::super::tests::lines(|| log_as_event(&line));
         let mut direct: serde_json::Value =
             serde_json::from_str(&written(LogFormat::Json, &line)).unwrap();
         let mut event = json[0].clone();

@@ -139,28 +139,15 @@ where
         // Outside the request's scope, with the id as a field of its own:
         // formatting the request into the line made it cost twice what the
         // line does (BENCHMARKS.md, logging).
-        if request.access_log
-            && tracing::enabled!(target: logs::ACCESS_TARGET, tracing::Level::INFO)
-        {
-            let line = AccessLine {
+        if request.access_log {
+            logs::log_access_line(&AccessLine {
                 // Checked ASCII (a proxy's) or our own: always text.
                 request_id: id.to_str().unwrap_or_default(),
                 method: request.method.as_str(),
                 path: request.uri.path(),
                 status: response.status().as_u16(),
                 micros: elapsed.as_micros() as u64,
-            };
-            if !logs::write_access_line(&line) {
-                tracing::info!(
-                    target: logs::ACCESS_TARGET,
-                    request_id = line.request_id,
-                    method = line.method,
-                    path = line.path,
-                    status = line.status,
-                    micros = line.micros,
-                    "request"
-                );
-            }
+            });
         }
         response.headers_mut().insert(REQUEST_ID.clone(), id);
         Poll::Ready(Ok(response))
