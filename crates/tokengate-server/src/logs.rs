@@ -322,7 +322,7 @@ impl Visit for TextVisitor<'_, '_> {
 
 /// `text` quoted and escaped as `{:?}` writes it, without `{:?}`'s
 /// character-by-character escaping when nothing needs escaping.
-fn debug_str(out: &mut Writer<'_>, text: &str) -> fmt::Result {
+fn debug_str(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
     if text
         .bytes()
         .all(|b| (b.is_ascii_graphic() && b != b'"' && b != b'\\') || b == b' ')
@@ -338,7 +338,7 @@ fn debug_str(out: &mut Writer<'_>, text: &str) -> fmt::Result {
 /// Writes the current time as tracing-subscriber's `SystemTime` does
 /// (`2026-12-03T03:24:40.123456Z`), the date and time of day formatted
 /// once a second by each thread.
-fn write_timestamp(out: &mut Writer<'_>) -> fmt::Result {
+fn write_timestamp(out: &mut impl fmt::Write) -> fmt::Result {
     thread_local! {
         /// A second since the epoch, and its date and time of day.
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
@@ -449,9 +449,9 @@ impl Visit for JsonVisitor<'_, '_> {
 }
 
 /// `text` as a JSON string, escaped by serde_json.
-fn json_str(out: &mut Writer<'_>, text: &str) -> fmt::Result {
-    struct Adapter<'a, 'w>(&'a mut Writer<'w>);
-    impl std::io::Write for Adapter<'_, '_> {
+fn json_str(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    struct Adapter<'a, W>(&'a mut W);
+    impl<W: fmt::Write> std::io::Write for Adapter<'_, W> {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             // serde_json writes whole UTF-8 sequences of valid input.
             let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;

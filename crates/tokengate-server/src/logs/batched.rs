@@ -23,6 +23,10 @@ pub(crate) const DELAY: Duration = Duration::from_millis(50);
 
 /// The lines waiting, in order, and the flusher's wake-up call.
 static WAITING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// The batch being written: it leaves [`WAITING`] first, so that requests
+/// add lines while it is written (a pipe to a slow reader can block), and
+/// this lock is held while it is written, so that batches keep their order.
+static WRITING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static ARRIVED: Condvar = Condvar::new();
 
 /// The `MakeWriter` of the service's lines; see the module's documentation.
@@ -96,8 +100,9 @@ impl Write for Line {
         let first = lines.is_empty();
         lines.extend_from_slice(bytes);
         if self.urgent || lines.len() >= FULL {
-            write_out(&mut lines);
+            write_out(lines);
         } else if first {
+            drop(lines);
             ARRIVED.notify_one();
         }
         Ok(bytes.len())
@@ -111,9 +116,9 @@ impl Write for Line {
 /// Writes every waiting line now: when the service stops, and after its
 /// start lines.
 pub(crate) fn flush() {
-    let mut lines = waiting();
+    let lines = waiting();
     if !lines.is_empty() {
-        write_out(&mut lines);
+        write_out(lines);
     }
 }
 
@@ -121,15 +126,21 @@ fn waiting() -> MutexGuard<'static, Vec<u8>> {
     WAITING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Writes `lines` to stderr, under the lock (so that lines keep their
-/// order), and empties them.
-fn write_out(lines: &mut Vec<u8>) {
+/// Writes the waiting lines to stderr, after the batch before them, and
+/// empties them: they are swapped with the emptied buffer of the last
+/// batch, and written once the waiting lines' lock is released.
+fn write_out(mut waiting: MutexGuard<'static, Vec<u8>>) {
+    // Taken before `waiting` is released: no later batch can go first.
+    // (No one holding this lock waits for the other.)
+    let mut writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    std::mem::swap(&mut *waiting, &mut *writing);
+    drop(waiting);
     // Nowhere to report a failure to write the log: as tracing-subscriber
     // does, the lines are dropped.
-    let _ = io::stderr().write_all(lines);
-    lines.clear();
+    let _ = io::stderr().write_all(&writing);
+    writing.clear();
     // A very long line does not keep its memory.
-    if lines.capacity() > 4 * FULL {
-        lines.shrink_to(FULL);
+    if writing.capacity() > 4 * FULL {
+        writing.shrink_to(FULL);
     }
 }
