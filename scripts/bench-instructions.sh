@@ -14,7 +14,9 @@
 # cache, the per-thread metrics), the counters are zeroed, then N requests
 # (BENCH_REQUESTS, 2000) go over one kept-alive connection, and the count
 # is dumped. Routes: the bare route, /api/public, /api/private (a cached
-# ES256 token), /auth/verify. The dumps stay in the work directory
+# ES256 token), /auth/verify, and the bare route again sent /api/private's
+# Authorization header (which it ignores: what carrying the token costs
+# hyper, apart from the service). The dumps stay in the work directory
 # (printed) for `callgrind_annotate --inclusive=yes --tree=calling`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,16 +67,20 @@ count() {
         "$binary" "${args[@]}" >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
     for ((i = 0; i < 600; i++)); do
-        url=$(sed -n 's/^tokengate listening on //p' "$dir/stdout")
+        url=$(sed -n 's/^tokengate listening on //p' "$dir/stdout" 2>/dev/null)
         [[ -n $url ]] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
     [[ -n $url ]] || { echo "$name did not start: $(tail -3 "$dir/stderr")" >&2; exit 1; }
-    if [[ -n $with_token ]]; then
+    if [[ $with_token == header ]]; then
+        # The token /api/private was sent, to a route that ignores it.
+        token=$(cat "$work/token")
+    elif [[ -n $with_token ]]; then
         local credentials='{"username":"bench","password":"bench-password-123"}'
         curl -sf -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register" >/dev/null
         token=$(curl -sf -H 'Content-Type: application/json' -d "$credentials" "$url/auth/login" | jq -r .access_token)
+        echo "$token" >"$work/token"
     fi
     python3 "$work/client.py" "${url##*:}" "$path" 300 $token
     callgrind_control -z "$pid" >/dev/null 2>&1
@@ -99,4 +105,11 @@ for route in public private verify; do
         verify) n=$(count verify "$bin" /auth/verify token) ;;
     esac
     echo "| \`/$([ $route = verify ] && echo auth || echo api)/$route\` | $n | $(awk -v a="$n" -v b="$bare_count" 'BEGIN { printf "%.3f", a / b }') |"
+    [[ $route == private ]] && private_count=$n
 done
+# The bare route sent /api/private's request (its Authorization header):
+# what carrying the token costs hyper, apart from the service.
+bare_header=$(count bare-header "$bare" /api/public header)
+echo "| bare axum route, sent \`/api/private\`'s Authorization header | $bare_header | $(awk -v a="$bare_header" -v b="$bare_count" 'BEGIN { printf "%.3f", a / b }') |"
+echo
+echo "\`/api/private\` / the bare route with that header: $(awk -v a="$private_count" -v b="$bare_header" 'BEGIN { printf "%.3f", a / b }')"

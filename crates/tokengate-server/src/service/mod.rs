@@ -206,7 +206,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let stack = tower::ServiceBuilder::new()
         // The request's id, span, access line and count, around the rest
         // so that every refusal is logged and counted too.
-        .layer(observe::ObserveRequests::new(state.settings.clone()))
+        .layer(observe::ObserveRequests::new(&state.settings))
         // No origin configured: no CORS headers at all (in particular no
         // `Access-Control-Allow-Credentials`). Outside the limits, so that
         // a browser can read their refusals.

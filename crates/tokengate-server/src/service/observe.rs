@@ -22,7 +22,7 @@ use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
 use super::metrics;
-use crate::config::Settings;
+use crate::config::{IpNetwork, Settings};
 use crate::logs::{self, AccessLine};
 
 /// Gives each request an id, runs it as that request's (so every log line
@@ -38,13 +38,29 @@ use crate::logs::{self, AccessLine};
 /// `MatchedPath` of the route.
 #[derive(Debug, Clone)]
 pub(super) struct ObserveRequests {
-    settings: Arc<Settings>,
+    settings: ObserveSettings,
+}
+
+/// What the layer reads of the settings. Not the settings' `Arc`: axum
+/// clones a route's whole stack for every request, and a shared reference
+/// count is a cache line both cores write; with no trusted proxy (the
+/// default) nothing here is shared.
+#[derive(Debug, Clone)]
+struct ObserveSettings {
+    access_log: bool,
+    trusted_proxies: Option<Arc<[IpNetwork]>>,
 }
 
 impl ObserveRequests {
     /// The layer, with the service's settings (`access_log`, `trusted_proxies`).
-    pub(super) fn new(settings: Arc<Settings>) -> Self {
-        Self { settings }
+    pub(super) fn new(settings: &Settings) -> Self {
+        let proxies = &settings.trusted_proxies;
+        Self {
+            settings: ObserveSettings {
+                access_log: settings.access_log,
+                trusted_proxies: (!proxies.is_empty()).then(|| proxies.as_slice().into()),
+            },
+        }
     }
 }
 
@@ -63,7 +79,7 @@ impl<S> Layer<S> for ObserveRequests {
 #[derive(Debug, Clone)]
 pub(super) struct Observed<S> {
     inner: S,
-    settings: Arc<Settings>,
+    settings: ObserveSettings,
 }
 
 impl<S> Service<Request> for Observed<S>
@@ -159,18 +175,14 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request's id: the `X-Request-Id` a trusted proxy sent (one header,
 /// 1 to 128 characters of `A-Za-z0-9._:-`, so that it cannot forge a log
 /// line), else a new one.
-fn request_id(settings: &Settings, request: &Request) -> HeaderValue {
+fn request_id(settings: &ObserveSettings, request: &Request) -> HeaderValue {
     // Cheapest question first: most services trust no proxy.
-    let from_proxy = !settings.trusted_proxies.is_empty()
-        && request
+    let from_proxy = settings.trusted_proxies.as_ref().is_some_and(|proxies| {
+        request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| {
-                settings
-                    .trusted_proxies
-                    .iter()
-                    .any(|net| net.contains(peer.ip()))
-            });
+            .is_some_and(|ConnectInfo(peer)| proxies.iter().any(|net| net.contains(peer.ip())))
+    });
     if !from_proxy {
         return new_request_id();
     }
