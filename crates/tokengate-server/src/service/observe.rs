@@ -36,17 +36,13 @@ use crate::logs::{self, AccessLine};
 /// router boxed a future per request, and each read the clock
 /// (BENCHMARKS.md, the plumbing). Inside the router, so that it sees the
 /// `MatchedPath` of the route.
-#[derive(Debug, Clone)]
-pub(super) struct ObserveRequests {
-    settings: ObserveSettings,
-}
-
-/// What the layer reads of the settings. Not the settings' `Arc`: axum
+///
+/// It keeps what it reads of the settings, not the settings' `Arc`: axum
 /// clones a route's whole stack for every request, and a shared reference
 /// count is a cache line both cores write; with no trusted proxy (the
 /// default) nothing here is shared.
 #[derive(Debug, Clone)]
-struct ObserveSettings {
+pub(super) struct ObserveRequests {
     access_log: bool,
     trusted_proxies: Option<Arc<[IpNetwork]>>,
 }
@@ -56,10 +52,8 @@ impl ObserveRequests {
     pub(super) fn new(settings: &Settings) -> Self {
         let proxies = &settings.trusted_proxies;
         Self {
-            settings: ObserveSettings {
-                access_log: settings.access_log,
-                trusted_proxies: (!proxies.is_empty()).then(|| proxies.as_slice().into()),
-            },
+            access_log: settings.access_log,
+            trusted_proxies: (!proxies.is_empty()).then(|| proxies.as_slice().into()),
         }
     }
 }
@@ -70,7 +64,7 @@ impl<S> Layer<S> for ObserveRequests {
     fn layer(&self, inner: S) -> Observed<S> {
         Observed {
             inner,
-            settings: self.settings.clone(),
+            settings: self.clone(),
         }
     }
 }
@@ -79,7 +73,7 @@ impl<S> Layer<S> for ObserveRequests {
 #[derive(Debug, Clone)]
 pub(super) struct Observed<S> {
     inner: S,
-    settings: ObserveSettings,
+    settings: ObserveRequests,
 }
 
 impl<S> Service<Request> for Observed<S>
@@ -175,7 +169,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The request's id: the `X-Request-Id` a trusted proxy sent (one header,
 /// 1 to 128 characters of `A-Za-z0-9._:-`, so that it cannot forge a log
 /// line), else a new one.
-fn request_id(settings: &ObserveSettings, request: &Request) -> HeaderValue {
+fn request_id(settings: &ObserveRequests, request: &Request) -> HeaderValue {
     // Cheapest question first: most services trust no proxy.
     let from_proxy = settings.trusted_proxies.as_ref().is_some_and(|proxies| {
         request
