@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
@@ -23,7 +22,7 @@ use crate::service::metrics::Metrics;
 /// The service, ready to answer requests (see the module's documentation).
 pub struct Service {
     runtime: tokio::runtime::Runtime,
-    router: Router,
+    router: crate::service::App,
     dir: PathBuf,
 }
 

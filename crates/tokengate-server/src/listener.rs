@@ -11,14 +11,15 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// hyper's read buffer, which bounds a request head: above it hyper itself
 /// answers 431 (with no body) and closes. Larger than the service's own
@@ -34,12 +35,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// connections finish their requests (at most [`DRAIN_TIMEOUT`]).
 /// `head_timeout` bounds the time from a connection's first byte (or its
 /// previous response) to the end of a request head.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     head_timeout: Duration,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -73,7 +77,7 @@ pub(crate) async fn serve(
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+            app.oneshot(request.map(Body::new))
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(Lingering(Some(stream))), service)
@@ -197,6 +201,7 @@ impl Drop for Lingering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use axum::routing::get;
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -103,7 +103,7 @@ pub(crate) fn app(
     parts: &runtime::Runtime,
     settings: Arc<Settings>,
     metrics: Metrics,
-) -> Result<axum::Router, CliError> {
+) -> Result<crate::service::App, CliError> {
     Ok(router(app_state(parts, settings, metrics)?))
 }
 

@@ -55,7 +55,9 @@ pub(super) fn install(format: LogFormat, writer: Batched) {
 
 /// What an access line says of a request.
 pub(crate) struct AccessLine<'a> {
+    /// `[A-Za-z0-9._:-]` only: a trusted proxy's checked id, or our own.
     pub(crate) request_id: &'a str,
+    /// An HTTP method: a token, which has no quote, backslash or space.
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
     pub(crate) status: u16,
@@ -128,9 +130,9 @@ fn format_access_line(
             out.write_str("  INFO ")?;
             out.write_str(ACCESS_TARGET)?;
             out.write_str(": request request_id=")?;
-            super::debug_str(out, line.request_id)?;
+            quoted_plain(out, line.request_id)?;
             out.write_str(" method=")?;
-            super::debug_str(out, line.method)?;
+            quoted_plain(out, line.method)?;
             out.write_str(" path=")?;
             super::debug_str(out, line.path)?;
             out.write_str(" status=")?;
@@ -144,9 +146,9 @@ fn format_access_line(
             out.write_str(
                 "\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"request_id\":",
             )?;
-            super::json_str(out, line.request_id)?;
+            quoted_plain(out, line.request_id)?;
             out.write_str(",\"method\":")?;
-            super::json_str(out, line.method)?;
+            quoted_plain(out, line.method)?;
             out.write_str(",\"path\":")?;
             super::json_str(out, line.path)?;
             out.write_str(",\"status\":")?;
@@ -159,6 +161,21 @@ fn format_access_line(
         }
     }
     out.write_char('\n')
+}
+
+/// `text` in quotes, as both `{:?}` and JSON write a text that needs no
+/// escaping: the id and the method, which cannot hold a quote, a backslash
+/// or a control character (the path can, and is escaped).
+fn quoted_plain(out: &mut String, text: &str) -> std::fmt::Result {
+    debug_assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+        "{text:?}"
+    );
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The limits every request meets before its route: the size of its
-//! headers, the length its body announces, and the time it may take.
+//! headers, the length of its body, and the time it may take.
 //!
 //! One tower layer for the three, with a future of its own: as three
 //! `middleware::from_fn` layers, each request cloned the services below
@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
@@ -45,7 +46,7 @@ impl<S> Layer<S> for RequestLimits {
 
 /// A service behind [`RequestLimits`].
 #[derive(Debug, Clone)]
-pub(super) struct Limited<S> {
+pub(crate) struct Limited<S> {
     inner: S,
     timeout: Duration,
 }
@@ -69,7 +70,7 @@ where
             };
         }
         Limiting::Handled {
-            handled: self.inner.call(request),
+            handled: self.inner.call(limit_unannounced_body(request)),
             deadline: None,
             timeout: self.timeout,
         }
@@ -79,7 +80,7 @@ where
 pin_project_lite::pin_project! {
     /// The future of a [`Limited`] request.
     #[project = Limits]
-    pub(super) enum Limiting<F> {
+    pub(crate) enum Limiting<F> {
         /// Over a limit: answered without the route.
         Refused { refusal: Option<Response> },
         /// Within the limits: the route's answer, or 408 at the deadline.
@@ -129,11 +130,31 @@ where
     }
 }
 
+/// `request` with its body cut at [`BODY_LIMIT`] when its length is not
+/// announced (chunked, or HTTP/2 without `Content-Length`): reading past the
+/// limit fails, and the body extractors refuse the request (the service's
+/// `JsonBody` with 400, axum's with 413). A length announced was checked by
+/// [`refusal`], and hyper reads no more than it; an empty body has nothing
+/// to cut.
+///
+/// Not axum's `DefaultBodyLimit`, which does the same through an extension
+/// of every request: a fourth extension (beside `ConnectInfo` and the
+/// router's two) made each request's extension map grow (BENCHMARKS.md, the
+/// plumbing). Without it axum's extractors still apply their own default
+/// limit, which is larger.
+fn limit_unannounced_body(request: Request) -> Request {
+    let announced = request.body().size_hint().upper();
+    if announced.is_some_and(|length| length <= BODY_LIMIT as u64) {
+        return request;
+    }
+    request.map(|body| Body::new(http_body_util::Limited::new(body, BODY_LIMIT)))
+}
+
 /// The answer to a request over a limit: headers larger than
 /// [`HEADER_LIMIT`] (431), or a body announced larger than [`BODY_LIMIT`]
 /// (413, with `Connection: close`: the unread body makes the connection
 /// unusable, and a client must not send its next request on it). A chunked
-/// body is cut at the limit by `DefaultBodyLimit` instead.
+/// body is cut at the limit instead ([`limit_unannounced_body`]).
 fn refusal(request: &Request) -> Option<Response> {
     let size: usize = request
         .headers()

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::FromRef;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
@@ -33,7 +33,8 @@ use tokengate::login::{LoginDetails, LoginMethod};
 use tokengate::token::VerifiedToken;
 use tokengate::transport::{SetCookies, TokenLocation};
 use tokengate::users::{PasswordHasher, PasswordPolicy};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::util::Either;
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Registration, Settings};
@@ -41,8 +42,9 @@ use crate::storage::{Database, User, UserId};
 use limits::LoginLimiter;
 
 /// Request bodies larger than this are refused: 413 before reading when
-/// `Content-Length` announces it, else 413 from the limit layer or 400
-/// `invalid_request` from the JSON extractor when the body reaches it.
+/// `Content-Length` announces it; a body of unannounced length is cut here
+/// ([`guard`]), and refused when read past it: 400 `invalid_request` from
+/// the JSON extractor, 413 from axum's other body extractors.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
 /// Requests whose headers add up to more than this are refused.
@@ -186,34 +188,31 @@ fn routes(examples: bool, metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(page::routes())
 }
 
-/// The router of every route and `/openapi.json` (which describes exactly
-/// the routes served), with the service's limits.
-pub(crate) fn router(state: AppState) -> Router {
-    let settings = &state.settings;
-    let routes =
+/// The service as the listener serves it: the router of every route and
+/// `/openapi.json`, behind the layers every request meets.
+pub(crate) type App = observe::Observed<Either<Cors<Limits>, Limits>>;
+type Limits = guard::Limited<Router>;
+
+/// The service: the router of every route and `/openapi.json`, behind the
+/// request's observation (id, access line, metrics), CORS and the limits.
+///
+/// The layers wrap the router rather than being `Router::layer`s: axum
+/// applies those to each route, and clones and boxes the route's whole
+/// layered stack for every request (BENCHMARKS.md, the plumbing). The
+/// route's pattern, which the metrics name, is therefore found by the
+/// observing layer itself, in a table of the same patterns.
+pub(crate) fn router(state: AppState) -> App {
+    let settings = state.settings.clone();
+    let (routes, paths) =
         openapi::with_document(routes(settings.examples, settings.metrics_listen.is_none()));
     // Tokens in JSON bodies are read by a middleware, installed only when
     // the `json` location is configured (it buffers JSON bodies).
-    let routes = if state
-        .settings
-        .token_locations
-        .contains(&TokenLocation::Json)
-    {
+    let routes = if settings.token_locations.contains(&TokenLocation::Json) {
         routes.layer(middleware::from_fn(tokengate::axum::json_tokens))
     } else {
         routes
     };
-    let stack = tower::ServiceBuilder::new()
-        // The request's id, span, access line and count, around the rest
-        // so that every refusal is logged and counted too.
-        .layer(observe::ObserveRequests::new(&state.settings))
-        // No origin configured: no CORS headers at all (in particular no
-        // `Access-Control-Allow-Credentials`). Outside the limits, so that
-        // a browser can read their refusals.
-        .option_layer(cors(&state.settings.cors_origins))
-        .layer(guard::RequestLimits::new(state.settings.request_timeout))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    routes
+    let routes = routes
         .fallback(|| async { error_body(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -222,11 +221,20 @@ pub(crate) fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        // One layer of the router for the whole stack: each `Router::layer`
-        // clones its route's services and boxes a future per request
-        // (BENCHMARKS.md, the plumbing); the fallbacks get the layer too.
-        .layer(stack)
-        .with_state(state)
+        .with_state(state);
+    tower::ServiceBuilder::new()
+        // The request's id, span, access line and count, around the rest
+        // so that every refusal is logged and counted too.
+        .layer(observe::ObserveRequests::new(
+            &settings,
+            observe::RoutePatterns::new(&paths),
+        ))
+        // No origin configured: no CORS headers at all (in particular no
+        // `Access-Control-Allow-Credentials`). Outside the limits, so that
+        // a browser can read their refusals.
+        .option_layer(cors(&settings.cors_origins))
+        .layer(guard::RequestLimits::new(settings.request_timeout))
+        .service(routes)
 }
 
 /// `/metrics` alone, for the `metrics_listen` address.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use http::{HeaderName, HeaderValue, Method, Uri};
 use tokio::task::futures::TaskLocalFuture;
@@ -34,27 +34,62 @@ use crate::logs::{self, AccessLine};
 ///
 /// One layer and one future for the four, not boxed: each layer of the
 /// router boxed a future per request, and each read the clock
-/// (BENCHMARKS.md, the plumbing). Inside the router, so that it sees the
-/// `MatchedPath` of the route.
+/// (BENCHMARKS.md, the plumbing). Around the router, not inside it: the
+/// route's pattern is looked up in [`RoutePatterns`].
 ///
-/// It keeps what it reads of the settings, not the settings' `Arc`: axum
-/// clones a route's whole stack for every request, and a shared reference
+/// It keeps what it reads of the settings, not the settings' `Arc`: the
+/// listener clones the service for every request, and a shared reference
 /// count is a cache line both cores write; with no trusted proxy (the
 /// default) nothing here is shared.
 #[derive(Debug, Clone)]
 pub(super) struct ObserveRequests {
     access_log: bool,
     trusted_proxies: Option<Arc<[IpNetwork]>>,
+    routes: &'static RoutePatterns,
 }
 
 impl ObserveRequests {
-    /// The layer, with the service's settings (`access_log`, `trusted_proxies`).
-    pub(super) fn new(settings: &Settings) -> Self {
+    /// The layer, with the service's settings (`access_log`,
+    /// `trusted_proxies`) and the router's route patterns.
+    pub(super) fn new(settings: &Settings, routes: RoutePatterns) -> Self {
         let proxies = &settings.trusted_proxies;
         Self {
             access_log: settings.access_log,
             trusted_proxies: (!proxies.is_empty()).then(|| proxies.as_slice().into()),
+            // Built once per router (once per process in the service) and
+            // kept for good: a reference is copied with each request, where
+            // an `Arc` would be a count both cores write.
+            routes: Box::leak(Box::new(routes)),
         }
+    }
+}
+
+/// The path patterns of the router's routes (`/auth/sessions/{id}`), which
+/// name a request's route in the metrics: matched by `matchit`, the matcher
+/// axum routes with, so a path gets the pattern of the route that serves
+/// it.
+#[derive(Debug)]
+pub(super) struct RoutePatterns(matchit::Router<Box<str>>);
+
+impl RoutePatterns {
+    /// The table of `patterns`, in axum's syntax.
+    ///
+    /// # Panics
+    ///
+    /// If two patterns conflict; the router would have refused them first.
+    pub(super) fn new(patterns: &[String]) -> Self {
+        let mut table = matchit::Router::new();
+        for pattern in patterns {
+            table
+                .insert(pattern.as_str(), pattern.as_str().into())
+                .expect("the router's own patterns do not conflict");
+        }
+        Self(table)
+    }
+
+    /// The pattern of the route that serves `path`; `None` for the fallback.
+    pub(super) fn of(&self, path: &str) -> Option<&str> {
+        self.0.at(path).ok().map(|found| &**found.value)
     }
 }
 
@@ -71,7 +106,7 @@ impl<S> Layer<S> for ObserveRequests {
 
 /// A service behind [`ObserveRequests`].
 #[derive(Debug, Clone)]
-pub(super) struct Observed<S> {
+pub(crate) struct Observed<S> {
     inner: S,
     settings: ObserveRequests,
 }
@@ -95,8 +130,7 @@ where
             // (the path is read only when a line is written).
             method: request.method().clone(),
             uri: request.uri().clone(),
-            // The route pattern is shared with axum (an `Arc<str>`).
-            route: request.extensions().get::<MatchedPath>().cloned(),
+            route: self.settings.routes.of(request.uri().path()),
             started: Instant::now(),
             access_log: self.settings.access_log,
         };
@@ -111,14 +145,14 @@ where
 struct RequestLine {
     method: Method,
     uri: Uri,
-    route: Option<MatchedPath>,
+    route: Option<&'static str>,
     started: Instant,
     access_log: bool,
 }
 
 pin_project_lite::pin_project! {
     /// The future of an [`Observed`] request.
-    pub(super) struct Observing<F> {
+    pub(crate) struct Observing<F> {
         #[pin]
         handled: TaskLocalFuture<HeaderValue, F>,
         request: RequestLine,
@@ -136,12 +170,7 @@ where
         let Ok(mut response) = ready!(this.handled.as_mut().poll(cx));
         let request = this.request;
         let elapsed = request.started.elapsed();
-        metrics::count_request(
-            request.route.as_ref(),
-            &request.method,
-            response.status(),
-            elapsed,
-        );
+        metrics::count_request(request.route, &request.method, response.status(), elapsed);
         let id = this
             .handled
             .take_value()
@@ -165,6 +194,9 @@ where
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How many request ids a thread takes from the process's counter at once.
+const ID_BLOCK: u64 = 1024;
 
 /// The request's id: the `X-Request-Id` a trusted proxy sent (one header,
 /// 1 to 128 characters of `A-Za-z0-9._:-`, so that it cannot forge a log
@@ -196,18 +228,33 @@ fn request_id(settings: &ObserveRequests, request: &Request) -> HeaderValue {
 /// A new request id: a random prefix drawn once per process, then a
 /// counter. Unique across instances and restarts (48 random bits), and
 /// cheaper than random bytes per request (measured: about 5% of a cached
-/// `/api/private` request).
+/// `/api/private` request). Each thread counts through a block of numbers
+/// of its own, taken from the process's counter [`ID_BLOCK`] at a time, so
+/// that requests on different cores do not write one shared counter.
 fn new_request_id() -> HeaderValue {
+    use std::cell::Cell;
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static PREFIX: OnceLock<String> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(1);
+    static BLOCKS: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// This thread's next number and the end of its block.
+        static BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
     // A UUIDv4's first 12 hex digits: 48 random bits.
     let prefix = PREFIX.get_or_init(|| {
         let uuid = tokengate::token::random_id();
         format!("{}{}", &uuid[..8], &uuid[9..13])
     });
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let n = BLOCK.with(|block| {
+        let (mut next, mut end) = block.get();
+        if next == end {
+            next = BLOCKS.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        block.set((next + 1, end));
+        next
+    });
     let digits = (64 - (n | 1).leading_zeros()).div_ceil(4);
     // Exactly as long as it will be: `Bytes` takes a full buffer as it is
     // (a spare capacity would cost it another allocation).
@@ -250,5 +297,28 @@ mod tests {
             assert!(n > last, "{id}");
             last = n;
         }
+    }
+
+    /// Threads count through blocks of their own: ids stay unique across
+    /// threads and across the blocks each thread takes.
+    #[test]
+    fn ids_from_many_threads_are_unique() {
+        let per_thread = 3 * ID_BLOCK as usize / 2;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    (0..per_thread)
+                        .map(|_| new_request_id().to_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap() {
+                assert!(all.insert(id.clone()), "{id} twice");
+            }
+        }
+        assert_eq!(all.len(), 4 * per_thread);
     }
 }

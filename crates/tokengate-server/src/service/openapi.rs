@@ -65,11 +65,15 @@ use super::AppState;
 )]
 struct ApiDoc;
 
-/// Adds `/openapi.json` to `routes` and returns the axum router: the
-/// document describes every route of `routes` and itself.
-pub(super) fn with_document(routes: OpenApiRouter<AppState>) -> Router<AppState> {
+/// Adds `/openapi.json` to `routes` and returns the axum router and the
+/// path pattern of each of its routes: the document describes every route
+/// of `routes` and itself (tests/service/openapi.rs checks that it
+/// describes exactly the routes served), so its paths are the router's.
+pub(super) fn with_document(routes: OpenApiRouter<AppState>) -> (Router<AppState>, Vec<String>) {
     let (routes, own_route, api) = split(routes);
-    routes.merge(own_route.layer(Extension(Document::new(&api))))
+    let paths = api.paths.paths.keys().cloned().collect();
+    let router = routes.merge(own_route.layer(Extension(Document::new(&api))));
+    (router, paths)
 }
 
 /// The axum routes of `routes`, the route of `/openapi.json` (which needs
