@@ -276,6 +276,44 @@ fn new_request_id() -> HeaderValue {
 mod tests {
     use super::*;
 
+    /// Every route of the service (the examples and `/metrics` included)
+    /// is named by its own pattern, a parameter's value whatever it is;
+    /// a path no route serves is named by none (the fallback's
+    /// `unmatched`).
+    #[test]
+    fn a_path_is_named_by_the_pattern_of_its_route() {
+        let (_, patterns) = super::super::openapi::with_document(super::super::routes(true, true));
+        assert!(patterns.len() > 40, "{patterns:?}");
+        let table = RoutePatterns::new(&patterns);
+        for pattern in &patterns {
+            // `{id}` → a value of the kind a client sends.
+            let path: String = pattern
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "0190a1b2-c3d4-4e5f-8a9b-0c1d2e3f4a5b"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert_eq!(table.of(&path), Some(pattern.as_str()), "{path}");
+        }
+        assert_eq!(table.of("/auth/sessions/abc"), Some("/auth/sessions/{id}"));
+        assert_eq!(table.of("/api/private"), Some("/api/private"));
+        assert_eq!(table.of("/api/private-scoped"), Some("/api/private-scoped"));
+        for unserved in [
+            "/nope",
+            "/api/private/",
+            "/auth/sessions/a/b",
+            "",
+            "/API/PUBLIC",
+        ] {
+            assert_eq!(table.of(unserved), None, "{unserved}");
+        }
+    }
+
     #[test]
     fn new_ids_are_the_prefix_and_a_hex_counter() {
         let ids: Vec<String> = (0..40)
