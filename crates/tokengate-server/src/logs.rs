@@ -323,18 +323,23 @@ impl Visit for TextVisitor<'_, '_> {
 /// `text` quoted and escaped as `{:?}` writes it, without `{:?}`'s
 /// character-by-character escaping when nothing needs escaping.
 fn debug_str(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
-    // Every byte checked, without a branch per byte: the compiler checks
-    // many at once (a short-circuiting `all` went byte by byte).
-    let plain = text.bytes().fold(true, |plain, b| {
-        plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if needs_no_escape(text) {
         out.write_char('"')?;
         out.write_str(text)?;
         out.write_char('"')
     } else {
         write!(out, "{text:?}")
     }
+}
+
+/// Whether `text` is printable ASCII without a quote or a backslash: text
+/// that `{:?}` and JSON both write as it is, between quotes.
+fn needs_no_escape(text: &str) -> bool {
+    // Every byte checked, without a branch per byte: the compiler checks
+    // many at once (a short-circuiting `all` went byte by byte).
+    text.bytes().fold(true, |plain, b| {
+        plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+    })
 }
 
 /// Writes the current time as tracing-subscriber's `SystemTime` does

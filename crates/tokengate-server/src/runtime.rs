@@ -16,7 +16,7 @@ use tokengate::transport::{CookieSettings, Transport};
 
 #[cfg(feature = "redis")]
 use crate::cluster::Redis;
-use crate::config::Settings;
+use crate::config::{IpNetwork, Settings};
 use crate::keystore::{KeyStore, KeyStoreError};
 use crate::storage::{Database, SqlLogins, SqlRevocations, StorageError};
 
@@ -337,10 +337,7 @@ fn dpop(
 /// The absolute URL a request was sent to: the `Host` header over plain
 /// HTTP, or what a trusted proxy forwards (`X-Forwarded-Proto`,
 /// `X-Forwarded-Host`).
-fn request_url(
-    parts: &http::request::Parts,
-    proxies: &[crate::config::IpNetwork],
-) -> Option<String> {
+fn request_url(parts: &http::request::Parts, proxies: &[IpNetwork]) -> Option<String> {
     let header = |name: &str| {
         let mut values = parts.headers.get_all(name).iter();
         let first = values.next()?.to_str().ok()?;
@@ -354,7 +351,7 @@ fn request_url(
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let behind_proxy = peer.is_some_and(|ip| proxies.iter().any(|n| n.contains(ip)));
+    let behind_proxy = peer.is_some_and(|ip| IpNetwork::any_contains(proxies, ip));
     let (scheme, host) = if behind_proxy {
         (
             header("x-forwarded-proto").unwrap_or("http"),

@@ -18,6 +18,11 @@ impl IpNetwork {
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         self.0.contains(&ip.to_canonical())
     }
+
+    /// Whether `ip` is in any of `networks` (a peer among the trusted proxies).
+    pub(crate) fn any_contains(networks: &[IpNetwork], ip: IpAddr) -> bool {
+        networks.iter().any(|network| network.contains(ip))
+    }
 }
 
 impl FromStr for IpNetwork {

@@ -167,11 +167,7 @@ fn format_access_line(
 /// escaping: the id and the method, which cannot hold a quote, a backslash
 /// or a control character (the path can, and is escaped).
 fn quoted_plain(out: &mut String, text: &str) -> std::fmt::Result {
-    debug_assert!(
-        text.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
-        "{text:?}"
-    );
+    debug_assert!(super::needs_no_escape(text), "{text:?}");
     out.push('"');
     out.push_str(text);
     out.push('"');

@@ -37,7 +37,7 @@ use tower::util::Either;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::{Registration, Settings};
+use crate::config::{IpNetwork, Registration, Settings};
 use crate::storage::{Database, User, UserId};
 use limits::LoginLimiter;
 
@@ -137,7 +137,7 @@ impl AppState {
 
     /// The client address, believing `X-Forwarded-For` only from trusted proxies.
     pub(crate) fn client_ip(&self, peer: SocketAddr, headers: &http::HeaderMap) -> IpAddr {
-        let trusted = |ip: IpAddr| self.settings.trusted_proxies.iter().any(|n| n.contains(ip));
+        let trusted = |ip: IpAddr| IpNetwork::any_contains(&self.settings.trusted_proxies, ip);
         client_ip::client_ip(peer.ip(), headers, &trusted)
     }
 

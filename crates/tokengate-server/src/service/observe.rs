@@ -207,7 +207,7 @@ fn request_id(settings: &ObserveRequests, request: &Request) -> HeaderValue {
         request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| proxies.iter().any(|net| net.contains(peer.ip())))
+            .is_some_and(|ConnectInfo(peer)| IpNetwork::any_contains(proxies, peer.ip()))
     });
     if !from_proxy {
         return new_request_id();
