@@ -6,9 +6,14 @@
 //! connection forever (slowloris). Here the timer is installed and the
 //! request head must arrive within the request timeout; the rest of a
 //! request (its body, the handler) is bounded by the router's own timeout.
+//! The bound on a head is [`deadline`]'s, which costs a request no timer
+//! of its own; HTTP/2's pings keep tokio's timer.
+
+mod deadline;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -45,11 +50,8 @@ pub(crate) async fn serve<S>(
     S::Future: Send + 'static,
 {
     let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(head_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER);
+    // No header read timeout in hyper: the deadline below does its work.
+    builder.http1().max_buf_size(MAX_HEAD_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -57,6 +59,7 @@ pub(crate) async fn serve<S>(
         // A peer that stops answering pings is dropped.
         .keep_alive_interval(Some(head_timeout))
         .keep_alive_timeout(head_timeout);
+    let sweeper = deadline::Sweeper::start(head_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -74,13 +77,20 @@ pub(crate) async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let watch = sweeper.watch();
+        let io = Lingering {
+            stream: Some(stream),
+            watch: watch.clone(),
+        };
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let app = app.clone();
-            app.oneshot(request.map(Body::new))
+            deadline::Answering {
+                running: Some(watch.started()),
+                answer: app.clone().oneshot(request.map(Body::new)),
+            }
         });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(Lingering(Some(stream))), service)
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -112,13 +122,19 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 /// the client reads it: the client sees a broken pipe instead of the
 /// service's 4xx. So the write side is shut and what the peer still sends
 /// is read and dropped, at most [`LINGER_BYTES`] for [`LINGER_TIME`].
-struct Lingering(Option<tokio::net::TcpStream>);
+///
+/// Its reads are also where a request head's deadline is kept
+/// ([`deadline::Watch`]).
+struct Lingering {
+    stream: Option<tokio::net::TcpStream>,
+    watch: Arc<deadline::Watch>,
+}
 
 impl Lingering {
     fn stream(self: std::pin::Pin<&mut Self>) -> std::pin::Pin<&mut tokio::net::TcpStream> {
         std::pin::Pin::new(
             self.get_mut()
-                .0
+                .stream
                 .as_mut()
                 .expect("the stream is only taken on drop"),
         )
@@ -131,7 +147,13 @@ impl tokio::io::AsyncRead for Lingering {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        self.stream().poll_read(cx, buf)
+        let this = self.get_mut();
+        let stream = this
+            .stream
+            .as_mut()
+            .expect("the stream is only taken on drop");
+        this.watch
+            .poll_read(cx, |cx| std::pin::Pin::new(stream).poll_read(cx, buf))
     }
 }
 
@@ -153,7 +175,7 @@ impl tokio::io::AsyncWrite for Lingering {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.as_ref().is_some_and(|s| s.is_write_vectored())
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(
@@ -173,7 +195,7 @@ impl tokio::io::AsyncWrite for Lingering {
 
 impl Drop for Lingering {
     fn drop(&mut self) {
-        let Some(mut stream) = self.0.take() else {
+        let Some(mut stream) = self.stream.take() else {
             return;
         };
         // Without a runtime (shutting down) the stream just closes.
@@ -232,6 +254,81 @@ mod tests {
         stream.read_to_string(&mut response).await.unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with("127.0.0.1"), "{response}");
+    }
+
+    /// Reads one response of `stream` (its head, and the `Content-Length`
+    /// bytes of body).
+    async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+        let mut response = Vec::new();
+        let mut byte = [0u8; 1];
+        while !response.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed mid-head");
+            response.push(byte[0]);
+        }
+        let head = String::from_utf8(response).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.unwrap();
+        head
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_lives_while_heads_arrive_in_time_and_not_after() {
+        let (addr, _stop) = start(Duration::from_secs(1)).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Five requests 400 ms apart: 2 s on one connection, each head in time.
+        for _ in 0..5 {
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let head = read_response(&mut stream).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        // Then a head that does not come: closed (after the timeout and the
+        // sweeper's tick), not kept, and not answered as a request.
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+        assert!(
+            read.is_ok(),
+            "the connection outlived 20 s of an unfinished head"
+        );
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(!rest.contains("200 OK"), "{rest}");
+    }
+
+    #[tokio::test]
+    async fn answers_http2_and_closes_a_connection_left_idle() {
+        use http_body_util::BodyExt;
+        let (addr, _stop) = start(Duration::from_secs(1)).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        let connection = tokio::spawn(connection);
+        // Three requests 400 ms apart: more than the timeout in all.
+        for _ in 0..3 {
+            let request = http::Request::get(format!("http://{addr}/"))
+                .body(http_body_util::Empty::<axum::body::Bytes>::new())
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, "127.0.0.1");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        // Then no stream: the server closes the connection.
+        let closed = tokio::time::timeout(Duration::from_secs(20), connection).await;
+        assert!(closed.is_ok(), "an idle HTTP/2 connection outlived 20 s");
     }
 
     #[tokio::test]

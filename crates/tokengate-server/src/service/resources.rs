@@ -134,11 +134,11 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 /// The answer of the example resource routes.
 #[derive(Serialize, ToSchema)]
-struct Greeting {
+struct Greeting<'a> {
     message: &'static str,
     /// The token's subject (not on the public route).
     #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
+    sub: Option<&'a str>,
 }
 
 /// Public resource
@@ -149,7 +149,7 @@ struct Greeting {
     tag = "resources",
     responses((status = 200, description = "Needs no token", body = Greeting))
 )]
-async fn public() -> Json<Greeting> {
+async fn public() -> Json<Greeting<'static>> {
     Json(Greeting {
         message: "Hello from a public endpoint! You don't need to be authenticated to see this.",
         sub: None,
@@ -170,11 +170,13 @@ async fn public() -> Json<Greeting> {
         (status = 401, response = Unauthorized),
     )
 )]
-async fn private(token: AccessToken) -> Json<Greeting> {
+async fn private(token: AccessToken) -> Response {
+    // Answered here, where the subject can be borrowed from the token.
     Json(Greeting {
         message: "Hello from a private endpoint! You need to be authenticated to see this.",
-        sub: Some(token.subject().to_owned()),
+        sub: Some(token.subject()),
     })
+    .into_response()
 }
 
 /// Scoped resource
@@ -192,11 +194,12 @@ async fn private(token: AccessToken) -> Json<Greeting> {
         (status = 403, response = Forbidden),
     )
 )]
-async fn private_scoped(token: Scoped<ReadMessages>) -> Json<Greeting> {
+async fn private_scoped(token: Scoped<ReadMessages>) -> Response {
     Json(Greeting {
         message: "Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this.",
-        sub: Some(token.subject().to_owned()),
+        sub: Some(token.subject()),
     })
+    .into_response()
 }
 
 /// `requires_auth`

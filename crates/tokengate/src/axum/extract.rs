@@ -161,7 +161,7 @@ where
     let found = match layered {
         Some(verified) => Ok((verified.location, verified.token.clone())),
         None => gate
-            .authenticate(parts, requirement)
+            .authenticate_found(parts, requirement)
             .await
             .map(|(located, token)| (located.location, token)),
     };

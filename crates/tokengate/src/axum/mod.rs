@@ -50,7 +50,7 @@ use crate::keys::KeyError;
 use crate::login::{InMemoryLogins, LoginStore};
 use crate::revocation::{InMemoryRevocations, RevocationStore};
 use crate::token::{IssuedToken, NewToken, TokenEngine, VerifiedToken};
-use crate::transport::{LocatedToken, Transport, double_submit};
+use crate::transport::{Found, LocatedToken, Transport, double_submit};
 
 type ErrorResponder = dyn Fn(&Error) -> Option<Response> + Send + Sync;
 
@@ -530,6 +530,17 @@ impl TokenGate {
         parts: &http::request::Parts,
         requirement: Requirement,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
+        let (found, token) = self.authenticate_found(parts, requirement).await?;
+        Ok((found.into_located(), token))
+    }
+
+    /// [`TokenGate::authenticate`] without copying the token out of the
+    /// request: what the extractors call.
+    pub(crate) async fn authenticate_found<'a>(
+        &self,
+        parts: &'a http::request::Parts,
+        requirement: Requirement,
+    ) -> Result<(Found<'a>, Arc<VerifiedToken>), Error> {
         let transport = &self.inner.transport;
         let csrf_needed = transport.csrf_methods.contains(&parts.method);
         self.authenticate_with(parts, requirement, csrf_needed, transport, true, None)
@@ -566,35 +577,34 @@ impl TokenGate {
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let transport = &self.inner.transport;
         let csrf_needed = original.needs_csrf(transport);
-        self.authenticate_with(
-            parts,
-            Requirement::ACCESS,
-            csrf_needed,
-            transport,
-            true,
-            Some(original),
-        )
-        .await
+        let (found, token) = self
+            .authenticate_with(
+                parts,
+                Requirement::ACCESS,
+                csrf_needed,
+                transport,
+                true,
+                Some(original),
+            )
+            .await?;
+        Ok((found.into_located(), token))
     }
 
     /// [`TokenGate::authenticate`] with the tokens looked for where
     /// `transport` says, and the revocation check only if
     /// `check_revocation`: a route's own options ([`RequireToken`]).
-    async fn authenticate_with(
+    async fn authenticate_with<'a>(
         &self,
-        parts: &http::request::Parts,
+        parts: &'a http::request::Parts,
         requirement: Requirement,
         csrf_needed: bool,
         transport: &Transport,
         check_revocation: bool,
         original: Option<&OriginalRequest>,
-    ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
-        let located = transport.locate(parts, requirement.token_type)?;
+    ) -> Result<(Found<'a>, Arc<VerifiedToken>), Error> {
+        let located = transport.find(parts, requirement.token_type)?;
         // Without DPoP, its scheme is a malformed header, whatever the token.
-        if self.inner.dpop.mode_of() == crate::dpop::DpopMode::Off
-            && located.location == crate::transport::TokenLocation::Headers
-            && transport.dpop_scheme(&parts.headers)
-        {
+        if self.inner.dpop.mode_of() == crate::dpop::DpopMode::Off && located.dpop {
             return Err(TokenRejection::InvalidHeader(
                 "the DPoP scheme is not accepted here".into(),
             )
@@ -617,7 +627,7 @@ impl TokenGate {
             transport,
             csrf_needed,
             &parts.headers,
-            &located,
+            located.location,
             verified.claims.csrf.as_deref(),
         )?;
         let revocation = &self.inner.revocation;
@@ -637,7 +647,7 @@ impl TokenGate {
         {
             return Err(TokenRejection::FreshRequired.into());
         }
-        self.check_binding(parts, transport, &located, &verified, original)
+        self.check_binding(parts, &located, &verified, original)
             .await?;
         Ok((located, verified))
     }
@@ -648,16 +658,14 @@ impl TokenGate {
     async fn check_binding(
         &self,
         parts: &http::request::Parts,
-        transport: &Transport,
-        located: &LocatedToken,
+        located: &Found<'_>,
         verified: &VerifiedToken,
         original: Option<&OriginalRequest>,
     ) -> Result<(), Error> {
         use crate::dpop::{DpopError, DpopMode, ProofTarget};
         use crate::transport::TokenLocation;
         let dpop = &self.inner.dpop;
-        let scheme =
-            located.location == TokenLocation::Headers && transport.dpop_scheme(&parts.headers);
+        let scheme = located.dpop;
         let bound = verified.claims.confirmation.as_ref();
         let refuse = |error, reason| Error::Token(TokenRejection::Dpop(dpop.refuse(error, reason)));
         match (dpop.mode_of(), scheme, bound) {

@@ -56,11 +56,7 @@ struct IdMap {
 impl IdMap {
     /// The 16 bytes of `id` if it is a UUID in canonical form.
     fn packed(id: &str) -> Option<[u8; 16]> {
-        if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
-        // 36 characters: only the hyphenated form parses.
-        uuid::Uuid::try_parse(id).ok().map(|u| *u.as_bytes())
+        crate::ids::canonical_uuid(id)
     }
 
     fn insert(&mut self, id: &str, expires_at: Timestamp) {
@@ -71,7 +67,12 @@ impl IdMap {
     }
 
     fn contains(&self, id: &str) -> bool {
-        match Self::packed(id) {
+        self.contains_packed(id, Self::packed(id))
+    }
+
+    /// [`IdMap::contains`] of an id whose bytes were read already.
+    fn contains_packed(&self, id: &str, packed: Option<[u8; 16]>) -> bool {
+        match packed {
             Some(bytes) => self.uuids.contains_key(&bytes),
             None => self.others.contains_key(id),
         }
@@ -270,12 +271,12 @@ impl RevocationStore for InMemoryRevocations {
         let sets = read(&self.sets);
         claims
             .jti
-            .as_deref()
-            .is_some_and(|jti| sets.jtis.contains(jti))
+            .as_ref()
+            .is_some_and(|jti| sets.jtis.contains_packed(jti, jti.uuid_bytes()))
             || claims
                 .family
-                .as_deref()
-                .is_some_and(|login| sets.logins.contains(login))
+                .as_ref()
+                .is_some_and(|login| sets.logins.contains_packed(login, login.uuid_bytes()))
             || claims
                 .sub
                 .as_deref()

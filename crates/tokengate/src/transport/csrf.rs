@@ -30,7 +30,7 @@ pub fn check_csrf(
     claim: Option<&str>,
 ) -> Result<(), Error> {
     let needed = transport.csrf_methods.contains(&parts.method);
-    double_submit(transport, needed, &parts.headers, located, claim)
+    double_submit(transport, needed, &parts.headers, located.location, claim)
 }
 
 /// The double submit itself, when the method (the request's own, or the
@@ -40,10 +40,10 @@ pub(crate) fn double_submit(
     transport: &Transport,
     needed: bool,
     headers: &HeaderMap,
-    located: &LocatedToken,
+    location: TokenLocation,
     claim: Option<&str>,
 ) -> Result<(), Error> {
-    if !needed || !transport.csrf_protect || located.location != TokenLocation::Cookies {
+    if !needed || !transport.csrf_protect || location != TokenLocation::Cookies {
         return Ok(());
     }
     let sent = headers

@@ -20,6 +20,7 @@ mod cookies;
 mod csrf;
 
 use crate::TokenRejection;
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use http::{HeaderMap, HeaderName, Method, header};
@@ -65,6 +66,26 @@ impl FromStr for TokenLocation {
             other => Err(format!(
                 "unknown token location {other:?} (expected headers, cookies, query_string or json)"
             )),
+        }
+    }
+}
+
+/// A token found in a request, borrowed from it where it can be (a
+/// header's), and whether it came with the `DPoP` scheme: what the gate
+/// checks, where [`LocatedToken`] is what it answers.
+#[derive(Debug)]
+pub(crate) struct Found<'a> {
+    pub(crate) token: Cow<'a, str>,
+    pub(crate) location: TokenLocation,
+    /// Sent as `Authorization: DPoP <token>` (RFC 9449).
+    pub(crate) dpop: bool,
+}
+
+impl Found<'_> {
+    pub(crate) fn into_located(self) -> LocatedToken {
+        LocatedToken {
+            token: self.token.into_owned(),
+            location: self.location,
         }
     }
 }
@@ -335,33 +356,58 @@ impl Transport {
         parts: &http::request::Parts,
         token_type: TokenType,
     ) -> Result<LocatedToken, Error> {
+        self.find(parts, token_type).map(Found::into_located)
+    }
+
+    /// [`Transport::locate`] without copying a header's token: what the
+    /// gate checks on every request.
+    pub(crate) fn find<'a>(
+        &self,
+        parts: &'a http::request::Parts,
+        token_type: TokenType,
+    ) -> Result<Found<'a>, Error> {
         for &location in &self.locations {
-            let found = match location {
-                TokenLocation::Headers => self.header_token(&parts.headers)?,
+            let (found, dpop) = match location {
+                TokenLocation::Headers => match self.header_token(&parts.headers)? {
+                    Some((token, dpop)) => (Some(Cow::Borrowed(token)), dpop),
+                    None => (None, false),
+                },
                 TokenLocation::Cookies => {
                     let name = match token_type {
                         TokenType::Access => &self.access_cookie,
                         TokenType::Refresh => &self.refresh_cookie,
                     };
-                    cookies::find_cookie(&parts.headers, name)?
+                    (
+                        cookies::find_cookie(&parts.headers, name)?.map(Cow::Owned),
+                        false,
+                    )
                 }
-                TokenLocation::QueryString => parts.uri.query().and_then(|q| {
-                    form_urlencoded::parse(q.as_bytes())
-                        .find(|(k, _)| k == self.query_param.as_str())
-                        .map(|(_, v)| v.into_owned())
-                }),
-                TokenLocation::Json => {
+                TokenLocation::QueryString => (
+                    parts.uri.query().and_then(|q| {
+                        form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == self.query_param.as_str())
+                            .map(|(_, v)| Cow::Owned(v.into_owned()))
+                    }),
+                    false,
+                ),
+                TokenLocation::Json => (
                     parts
                         .extensions
                         .get::<JsonTokens>()
                         .and_then(|t| match token_type {
-                            TokenType::Access => t.access.clone(),
-                            TokenType::Refresh => t.refresh.clone(),
+                            TokenType::Access => t.access.as_deref(),
+                            TokenType::Refresh => t.refresh.as_deref(),
                         })
-                }
+                        .map(Cow::Borrowed),
+                    false,
+                ),
             };
             if let Some(token) = found {
-                return Ok(LocatedToken { token, location });
+                return Ok(Found {
+                    token,
+                    location,
+                    dpop,
+                });
             }
         }
         Err(TokenRejection::Missing.into())
@@ -383,7 +429,8 @@ impl Transport {
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"DPoP "))
     }
 
-    fn header_token(&self, headers: &HeaderMap) -> Result<Option<String>, Error> {
+    /// The header's token, and whether it came with the `DPoP` scheme.
+    fn header_token<'a>(&self, headers: &'a HeaderMap) -> Result<Option<(&'a str, bool)>, Error> {
         let mut values = headers.get_all(&self.header_name).iter();
         let Some(value) = values.next() else {
             return Ok(None);
@@ -398,6 +445,10 @@ impl Transport {
             return Err(invalid());
         }
         let value = value.as_bytes();
+        let dpop = self.header_name == header::AUTHORIZATION
+            && value
+                .get(..5)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"DPoP "));
         let token = if self.header_type.is_empty() {
             value
         } else {
@@ -406,8 +457,6 @@ impl Transport {
             let (scheme, token) = (&value[..space], &value[space + 1..]);
             // `DPoP <token>` (RFC 9449) is found here too; the gate decides
             // whether the token and its proof are acceptable.
-            let dpop =
-                self.header_name == header::AUTHORIZATION && scheme.eq_ignore_ascii_case(b"DPoP");
             if !(dpop || scheme.eq_ignore_ascii_case(self.header_type.as_bytes())) {
                 return Err(invalid());
             }
@@ -416,9 +465,9 @@ impl Transport {
         if token.is_empty() || !token_text(token) {
             return Err(invalid());
         }
-        // Visible ASCII is UTF-8: this only copies.
-        String::from_utf8(token.to_vec())
-            .map(Some)
+        // Visible ASCII is UTF-8: this only checks again.
+        std::str::from_utf8(token)
+            .map(|token| Some((token, dpop)))
             .map_err(|_| invalid())
     }
 }
