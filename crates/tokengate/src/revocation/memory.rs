@@ -92,9 +92,14 @@ impl IdMap {
 }
 
 impl Sets {
-    /// Whether a token of `subject` issued at `issued` predates its cut-off.
-    fn revoked_subject(&self, subject: &str, issued: Timestamp) -> bool {
-        self.subjects.get(subject).is_some_and(|&cut| issued <= cut)
+    /// Whether a token of `subject` issued at `issued` predates its
+    /// cut-off; `issued` is read only for a subject that has one.
+    fn revoked_subject(&self, subject: &str, issued: impl FnOnce() -> Timestamp) -> bool {
+        !self.subjects.is_empty()
+            && self
+                .subjects
+                .get(subject)
+                .is_some_and(|&cut| issued() <= cut)
     }
 }
 
@@ -183,7 +188,7 @@ impl InMemoryRevocations {
     /// assert!(!store.is_subject_revoked_at("bob", ms(0)));
     /// ```
     pub fn is_subject_revoked_at(&self, subject: &str, issued: Timestamp) -> bool {
-        read(&self.sets).revoked_subject(subject, issued)
+        read(&self.sets).revoked_subject(subject, || issued)
     }
 
     /// Drops `jti` and login entries whose tokens expired before `now`,
@@ -280,7 +285,7 @@ impl RevocationStore for InMemoryRevocations {
             || claims
                 .sub
                 .as_deref()
-                .is_some_and(|sub| sets.revoked_subject(sub, issued_at(claims)))
+                .is_some_and(|sub| sets.revoked_subject(sub, || issued_at(claims)))
     }
 
     fn revoke(&self, revocation: Revocation) -> BoxFuture<'_, Result<(), StoreError>> {
