@@ -22,7 +22,7 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
@@ -60,7 +60,6 @@ pub(crate) async fn serve<S>(
         .keep_alive_interval(Some(head_timeout))
         .keep_alive_timeout(head_timeout);
     let sweeper = deadline::Sweeper::start(head_timeout);
-    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -78,6 +77,7 @@ pub(crate) async fn serve<S>(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let watch = sweeper.watch();
+        let watch_of_connection = watch.clone();
         let io = Lingering {
             stream: Some(stream),
             watch: watch.clone(),
@@ -89,10 +89,12 @@ pub(crate) async fn serve<S>(
                 answer: app.clone().oneshot(request.map(Body::new)),
             }
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = Drained {
+            connection: builder
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned(),
+            watch: watch_of_connection,
+        };
         tokio::spawn(async move {
             // A connection's errors (a reset, a head timeout) are the peer's.
             if let Err(error) = connection.await {
@@ -101,11 +103,38 @@ pub(crate) async fn serve<S>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    sweeper.drain();
+    if tokio::time::timeout(DRAIN_TIMEOUT, sweeper.ended())
         .await
         .is_err()
     {
         tracing::warn!("connections still open after the drain timeout: closing them");
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that closes when the service stops, after the requests
+    /// it has begun ([`deadline::Sweeper::drain`]).
+    struct Drained<C> {
+        #[pin]
+        connection: C,
+        watch: Arc<deadline::Watch>,
+    }
+}
+
+impl<C: GracefulConnection> Future for Drained<C> {
+    type Output = C::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<C::Output> {
+        let mut this = self.project();
+        this.watch.register(cx);
+        if this.watch.drain_asked() {
+            this.connection.as_mut().graceful_shutdown();
+        }
+        this.connection.poll(cx)
     }
 }
 
@@ -329,6 +358,105 @@ mod tests {
         // Then no stream: the server closes the connection.
         let closed = tokio::time::timeout(Duration::from_secs(20), connection).await;
         assert!(closed.is_ok(), "an idle HTTP/2 connection outlived 20 s");
+    }
+
+    /// An HTTP/1.1 connection left idle after an answer is closed once the
+    /// timeout has run from that answer.
+    #[tokio::test]
+    async fn closes_an_http1_connection_left_idle_after_an_answer() {
+        let (addr, _stop) = start(Duration::from_secs(1)).await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_response(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "an idle connection outlived 20 s: {read:?}"
+        );
+    }
+
+    /// A shutdown lets the request in flight finish with its whole answer
+    /// and then closes its connection; an idle kept-alive connection
+    /// (HTTP/1.1 and HTTP/2) is closed at once; and `serve` returns when
+    /// they are gone, long before the drain timeout.
+    #[tokio::test]
+    async fn a_shutdown_finishes_the_requests_in_flight_and_closes_the_rest() {
+        let (release, released) = tokio::sync::watch::channel(false);
+        let (entered, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+        let app = Router::new().route(
+            "/slow",
+            get(move || {
+                let mut released = released.clone();
+                let entered = entered.clone();
+                async move {
+                    let _ = entered.send(());
+                    let _ = released.wait_for(|go| *go).await;
+                    "done"
+                }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, app, Duration::from_secs(60), async {
+            let _ = stopped.await;
+        }));
+
+        // A request in flight, an idle HTTP/1.1 connection, an idle HTTP/2 one.
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        arrived.recv().await.unwrap();
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_response(&mut idle).await;
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        let h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, h2_connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(h2))
+                .await
+                .unwrap();
+        let h2_connection = tokio::spawn(h2_connection);
+        let request = http::Request::get(format!("http://{addr}/nope"))
+            .body(http_body_util::Empty::<axum::body::Bytes>::new())
+            .unwrap();
+        assert_eq!(sender.send_request(request).await.unwrap().status(), 404);
+
+        stop.send(()).unwrap();
+        let within = Duration::from_secs(10);
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(within, idle.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "the idle HTTP/1.1 connection stayed open: {read:?}"
+        );
+        let closed = tokio::time::timeout(within, h2_connection).await;
+        assert!(closed.is_ok(), "the idle HTTP/2 connection stayed open");
+        assert!(!served.is_finished(), "returned with a request in flight");
+
+        // The request in flight is answered in full; then its connection closes.
+        release.send(true).unwrap();
+        let mut answer = String::new();
+        let read = tokio::time::timeout(within, busy.read_to_string(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "the busy connection stayed open after its answer"
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        tokio::time::timeout(within, served)
+            .await
+            .expect("serve returned once the connections were gone")
+            .unwrap();
     }
 
     #[tokio::test]

@@ -176,6 +176,68 @@ async fn access_token_routes() {
     );
 }
 
+/// A header's token is read as text only when it is new: a token verified
+/// before passes again, and bytes that are not visible ASCII are refused as
+/// a malformed header, before and after a good token is remembered.
+#[tokio::test]
+async fn a_header_token_is_checked_as_text_unless_verified_before() {
+    let f = fixture(Transport::default());
+    let token = issue(&f.gate, NewToken::access("alice")).token;
+    let with_byte = |byte: u8, at: usize| {
+        let mut value = format!("Bearer {token}").into_bytes();
+        value[7 + at] = byte;
+        Request::get("/private")
+            .header(
+                header::AUTHORIZATION,
+                http::HeaderValue::from_bytes(&value).unwrap(),
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    for round in ["new", "remembered"] {
+        for (byte, at) in [(0x80, 0), (0xff, token.len() - 1), (b'\t', 10)] {
+            let (status, _, body) = call(&f.app, with_byte(byte, at)).await;
+            let expected = if byte == b'\t' {
+                "invalid_token"
+            } else {
+                "invalid_header"
+            };
+            assert_eq!(
+                (status, code(&body).as_str()),
+                (StatusCode::UNAUTHORIZED, expected),
+                "{round}: {byte:#x} at {at}"
+            );
+        }
+        let (status, _, body) = call(&f.app, bearer("/private", &token)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "alice"),
+            "{round}"
+        );
+    }
+    // The same bytes from a cookie are found by the same cache.
+    let f = fixture(Transport::default().locations([TokenLocation::Cookies]));
+    let cookie = |token: &str| {
+        Request::get("/private")
+            .header(header::COOKIE, format!("access_token_cookie={token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let (status, _, body) = call(&f.app, cookie(&token)).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_token"),
+            "another gate's token"
+        );
+    }
+    let token = issue(&f.gate, NewToken::access("bob")).token;
+    for _ in 0..2 {
+        let (status, _, body) = call(&f.app, cookie(&token)).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "bob"));
+    }
+}
+
 #[tokio::test]
 async fn optional_token() {
     let f = fixture(Transport::default());

@@ -2,8 +2,8 @@
 //!
 //! A connection waiting for bytes with no request of its in flight is
 //! waiting for a request head (its first, or the next after an answer): it
-//! gets [`Sweeper::timeout`] for it, counted from the moment its read first
-//! waits. A request's head being complete clears the deadline until its
+//! gets the timeout for it, counted from the connection's start or its
+//! last answer. A request's head being complete clears the deadline until its
 //! answer is done. One task for all connections, the [`Sweeper`], looks
 //! at every connection each [`TICK`] and expires those past their
 //! deadline; an expired connection's next read fails (`TimedOut`) and
@@ -16,6 +16,12 @@
 //! (BENCHMARKS.md, the plumbing). Here a request costs a few atomic
 //! operations on its connection's own [`Watch`].
 //!
+//! The watches are also how a shutdown reaches the connections
+//! ([`Sweeper::drain`]): each connection's future looks at one flag as it
+//! is polled, where hyper-util's `GracefulShutdown` had every connection
+//! poll a shared channel, whose lock both cores took at each turn of a
+//! connection (2–3 % of a request's CPU, measured).
+//!
 //! What this bounds beyond hyper's timer: the time an answer takes to be
 //! read by a client that reads slowly (the connection waits for the next
 //! head meanwhile), and an HTTP/2 connection with no stream open (closed
@@ -23,7 +29,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -51,6 +57,13 @@ pub(super) struct Sweeper {
     /// A connection's watch goes with the connection; its entry here at
     /// the next sweep.
     watches: Mutex<Vec<Weak<Watch>>>,
+    /// Set when the service stops: each connection finishes the requests
+    /// it has begun, then closes.
+    draining: AtomicBool,
+    /// The connections not yet ended (their watches alive).
+    open: AtomicUsize,
+    /// Told when the last of them ends.
+    ended: tokio::sync::Notify,
 }
 
 impl Sweeper {
@@ -81,16 +94,54 @@ impl Sweeper {
             now: AtomicU64::new(1),
             allowance: millis(timeout + TICK),
             watches: Mutex::new(Vec::new()),
+            draining: AtomicBool::new(false),
+            open: AtomicUsize::new(0),
+            ended: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Asks every connection to finish the requests it has begun and
+    /// close (HTTP/1: no keep-alive; HTTP/2: `GOAWAY`), waking those that
+    /// wait for a head; see [`Watch::drain_asked`].
+    pub(super) fn drain(&self) {
+        // Before the wakers are taken: a connection that stores its waker
+        // after this finds the flag set ([`Watch::register`]).
+        self.draining.store(true, Ordering::SeqCst);
+        let watches: Vec<Arc<Watch>> = lock(&self.watches)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for watch in watches {
+            if let Some(waker) = lock(&watch.waker).take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Returns once every connection has ended.
+    pub(super) async fn ended(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the count is read: a last connection
+            // ending in between still wakes this.
+            ended.as_mut().enable();
+            if self.open.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            ended.await;
+        }
     }
 
     /// The watch of a new connection, whose first head is awaited.
     pub(super) fn watch(self: &Arc<Self>) -> Arc<Watch> {
+        self.open.fetch_add(1, Ordering::SeqCst);
         let watch = Arc::new(Watch {
             sweeper: self.clone(),
             deadline: AtomicU64::new(NONE),
             running: AtomicUsize::new(0),
             waker: Mutex::new(None),
+            shutting: AtomicBool::new(false),
         });
         watch.arm();
         lock(&self.watches).push(Arc::downgrade(&watch));
@@ -136,6 +187,16 @@ pub(super) struct Watch {
     running: AtomicUsize,
     /// The connection's task, while its read waits for a head.
     waker: Mutex<Option<Waker>>,
+    /// The connection has been asked to close ([`Watch::drain_asked`]).
+    shutting: AtomicBool,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.sweeper.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.sweeper.ended.notify_waiters();
+        }
+    }
 }
 
 impl Watch {
@@ -145,6 +206,12 @@ impl Watch {
         self.running.fetch_add(1, Ordering::AcqRel);
         self.deadline.store(NONE, Ordering::Release);
         Running(self.clone())
+    }
+
+    /// Whether the connection is to close now, after the requests it has
+    /// begun: true once, the first time it is asked after [`Sweeper::drain`].
+    pub(super) fn drain_asked(&self) -> bool {
+        self.sweeper.draining.load(Ordering::Relaxed) && !self.shutting.swap(true, Ordering::AcqRel)
     }
 
     /// Whether the head's time is up.
@@ -161,22 +228,25 @@ impl Watch {
     }
 
     /// The connection's read waits for bytes: with no request running,
-    /// that is for a head, whose time starts now if it has not already;
-    /// `cx` is woken when it is up. Whether it is.
-    fn waiting(&self, cx: &Context<'_>) -> bool {
+    /// that is for a head, whose time starts now if it has not already.
+    /// Whether it is up.
+    fn waiting(&self) -> bool {
         if self.running.load(Ordering::Acquire) > 0 {
             return false;
         }
         self.arm();
-        {
-            let mut waker = lock(&self.waker);
-            match &mut *waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                waker => *waker = Some(cx.waker().clone()),
-            }
-        }
-        // Expired before the waker was stored: the sweeper found none.
         self.expired()
+    }
+
+    /// Keeps the connection task's waker, for the sweeper to wake it when
+    /// its head's time is up or the service stops: at each poll of the
+    /// connection, before it reads ([`Watch::drain_asked`] after it).
+    pub(super) fn register(&self, cx: &Context<'_>) {
+        let mut waker = lock(&self.waker);
+        match &mut *waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
     }
 
     /// A read of the connection: fails once the head's time is up.
@@ -189,7 +259,7 @@ impl Watch {
             return Poll::Ready(Err(timed_out()));
         }
         match read(cx) {
-            Poll::Pending if self.waiting(cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending if self.waiting() => Poll::Ready(Err(timed_out())),
             polled => polled,
         }
     }
@@ -204,8 +274,13 @@ fn timed_out() -> io::Error {
 pub(super) struct Running(Arc<Watch>);
 
 impl Drop for Running {
+    /// The last answer is done: the next head's time starts now, whether
+    /// or not the connection reads again before bytes come (hyper may
+    /// not).
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.arm();
+        }
     }
 }
 
@@ -276,6 +351,7 @@ mod tests {
         // The first head is awaited from the start: still in time at 10 s
         // (its time, plus the tick its clock may lag).
         let watch = sweeper.watch();
+        watch.register(&cx);
         assert!(watch.poll_read(&mut cx, pending).is_pending());
         sweeper.sweep(at(10));
         assert!(watch.poll_read(&mut cx, pending).is_pending());
@@ -287,7 +363,7 @@ mod tests {
         assert!(watch.poll_read(&mut cx, pending).is_pending());
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
 
-        // The answer is done: the next head's time starts at the next wait.
+        // The answer is done: the next head's time starts then.
         drop(running);
         assert!(watch.poll_read(&mut cx, pending).is_pending());
         sweeper.sweep(at(105));

@@ -27,7 +27,9 @@ mod standards;
 mod user;
 
 use crate::TokenRejection;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use crossbeam_utils::sync::ShardedLock;
 
 use axum::response::{IntoResponse, Response};
 
@@ -186,8 +188,9 @@ pub struct TokenGate {
 
 #[derive(Clone)]
 struct Inner {
-    // Swappable so that a key rotation reaches running routers.
-    engine: Arc<RwLock<Arc<TokenEngine>>>,
+    // Swappable so that a key rotation reaches running routers; sharded by
+    // thread, as it is read on every request.
+    engine: Arc<ShardedLock<Arc<TokenEngine>>>,
     cache: Arc<cache::VerifiedCache>,
     transport: Transport,
     revocation: Arc<dyn RevocationStore>,
@@ -243,7 +246,7 @@ impl TokenGate {
     pub fn new(engine: TokenEngine) -> Self {
         TokenGate {
             inner: Arc::new(Inner {
-                engine: Arc::new(RwLock::new(Arc::new(engine))),
+                engine: Arc::new(ShardedLock::new(Arc::new(engine))),
                 cache: Arc::new(cache::VerifiedCache::default()),
                 transport: Transport::default(),
                 revocation: Arc::new(InMemoryRevocations::new()),
@@ -531,7 +534,7 @@ impl TokenGate {
         requirement: Requirement,
     ) -> Result<(LocatedToken, Arc<VerifiedToken>), Error> {
         let (found, token) = self.authenticate_found(parts, requirement).await?;
-        Ok((found.into_located(), token))
+        Ok((found.into_located(&self.inner.transport)?, token))
     }
 
     /// [`TokenGate::authenticate`] without copying the token out of the
@@ -587,7 +590,7 @@ impl TokenGate {
                 Some(original),
             )
             .await?;
-        Ok((found.into_located(), token))
+        Ok((found.into_located(transport)?, token))
     }
 
     /// [`TokenGate::authenticate`] with the tokens looked for where
@@ -610,7 +613,12 @@ impl TokenGate {
             )
             .into());
         }
-        let verified = self.verify(&located.token).await?;
+        // A token verified before is text: its characters are read only
+        // when it is new.
+        let verified = match self.remembered(located.token.bytes()) {
+            Some(verified) => verified,
+            None => self.verify_new(located.token.text(transport)?).await?,
+        };
         // Another issuer's token is an access token, never fresh: only this
         // service's logins make refresh tokens and fresh tokens.
         if !verified.origin.is_first_party()
@@ -705,7 +713,8 @@ impl TokenGate {
                         "the request's method and URL are not known",
                     ));
                 };
-                let target = ProofTarget::new(method, &url).access_token(&located.token);
+                let token = located.token.text(&self.inner.transport)?;
+                let target = ProofTarget::new(method, &url).access_token(token);
                 let now = self.engine().clock().now().as_secs();
                 // Boxed, as another issuer's token is in `verify`.
                 let proof = Box::pin(dpop.verify(proof, &target, now)).await?;
@@ -816,15 +825,41 @@ impl TokenGate {
     /// # });
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
+        match self.remembered(token.as_bytes()) {
+            Some(verified) => Ok(verified),
+            None => self.verify_new(token).await,
+        }
+    }
+
+    /// The token of these bytes if it was verified before and has not
+    /// expired (nor have the trusted issuers' keys changed since).
+    fn remembered(&self, token: &[u8]) -> Option<Arc<VerifiedToken>> {
+        // Read under the lock: cloning the engine's `Arc` writes a count
+        // that every core shares.
+        let now = self
+            .inner
+            .engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clock()
+            .now()
+            .as_secs();
+        #[cfg(feature = "issuers")]
+        let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
+        #[cfg(not(feature = "issuers"))]
+        let keys_version = 0;
+        self.inner.cache.get(token, now, keys_version)
+    }
+
+    /// [`TokenGate::verify`] for a token not remembered: its signature and
+    /// claims checked, and the result remembered.
+    async fn verify_new(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
         let engine = self.engine();
         let now = engine.clock().now().as_secs();
         #[cfg(feature = "issuers")]
         let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
         #[cfg(not(feature = "issuers"))]
         let keys_version = 0;
-        if let Some(hit) = self.inner.cache.get(token, now, keys_version) {
-            return Ok(hit);
-        }
         #[cfg(feature = "issuers")]
         if let Some(issuers) = &self.inner.issuers
             && let Some(iss) = crate::issuers::peek_issuer(token)?
