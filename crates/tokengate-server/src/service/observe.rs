@@ -7,6 +7,7 @@
 //! task-local, [`crate::logs::within_request`]); one line per request
 //! unless `access_log = false`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,8 +69,16 @@ impl ObserveRequests {
 /// name a request's route in the metrics: matched by `matchit`, the matcher
 /// axum routes with, so a path gets the pattern of the route that serves
 /// it.
+///
+/// A path without parameters is found by a hash of the whole path first:
+/// the common case, in a fifth of `matchit`'s instructions. `matchit`
+/// gives a static route priority over a parameter's, so both ways name
+/// the same route.
 #[derive(Debug)]
-pub(super) struct RoutePatterns(matchit::Router<Box<str>>);
+pub(super) struct RoutePatterns {
+    exact: HashMap<Box<str>, (), foldhash::fast::RandomState>,
+    table: matchit::Router<Box<str>>,
+}
 
 impl RoutePatterns {
     /// The table of `patterns`, in axum's syntax.
@@ -79,17 +88,24 @@ impl RoutePatterns {
     /// If two patterns conflict; the router would have refused them first.
     pub(super) fn new(patterns: &[String]) -> Self {
         let mut table = matchit::Router::new();
+        let mut exact = HashMap::default();
         for pattern in patterns {
             table
                 .insert(pattern.as_str(), pattern.as_str().into())
                 .expect("the router's own patterns do not conflict");
+            if !pattern.contains('{') {
+                exact.insert(pattern.as_str().into(), ());
+            }
         }
-        Self(table)
+        Self { exact, table }
     }
 
     /// The pattern of the route that serves `path`; `None` for the fallback.
     pub(super) fn of(&self, path: &str) -> Option<&str> {
-        self.0.at(path).ok().map(|found| &**found.value)
+        if let Some((pattern, ())) = self.exact.get_key_value(path) {
+            return Some(pattern);
+        }
+        self.table.at(path).ok().map(|found| &**found.value)
     }
 }
 
