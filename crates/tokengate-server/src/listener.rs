@@ -271,14 +271,21 @@ mod tests {
         (addr, stop)
     }
 
+    /// A new connection to `addr` that has sent `request`.
+    async fn send(addr: SocketAddr, request: &[u8]) -> tokio::net::TcpStream {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        stream
+    }
+
     #[tokio::test]
     async fn answers_with_the_peer_address() {
         let (addr, _stop) = start(Duration::from_secs(5)).await;
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = send(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -365,11 +372,7 @@ mod tests {
     #[tokio::test]
     async fn closes_an_http1_connection_left_idle_after_an_answer() {
         let (addr, _stop) = start(Duration::from_secs(1)).await;
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = send(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let head = read_response(&mut stream).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let mut rest = Vec::new();
@@ -409,15 +412,9 @@ mod tests {
         }));
 
         // A request in flight, an idle HTTP/1.1 connection, an idle HTTP/2 one.
-        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
-        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let mut busy = send(addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await;
         arrived.recv().await.unwrap();
-        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-        idle.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let mut idle = send(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let head = read_response(&mut idle).await;
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         let h2 = tokio::net::TcpStream::connect(addr).await.unwrap();

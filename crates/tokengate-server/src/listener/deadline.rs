@@ -159,8 +159,11 @@ impl Sweeper {
             };
             let deadline = watch.deadline.load(Ordering::Acquire);
             // Only the deadline seen: a head that arrived meanwhile keeps
-            // its connection.
+            // its connection. Never while a request runs: an HTTP/2
+            // stream's answer may re-arm the deadline as another begins
+            // ([`Running`]).
             if deadline != NONE
+                && watch.running.load(Ordering::Acquire) == 0
                 && deadline != EXPIRED
                 && deadline <= now
                 && watch
@@ -185,7 +188,7 @@ pub(super) struct Watch {
     deadline: AtomicU64,
     /// The connection's requests whose answer is not done.
     running: AtomicUsize,
-    /// The connection's task, while its read waits for a head.
+    /// The connection's task, as of its last poll ([`Watch::register`]).
     waker: Mutex<Option<Waker>>,
     /// The connection has been asked to close ([`Watch::drain_asked`]).
     shutting: AtomicBool,
@@ -217,6 +220,18 @@ impl Watch {
     /// Whether the head's time is up.
     fn expired(&self) -> bool {
         self.deadline.load(Ordering::Acquire) == EXPIRED
+    }
+
+    /// Starts the next head's time now, whatever was armed before (an
+    /// HTTP/2 stream that began meanwhile may have left a deadline set),
+    /// unless the time is already up.
+    fn rearm(&self) {
+        let deadline = self.sweeper.now.load(Ordering::Relaxed) + self.sweeper.allowance;
+        let _ = self
+            .deadline
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |armed| {
+                (armed != EXPIRED).then_some(deadline)
+            });
     }
 
     /// Starts the head's time, unless it runs already.
@@ -279,7 +294,7 @@ impl Drop for Running {
     /// not).
     fn drop(&mut self) {
         if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.arm();
+            self.0.rearm();
         }
     }
 }
@@ -338,15 +353,19 @@ mod tests {
         matches!(polled, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut)
     }
 
-    #[test]
-    fn a_head_is_cut_after_its_time_and_never_while_a_request_runs() {
-        // Swept by hand, at made-up times.
-        let sweeper = Sweeper::new(Duration::from_secs(10));
-        let epoch = sweeper.epoch;
+    /// A sweeper of 10 s heads, to be swept by hand at made-up times,
+    /// and a waker that counts its wakes.
+    fn by_hand() -> (Arc<Sweeper>, Arc<Counter>, Waker) {
         let counter = Arc::new(Counter(0.into()));
         let waker = Waker::from(counter.clone());
+        (Sweeper::new(Duration::from_secs(10)), counter, waker)
+    }
+
+    #[test]
+    fn a_head_is_cut_after_its_time_and_never_while_a_request_runs() {
+        let (sweeper, counter, waker) = by_hand();
         let mut cx = Context::from_waker(&waker);
-        let at = |secs: u64| epoch + Duration::from_secs(secs);
+        let at = |secs: u64| sweeper.epoch + Duration::from_secs(secs);
 
         // The first head is awaited from the start: still in time at 10 s
         // (its time, plus the tick its clock may lag).
@@ -379,6 +398,32 @@ mod tests {
         drop(watch);
         sweeper.sweep(at(112));
         assert!(lock(&sweeper.watches).is_empty());
+    }
+
+    /// An HTTP/2 stream's answer done as another stream begins can leave a
+    /// deadline set while that one runs: it does not cut the connection,
+    /// and the answer that ends the last stream starts the head's time
+    /// afresh.
+    #[test]
+    fn a_deadline_left_armed_while_a_request_runs_does_not_cut_it() {
+        let (sweeper, counter, waker) = by_hand();
+        let mut cx = Context::from_waker(&waker);
+        let at = |secs: u64| sweeper.epoch + Duration::from_secs(secs);
+        let watch = sweeper.watch();
+        watch.register(&cx);
+
+        let running = watch.started();
+        watch.rearm();
+        sweeper.sweep(at(100));
+        assert!(watch.poll_read(&mut cx, pending).is_pending());
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+
+        drop(running);
+        sweeper.sweep(at(105));
+        assert!(watch.poll_read(&mut cx, pending).is_pending());
+        sweeper.sweep(at(111));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken when expired");
+        assert!(timed_out(watch.poll_read(&mut cx, pending)));
     }
 
     #[test]

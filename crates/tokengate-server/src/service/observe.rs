@@ -7,7 +7,7 @@
 //! task-local, [`crate::logs::within_request`]); one line per request
 //! unless `access_log = false`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,7 +76,7 @@ impl ObserveRequests {
 /// the same route.
 #[derive(Debug)]
 pub(super) struct RoutePatterns {
-    exact: HashMap<Box<str>, (), foldhash::fast::RandomState>,
+    exact: HashSet<Box<str>, foldhash::fast::RandomState>,
     table: matchit::Router<Box<str>>,
 }
 
@@ -88,13 +88,13 @@ impl RoutePatterns {
     /// If two patterns conflict; the router would have refused them first.
     pub(super) fn new(patterns: &[String]) -> Self {
         let mut table = matchit::Router::new();
-        let mut exact = HashMap::default();
+        let mut exact = HashSet::default();
         for pattern in patterns {
             table
                 .insert(pattern.as_str(), pattern.as_str().into())
                 .expect("the router's own patterns do not conflict");
             if !pattern.contains('{') {
-                exact.insert(pattern.as_str().into(), ());
+                exact.insert(pattern.as_str().into());
             }
         }
         Self { exact, table }
@@ -102,7 +102,7 @@ impl RoutePatterns {
 
     /// The pattern of the route that serves `path`; `None` for the fallback.
     pub(super) fn of(&self, path: &str) -> Option<&str> {
-        if let Some((pattern, ())) = self.exact.get_key_value(path) {
+        if let Some(pattern) = self.exact.get(path) {
             return Some(pattern);
         }
         self.table.at(path).ok().map(|found| &**found.value)

@@ -844,11 +844,16 @@ impl TokenGate {
             .clock()
             .now()
             .as_secs();
+        self.inner.cache.get(token, now, self.keys_version())
+    }
+
+    /// The version of the trusted issuers' keys (0 without any): a cached
+    /// token of theirs is current only under the keys it was verified with.
+    fn keys_version(&self) -> u64 {
         #[cfg(feature = "issuers")]
-        let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
+        return self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
         #[cfg(not(feature = "issuers"))]
-        let keys_version = 0;
-        self.inner.cache.get(token, now, keys_version)
+        0
     }
 
     /// [`TokenGate::verify`] for a token not remembered: its signature and
@@ -856,10 +861,7 @@ impl TokenGate {
     async fn verify_new(&self, token: &str) -> Result<Arc<VerifiedToken>, Error> {
         let engine = self.engine();
         let now = engine.clock().now().as_secs();
-        #[cfg(feature = "issuers")]
-        let keys_version = self.inner.issuers.as_ref().map_or(0, |i| i.keys_version());
-        #[cfg(not(feature = "issuers"))]
-        let keys_version = 0;
+        let keys_version = self.keys_version();
         #[cfg(feature = "issuers")]
         if let Some(issuers) = &self.inner.issuers
             && let Some(iss) = crate::issuers::peek_issuer(token)?
