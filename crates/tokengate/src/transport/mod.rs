@@ -78,6 +78,8 @@ pub(crate) struct Found<'a> {
     pub(crate) token: FoundToken<'a>,
     pub(crate) location: TokenLocation,
     /// Sent as `Authorization: DPoP <token>` (RFC 9449).
+    // Read by the gate (feature `axum`).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) dpop: bool,
 }
 
@@ -94,6 +96,7 @@ pub(crate) enum FoundToken<'a> {
 
 impl FoundToken<'_> {
     /// The token's bytes, as sent.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             FoundToken::Text(text) => text.as_bytes(),
