@@ -16,8 +16,12 @@
 # is dumped. Routes: the bare route, /api/public, /api/private (a cached
 # ES256 token), /auth/verify, and the bare route again sent /api/private's
 # Authorization header (which it ignores: what carrying the token costs
-# hyper, apart from the service). The dumps stay in the work directory
+# hyper, apart from the service), and the bare app's /api/private (the
+# library's AccessToken extractor, its own token). The dumps stay in the work directory
 # (printed) for `callgrind_annotate --inclusive=yes --tree=calling`.
+# BENCH_CALLGRIND_OPTIONS adds options to callgrind's, e.g.
+# `--cache-sim=yes --branch-sim=yes` for simulated cache misses and
+# mispredicted branches (the table still counts instructions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +67,8 @@ count() {
     local dir="$work/$name"
     mkdir -p "$dir"
     [[ $binary == *tokengate ]] && args=(--data-dir "$dir/data" --listen 127.0.0.1:0)
-    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" \
+    # shellcheck disable=SC2086 # BENCH_CALLGRIND_OPTIONS is a list of options
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.%p" ${BENCH_CALLGRIND_OPTIONS:-} \
         "$binary" "${args[@]}" >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
     for ((i = 0; i < 600; i++)); do
@@ -76,6 +81,15 @@ count() {
     if [[ $with_token == header ]]; then
         # The token /api/private was sent, to a route that ignores it.
         token=$(cat "$work/token")
+    elif [[ $with_token == own ]]; then
+        # The bare app's own token and /api/private's listener, printed
+        # after its address.
+        for ((i = 0; i < 50; i++)); do
+            token=$(sed -n 's/^access token: //p' "$dir/stdout")
+            [[ -n $token ]] && break
+            sleep 0.2
+        done
+        url=$(sed -n 's/^private listening on //p' "$dir/stdout")
     elif [[ -n $with_token ]]; then
         local credentials='{"username":"bench","password":"bench-password-123"}'
         curl -sf -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register" >/dev/null
@@ -111,5 +125,9 @@ done
 # what carrying the token costs hyper, apart from the service.
 bare_header=$(count bare-header "$bare" /api/public header)
 echo "| bare axum route, sent \`/api/private\`'s Authorization header | $bare_header | $(awk -v a="$bare_header" -v b="$bare_count" 'BEGIN { printf "%.3f", a / b }') |"
+# The bare app's /api/private: the library's extractor without the service.
+bare_private=$(count bare-private "$bare" /api/private own)
+echo "| bare app's \`/api/private\` (the library's \`AccessToken\`, no service around it) | $bare_private | $(awk -v a="$bare_private" -v b="$bare_count" 'BEGIN { printf "%.3f", a / b }') |"
 echo
 echo "\`/api/private\` / the bare route with that header: $(awk -v a="$private_count" -v b="$bare_header" 'BEGIN { printf "%.3f", a / b }')"
+echo "\`/api/private\` / the bare app's \`/api/private\`: $(awk -v a="$private_count" -v b="$bare_private" 'BEGIN { printf "%.3f", a / b }')"

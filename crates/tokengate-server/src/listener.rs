@@ -86,7 +86,7 @@ pub(crate) async fn serve<S>(
             request.extensions_mut().insert(ConnectInfo(peer));
             deadline::Answering {
                 running: Some(watch.started()),
-                answer: app.clone().oneshot(request.map(Body::new)),
+                answer: call(app.clone(), request.map(Body::new)),
             }
         });
         let connection = Drained {
@@ -109,6 +109,52 @@ pub(crate) async fn serve<S>(
         .is_err()
     {
         tracing::warn!("connections still open after the drain timeout: closing them");
+    }
+}
+
+/// `app`'s answer to `request`: called at once when it is ready, as the
+/// service's stack always is (axum's router is, and each of its layers asks
+/// the one below), else once it is. A [`tower::util::Oneshot`] would move
+/// the request's whole future into its own state, a copy of several
+/// hundred bytes per request.
+fn call<S>(mut app: S, request: Request) -> Call<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match app.poll_ready(&mut cx) {
+        std::task::Poll::Ready(Ok(())) => Call::Now {
+            answer: app.call(request),
+        },
+        std::task::Poll::Pending => Call::Later {
+            answer: app.oneshot(request),
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`call`].
+    #[project = CallProjection]
+    enum Call<S: Service<Request>> {
+        Now { #[pin] answer: S::Future },
+        Later { #[pin] answer: tower::util::Oneshot<S, Request> },
+    }
+}
+
+impl<S> Future for Call<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            CallProjection::Now { answer } => answer.poll(cx),
+            CallProjection::Later { answer } => answer.poll(cx),
+        }
     }
 }
 
