@@ -22,7 +22,7 @@
 //! own) and `access token: TOKEN`, a token of a login on its gate.
 
 use axum::Router;
-use axum::response::Json;
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde::Serialize;
 use tokengate::axum::{AccessToken, TokenGate};
@@ -43,8 +43,7 @@ async fn public() -> Json<Greeting<'static>> {
     })
 }
 
-async fn private(token: AccessToken) -> axum::response::Response {
-    use axum::response::IntoResponse;
+async fn private(token: AccessToken) -> Response {
     Json(Greeting {
         message: "Hello from a private endpoint! You need to be authenticated to see this.",
         sub: Some(token.subject()),

@@ -340,6 +340,31 @@ mod tests {
 
     /// Reads one response of `stream` (its head, and the `Content-Length`
     /// bytes of body).
+    type Empty = http_body_util::Empty<axum::body::Bytes>;
+
+    /// An HTTP/2 connection to `addr`, driven by a task of its own, which
+    /// ends when the connection closes.
+    async fn http2(
+        addr: SocketAddr,
+    ) -> (
+        hyper::client::conn::http2::SendRequest<Empty>,
+        tokio::task::JoinHandle<hyper::Result<()>>,
+    ) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        (sender, tokio::spawn(connection))
+    }
+
+    /// A `GET` of `path` on `addr`, without a body.
+    fn get_of(addr: SocketAddr, path: &str) -> http::Request<Empty> {
+        http::Request::get(format!("http://{addr}{path}"))
+            .body(Empty::new())
+            .unwrap()
+    }
+
     async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
         let mut response = Vec::new();
         let mut byte = [0u8; 1];
@@ -391,18 +416,10 @@ mod tests {
     async fn answers_http2_and_closes_a_connection_left_idle() {
         use http_body_util::BodyExt;
         let (addr, _stop) = start(Duration::from_secs(1)).await;
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .unwrap();
-        let connection = tokio::spawn(connection);
+        let (mut sender, connection) = http2(addr).await;
         // Three requests 400 ms apart: more than the timeout in all.
         for _ in 0..3 {
-            let request = http::Request::get(format!("http://{addr}/"))
-                .body(http_body_util::Empty::<axum::body::Bytes>::new())
-                .unwrap();
-            let response = sender.send_request(request).await.unwrap();
+            let response = sender.send_request(get_of(addr, "/")).await.unwrap();
             assert_eq!(response.status(), 200);
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(body, "127.0.0.1");
@@ -463,16 +480,9 @@ mod tests {
         let mut idle = send(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let head = read_response(&mut idle).await;
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-        let h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, h2_connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(h2))
-                .await
-                .unwrap();
-        let h2_connection = tokio::spawn(h2_connection);
-        let request = http::Request::get(format!("http://{addr}/nope"))
-            .body(http_body_util::Empty::<axum::body::Bytes>::new())
-            .unwrap();
-        assert_eq!(sender.send_request(request).await.unwrap().status(), 404);
+        let (mut sender, h2_connection) = http2(addr).await;
+        let answer = sender.send_request(get_of(addr, "/nope")).await.unwrap();
+        assert_eq!(answer.status(), 404);
 
         stop.send(()).unwrap();
         let within = Duration::from_secs(10);
