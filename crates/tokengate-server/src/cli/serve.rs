@@ -34,7 +34,6 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     // at first use, and the trusted issuers' first JWKS fetches start here.
     let metrics = Metrics::install()
         .map_err(|e| CliError::Usage(format!("cannot install the metrics recorder: {e}")))?;
-    metrics.spawn_upkeep();
     let parts = runtime::open(&settings).await?;
     runtime::spawn_upkeep(&parts, settings.clone());
     if parts.db.is_shared() && settings.issuer == format!("http://{}", settings.listen) {

@@ -1,7 +1,10 @@
 //! Prometheus metrics at `GET /metrics`, through the `metrics`
 //! facade and `metrics-exporter-prometheus` built without its HTTP listener
 //! and push gateway (no second HTTP server, no TLS stack): the service
-//! renders the recorder's text in a route of its own.
+//! renders the recorder's text in a route of its own. The two metrics of
+//! every request, `tokengate_http_requests_total` and
+//! `tokengate_http_request_duration_seconds`, are kept per thread instead
+//! ([`requests`]) and rendered with the recorder's.
 //!
 //! Every metric is named `tokengate_*`. Every label value is bounded:
 //! routes are the router's patterns (never the raw path), methods the
@@ -18,19 +21,15 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, header};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{
-    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
-    histogram,
-};
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use tokengate::Error;
 
 use super::AppState;
+
+mod requests;
 
 /// The Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -43,48 +42,18 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     /// Installs the process-wide recorder: once per process (`serve`).
+    /// Nothing records a histogram through it (the request durations are
+    /// kept in [`requests`]), so it needs no upkeep: a histogram added
+    /// here would need `PrometheusHandle::run_upkeep` now and then.
     pub(crate) fn install() -> Result<Metrics, BuildError> {
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_owned()), DURATION_BUCKETS)?
-            .install_recorder()?;
+        let handle = PrometheusBuilder::new().install_recorder()?;
         describe();
         gauge!("tokengate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         Ok(Metrics { handle })
     }
-
-    /// Folds the histograms' recent samples into their buckets now and
-    /// then, as the recorder needs when nothing scrapes (its own HTTP
-    /// listener would do this; the service renders `/metrics` itself).
-    pub(crate) fn spawn_upkeep(&self) {
-        let handle = self.handle.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                handle.run_upkeep();
-            }
-        });
-    }
 }
 
-const REQUEST_DURATION: &str = "tokengate_http_request_duration_seconds";
-
-/// From 1 ms (a cached token check) to 10 s (a login waiting for a hash
-/// under a storm); `request_timeout` bounds the rest.
-const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 fn describe() {
-    describe_counter!(
-        "tokengate_http_requests_total",
-        "HTTP requests by route pattern, method and status"
-    );
-    describe_histogram!(
-        REQUEST_DURATION,
-        metrics::Unit::Seconds,
-        "Time to answer an HTTP request, by route pattern and status class (2xx, 4xx, ...)"
-    );
     describe_gauge!(
         "tokengate_build_info",
         "1, labelled with the version of the running tokengate"
@@ -130,9 +99,12 @@ pub(super) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String))
 )]
 async fn render(State(state): State<AppState>) -> Response {
+    let mut text = String::new();
+    requests::render(&mut text);
+    text.push_str(&state.metrics.handle.render());
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        state.metrics.handle.render(),
+        text,
     )
         .into_response()
 }
@@ -140,86 +112,19 @@ async fn render(State(state): State<AppState>) -> Response {
 /// Counts a request by route pattern, method and status, and times it by
 /// route pattern and status class; a request that matched no route counts
 /// as `route="unmatched"`. Called for every request by
-/// [`super::observe::ObserveRequests`].
+/// [`super::observe::ObserveRequests`]; kept per thread ([`requests`]).
 pub(super) fn count_request(
-    route: Option<&str>,
+    route: Option<&'static str>,
     method: &Method,
     status: http::StatusCode,
     elapsed: Duration,
 ) {
-    type ByStatus = HashMap<(&'static str, u16), (Counter, Histogram), foldhash::fast::RandomState>;
-    type Local = HashMap<String, ByStatus, foldhash::fast::RandomState>;
-    thread_local! {
-        // Each thread's copy of the handles it has used: a request takes no
-        // lock and touches no reference count shared with other threads
-        // (the shared map's lock and the handles' clones cost a microsecond
-        // of a request under load; BENCHMARKS.md, the plumbing). Hashed by
-        // foldhash: the keys are the service's own route patterns, and
-        // SipHash's four lookups cost 0.8k instructions a request.
-        static LOCAL: RefCell<Local> = RefCell::new(HashMap::default());
-    }
-    let route = route.unwrap_or("unmatched");
-    let method = method_label(method);
-    let key = (method, status.as_u16());
-    LOCAL.with(|local| {
-        let mut local = local.borrow_mut();
-        let by_status = match local.get_mut(route) {
-            Some(by_status) => by_status,
-            None => local.entry(route.to_owned()).or_default(),
-        };
-        let (counter, duration) = by_status
-            .entry(key)
-            .or_insert_with(|| request_metrics(route, method, status));
-        counter.increment(1);
-        duration.record(elapsed);
-    });
-}
-
-/// The counter of one (route, method, status) and the histogram of its
-/// (route, status class), registered once: building the labelled keys on
-/// every request cost more than the rest of a cached token check (measured
-/// with scripts/bench-service.sh). Asked once per thread and handle by
-/// [`count_request`], which keeps a copy.
-fn request_metrics(
-    route: &str,
-    method: &'static str,
-    status: http::StatusCode,
-) -> (Counter, Histogram) {
-    type Handles = RwLock<HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>>>;
-    static HANDLES: OnceLock<Handles> = OnceLock::new();
-    let handles = HANDLES.get_or_init(Default::default);
-    let key = (method, status.as_u16());
-    if let Some(found) = handles
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(route)
-        .and_then(|by_route| by_route.get(&key))
-    {
-        return found.clone();
-    }
-    let counter = counter!(
-        "tokengate_http_requests_total",
-        "route" => route.to_owned(),
-        "method" => method,
-        "status" => status.as_str().to_owned(),
+    requests::record(
+        route.unwrap_or("unmatched"),
+        method_label(method),
+        status.as_u16(),
+        elapsed,
     );
-    let class = match status.as_u16() / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    };
-    let duration =
-        histogram!(REQUEST_DURATION, "route" => route.to_owned(), "status_class" => class);
-    let found = (counter, duration);
-    handles
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(route.to_owned())
-        .or_default()
-        .insert(key, found.clone());
-    found
 }
 
 /// The standard methods by name; any other as `other` (clients choose them).
