@@ -118,17 +118,30 @@ async fn an_untrusted_client_cannot_choose_its_request_id_and_the_access_log_can
     );
 }
 
-/// Lines are written in batches: a service that stops writes every line
-/// it logged, the last requests' too, each once, in the text format.
-#[tokio::test]
+/// Lines are written in batches, each thread's own: a service that stops
+/// writes every line it logged, the last requests' too, each once, in the
+/// text format, whichever worker thread logged it (eight clients at once,
+/// each on connections of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_service_writes_every_line_it_logged() {
     let dir = TestDir::new("logs-batched");
     let server = Server::start(&dir, &[]);
-    let api = server.api();
-    let mut ids = Vec::new();
-    for _ in 0..300 {
-        ids.push(get_with_id(api, "/api/public", None).await);
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let api = server.api().clone();
+        clients.spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..40 {
+                ids.push(get_with_id(&api, "/api/public", None).await);
+            }
+            ids
+        });
     }
+    let mut ids = Vec::new();
+    while let Some(some) = clients.join_next().await {
+        ids.extend(some.expect("a client's requests"));
+    }
+    assert_eq!(ids.len(), 320);
     let log = server.stop();
     for id in &ids {
         let lines: Vec<&str> = log
