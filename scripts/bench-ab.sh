@@ -13,8 +13,13 @@
 # compare it with the new one. Reported per route: req/s of each (and each
 # round's), B/A, and the server's CPU µs per request.
 #
+# What a setting costs: the same binary twice, B started with the setting,
+#
+#   BENCH_B_ENV="TOKENGATE_ACCESS_LOG=false" scripts/bench-ab.sh BIN BIN
+#
 # Environment: BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_WARMUP
-# (2 s), BENCH_ROUNDS (4).
+# (2 s), BENCH_ROUNDS (4); BENCH_A_ENV and BENCH_B_ENV, space-separated
+# NAME=VALUE settings of A's and B's server (none).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,7 +56,10 @@ names=(A B)
 for i in 0 1; do
     name=${names[$i]}
     bin=${binaries[$i]}
-    start_tokengate "$work/$name" "$work/$name.out" /dev/null
+    envs_var=BENCH_${name}_ENV
+    # shellcheck disable=SC2206 # a space-separated list of NAME=VALUE
+    envs=(${!envs_var:-})
+    start_tokengate "$work/$name" "$work/$name.out" /dev/null "${envs[@]}"
     [[ -n $tg_url ]] || { echo "$name ($bin) did not start" >&2; exit 1; }
     check_address "$tg_url"
     pids+=("$tg_pid")
@@ -92,7 +100,7 @@ done
 machine_facts
 echo "## A/B ($started_at)"
 echo
-echo "Command: \`$command_line\` at $commit; $(machine_text); $(tools_text). A: \`${binaries[0]}\`, B: \`${binaries[1]}\`."
+echo "Command: \`$command_line\` at $commit; $(machine_text); $(tools_text). A: \`${binaries[0]}\`${BENCH_A_ENV:+ with \`$BENCH_A_ENV\`}, B: \`${binaries[1]}\`${BENCH_B_ENV:+ with \`$BENCH_B_ENV\`}."
 echo "wrk -t$threads -c$conns, $rounds rounds of ${round_secs} s per route and binary, alternated; load average before: $load_before."
 echo
 echo "| route | A req/s (rounds) | B req/s (rounds) | B/A | server CPU µs/req A / B |"
