@@ -170,6 +170,19 @@ start_tokengate() {
     return 0
 }
 
+# printed FILE PREFIX: the rest of FILE's first line that starts with
+# PREFIX, once it is there (up to 10 s: a server prints such lines as it
+# starts); empty if it never is.
+printed() {
+    local i value=""
+    for ((i = 0; i < 100; i++)); do
+        value=$(sed -n "s/^$2//p" "$1" 2>/dev/null | head -1)
+        [[ -n $value ]] && break
+        sleep 0.1
+    done
+    echo "$value"
+}
+
 # check_address URL: exits unless URL is http://127.0.0.1:PORT.
 check_address() { [[ $1 == http://127.0.0.1:* ]] || { echo "unexpected address $1" >&2; exit 1; }; }
 

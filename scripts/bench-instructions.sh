@@ -24,6 +24,8 @@
 # mispredicted branches (the table still counts instructions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# For `printed` (it defines functions and variables only: nothing runs).
+source scripts/bench-common.sh
 
 build=1
 bin=target/release/tokengate
@@ -84,12 +86,8 @@ count() {
     elif [[ $with_token == own ]]; then
         # The bare app's own token and /api/private's listener, printed
         # after its address.
-        for ((i = 0; i < 50; i++)); do
-            token=$(sed -n 's/^access token: //p' "$dir/stdout")
-            [[ -n $token ]] && break
-            sleep 0.2
-        done
-        url=$(sed -n 's/^private listening on //p' "$dir/stdout")
+        token=$(printed "$dir/stdout" "access token: ")
+        url=$(printed "$dir/stdout" "private listening on ")
     elif [[ -n $with_token ]]; then
         local credentials='{"username":"bench","password":"bench-password-123"}'
         curl -sf -H 'Content-Type: application/json' -d "$credentials" "$url/auth/register" >/dev/null

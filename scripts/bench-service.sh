@@ -176,12 +176,8 @@ axum_url=$tg_url
 pids+=("$axum_pid")
 # Printed after the address: the bare app's /api/private (a listener of
 # its own) and its own access token.
-for ((i = 0; i < 50; i++)); do
-    axum_token=$(sed -n 's/^access token: //p' "$work/bare-axum.out")
-    [[ -n $axum_token ]] && break
-    sleep 0.1
-done
-axum_private_url=$(sed -n 's/^private listening on //p' "$work/bare-axum.out")
+axum_token=$(printed "$work/bare-axum.out" "access token: ")
+axum_private_url=$(printed "$work/bare-axum.out" "private listening on ")
 check_address "$axum_private_url"
 expect_status "the bare app's /api/private with its token" 200 -H "Authorization: Bearer $axum_token" "$axum_private_url/api/private"
 

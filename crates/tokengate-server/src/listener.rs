@@ -338,8 +338,7 @@ mod tests {
         assert!(response.ends_with("127.0.0.1"), "{response}");
     }
 
-    /// Reads one response of `stream` (its head, and the `Content-Length`
-    /// bytes of body).
+    /// The body of the HTTP/2 requests of these tests: none.
     type Empty = http_body_util::Empty<axum::body::Bytes>;
 
     /// An HTTP/2 connection to `addr`, driven by a task of its own, which
@@ -365,6 +364,8 @@ mod tests {
             .unwrap()
     }
 
+    /// Reads one response of `stream` (its head, and the `Content-Length`
+    /// bytes of body).
     async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
         let mut response = Vec::new();
         let mut byte = [0u8; 1];

@@ -164,44 +164,51 @@ fn write_families(
     requests: &BTreeMap<Series, u64>,
     durations: &Durations<'_>,
 ) -> fmt::Result {
-    if !requests.is_empty() {
+    // Both come from the same series: no request yet, neither family.
+    if requests.is_empty() {
+        return Ok(());
+    }
+    write_head(
+        out,
+        REQUESTS,
+        "counter",
+        "HTTP requests by route pattern, method and status",
+    )?;
+    for (series, count) in requests {
         writeln!(
             out,
-            "# HELP {REQUESTS} HTTP requests by route pattern, method and status"
+            "{REQUESTS}{{route=\"{}\",method=\"{}\",status=\"{}\"}} {count}",
+            Escaped(series.route),
+            series.method,
+            series.status
         )?;
-        writeln!(out, "# TYPE {REQUESTS} counter")?;
-        for (series, count) in requests {
-            writeln!(
-                out,
-                "{REQUESTS}{{route=\"{}\",method=\"{}\",status=\"{}\"}} {count}",
-                Escaped(series.route),
-                series.method,
-                series.status
-            )?;
-        }
-        writeln!(out)?;
     }
-    if !durations.is_empty() {
-        writeln!(
-            out,
-            "# HELP {DURATION} Time to answer an HTTP request, by route pattern and status class (2xx, 4xx, ...)"
-        )?;
-        writeln!(out, "# TYPE {DURATION} histogram")?;
-        for ((route, class), (by_bucket, nanos)) in durations {
-            let labels = format!("route=\"{}\",status_class=\"{class}\"", Escaped(route));
-            let mut below = 0;
-            for ((_, le), count) in BUCKETS.iter().zip(by_bucket) {
-                below += count;
-                writeln!(out, "{DURATION}_bucket{{{labels},le=\"{le}\"}} {below}")?;
-            }
-            let total: u64 = by_bucket.iter().sum();
-            writeln!(out, "{DURATION}_bucket{{{labels},le=\"+Inf\"}} {total}")?;
-            writeln!(out, "{DURATION}_sum{{{labels}}} {}", *nanos as f64 / 1e9)?;
-            writeln!(out, "{DURATION}_count{{{labels}}} {total}")?;
+    writeln!(out)?;
+    write_head(
+        out,
+        DURATION,
+        "histogram",
+        "Time to answer an HTTP request, by route pattern and status class (2xx, 4xx, ...)",
+    )?;
+    for ((route, class), (by_bucket, nanos)) in durations {
+        let labels = format!("route=\"{}\",status_class=\"{class}\"", Escaped(route));
+        let mut below = 0;
+        for ((_, le), count) in BUCKETS.iter().zip(by_bucket) {
+            below += count;
+            writeln!(out, "{DURATION}_bucket{{{labels},le=\"{le}\"}} {below}")?;
         }
-        writeln!(out)?;
+        let total: u64 = by_bucket.iter().sum();
+        writeln!(out, "{DURATION}_bucket{{{labels},le=\"+Inf\"}} {total}")?;
+        writeln!(out, "{DURATION}_sum{{{labels}}} {}", *nanos as f64 / 1e9)?;
+        writeln!(out, "{DURATION}_count{{{labels}}} {total}")?;
     }
-    Ok(())
+    writeln!(out)
+}
+
+/// A family's help and type lines.
+fn write_head(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} {kind}")
 }
 
 /// A label value with `\`, `"` and line feeds escaped, as the format asks.
